@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building and testing sangja needs on a fresh Debian 12 machine.
+# apt-get update runs first whenever anything is missing, so a brand-new machine passes.
+set -euo pipefail
+PKGS=(
+  build-essential pkg-config libseccomp-dev   # building (libseccomp crate links libseccomp)
+  busybox-static                              # test and demo rootfs
+  runc crun                                   # reference runtimes
+  iproute2 jq procps util-linux               # test tooling
+  containerd podman skopeo umoci              # real clients and image interop
+  docker-registry apache2-utils               # a local registry with htpasswd auth
+  golang-github-containers-common             # /usr/share/containers/seccomp.json
+  hyperfine                                   # make bench
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q "${missing[@]}"
+fi
+# Debian's docker-registry and containerd packages start services on install on
+# machines with an init system; none of our tests rely on those instances.
+command -v cargo >/dev/null || { echo "deps: cargo not found (rustup toolchain expected)" >&2; exit 1; }

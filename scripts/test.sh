@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Every test of the workspace. Each runner prints its own closing count line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SANGJA_BIN="$PWD/target/release/sangja"
+
+echo "== unit and integration tests (cargo test --release --workspace)"
+cargo test --release --workspace --no-fail-fast
