@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 RELEASE_DIR := target/release
 SANGJA := $(CURDIR)/$(RELEASE_DIR)/sangja
 
-.PHONY: all deps build install demo test test-runtime test-conformance test-image conformance bench clean lint
+.PHONY: all deps build install demo test test-runtime test-conformance test-image conformance conformance-checker bench clean lint
 
 all: build
 
@@ -29,6 +29,19 @@ lint:
 # Every test. Each part prints its own closing count line.
 test: deps build
 	@bash scripts/test.sh
+
+# The in-container checker, static (explicit target so proc-macros stay dynamic),
+# in its own target dir so it never invalidates the normal build.
+conformance-checker:
+	RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$(CURDIR)/target/static $(CARGO) build --release --target x86_64-unknown-linux-gnu -p sangja-conformance --bin sangja-check
+
+# Every runtime-spec case against runc (information) and sangja (counted).
+conformance: build conformance-checker
+	$(RELEASE_DIR)/sangja-conformance --runtime runc=/usr/sbin/runc --runtime sangja=$(SANGJA)
+
+# The suite against sangja only.
+test-conformance: build conformance-checker
+	$(RELEASE_DIR)/sangja-conformance --runtime sangja=$(SANGJA)
 
 clean:
 	$(CARGO) clean

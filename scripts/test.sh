@@ -6,3 +6,6 @@ export SANGJA_BIN="$PWD/target/release/sangja"
 
 echo "== unit and integration tests (cargo test --release --workspace)"
 cargo test --release --workspace --no-fail-fast
+
+echo "== conformance suite against sangja (make test-conformance)"
+make -s test-conformance

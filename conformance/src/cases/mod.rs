@@ -1,0 +1,30 @@
+//! Every case, grouped by spec area. Each module exports `CASES`.
+
+use crate::case::Case;
+
+pub mod bad_input;
+pub mod defaults;
+pub mod lifecycle;
+pub mod util;
+
+/// All cases in table order.
+pub fn all() -> Vec<&'static Case> {
+    [defaults::CASES, lifecycle::CASES, bad_input::CASES]
+        .into_iter()
+        .flat_map(|c| c.iter())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_unique_and_dotted() {
+        let all = super::all();
+        let mut ids: Vec<&str> = all.iter().map(|c| c.id).collect();
+        ids.sort();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "duplicate case id");
+        assert!(all.iter().all(|c| c.id.contains('.')));
+    }
+}
