@@ -5,14 +5,20 @@ use crate::case::Case;
 pub mod bad_input;
 pub mod defaults;
 pub mod lifecycle;
+pub mod process;
 pub mod util;
 
 /// All cases in table order.
 pub fn all() -> Vec<&'static Case> {
-    [defaults::CASES, lifecycle::CASES, bad_input::CASES]
-        .into_iter()
-        .flat_map(|c| c.iter())
-        .collect()
+    [
+        defaults::CASES,
+        lifecycle::CASES,
+        bad_input::CASES,
+        process::CASES,
+    ]
+    .into_iter()
+    .flat_map(|c| c.iter())
+    .collect()
 }
 
 #[cfg(test)]
