@@ -238,3 +238,6 @@ fn memfd(name: &str) -> Result<std::fs::File, FilterError> {
         .map_err(|e| FilterError::Export(format!("memfd_create: {e}")))?;
     Ok(std::fs::File::from(fd))
 }
+
+#[cfg(test)]
+mod tests;
