@@ -5,6 +5,7 @@ use crate::case::Case;
 pub mod bad_input;
 pub mod defaults;
 pub mod lifecycle;
+pub mod namespaces;
 pub mod process;
 pub mod util;
 
@@ -15,6 +16,7 @@ pub fn all() -> Vec<&'static Case> {
         lifecycle::CASES,
         bad_input::CASES,
         process::CASES,
+        namespaces::CASES,
     ]
     .into_iter()
     .flat_map(|c| c.iter())

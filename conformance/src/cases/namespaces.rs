@@ -1,0 +1,348 @@
+//! linux.namespaces (every type, paths), uid/gid mappings, hostname,
+//! domainname, sysctl, time offsets.
+
+use serde_json::{json, Value};
+
+use crate::case::{Case, CaseResult};
+use crate::cases::util::{expect_error, sleeper};
+use crate::config::Config;
+use crate::harness::Ctx;
+use crate::host::Need;
+use crate::report::host_ns;
+use crate::{ensure, ensure_eq};
+
+const RUNC_NO_TIMENS: &str = "runc 1.1.5 lacks time namespaces: the spec decides";
+
+pub static CASES: &[Case] = &[
+    Case {
+        id: "ns.hostname",
+        field: "hostname",
+        needs: &[],
+        note: None,
+        run: hostname,
+    },
+    Case {
+        id: "ns.domainname",
+        field: "domainname",
+        needs: &[],
+        note: Some("runc 1.1.5 ignores domainname (added in runc 1.2)"),
+        run: domainname,
+    },
+    Case {
+        id: "ns.cgroup",
+        field: "linux.namespaces[cgroup]",
+        needs: &[],
+        note: None,
+        run: cgroup_ns,
+    },
+    Case {
+        id: "ns.user-mappings",
+        field: "linux.uidMappings/gidMappings",
+        needs: &[Need::UserNs],
+        note: None,
+        run: user_mappings,
+    },
+    Case {
+        id: "ns.user-without-mappings",
+        field: "linux.uidMappings",
+        needs: &[Need::UserNs],
+        note: None,
+        run: user_without_mappings,
+    },
+    Case {
+        id: "ns.time-offsets",
+        field: "linux.timeOffsets",
+        needs: &[Need::TimeNs],
+        note: Some(RUNC_NO_TIMENS),
+        run: time_offsets,
+    },
+    Case {
+        id: "ns.time-offsets-unknown-clock",
+        field: "linux.timeOffsets",
+        needs: &[Need::TimeNs],
+        note: Some(RUNC_NO_TIMENS),
+        run: time_offsets_unknown_clock,
+    },
+    Case {
+        id: "ns.join-paths",
+        field: "linux.namespaces[].path",
+        needs: &[],
+        note: None,
+        run: join_paths,
+    },
+    Case {
+        id: "ns.join-wrong-type",
+        field: "linux.namespaces[].path",
+        needs: &[],
+        note: None,
+        run: join_wrong_type,
+    },
+    Case {
+        id: "ns.host-network",
+        field: "linux.namespaces (no network)",
+        needs: &[],
+        note: None,
+        run: host_network,
+    },
+    Case {
+        id: "ns.host-pid",
+        field: "linux.namespaces (no pid)",
+        needs: &[],
+        note: None,
+        run: host_pid,
+    },
+    Case {
+        id: "ns.sysctl",
+        field: "linux.sysctl",
+        needs: &[],
+        note: None,
+        run: sysctl,
+    },
+    Case {
+        id: "ns.sysctl-unknown",
+        field: "linux.sysctl",
+        needs: &[],
+        note: None,
+        run: sysctl_unknown,
+    },
+    Case {
+        id: "ns.sysctl-net-in-host-netns",
+        field: "linux.sysctl",
+        needs: &[],
+        note: None,
+        run: sysctl_host_net,
+    },
+];
+
+fn hostname(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.set("/hostname", json!("conformance-host"));
+    let r = ctx.check(cfg, &[])?;
+    ensure_eq!(r.0["hostname"], Value::from("conformance-host"), "hostname");
+    ensure!(r.ns("uts") != host_ns("uts"), "uts namespace is the host's");
+    Ok(())
+}
+
+fn domainname(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.set("/domainname", json!("conformance.example"));
+    let r = ctx.check(cfg, &[])?;
+    ensure_eq!(
+        r.0["domainname"],
+        Value::from("conformance.example"),
+        "domainname"
+    );
+    Ok(())
+}
+
+fn cgroup_ns(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.namespace("cgroup", None);
+    let r = ctx.check(cfg, &[])?;
+    ensure!(
+        r.ns("cgroup") != host_ns("cgroup"),
+        "cgroup namespace is the host's"
+    );
+    for line in r.0["cgroup"].as_array().into_iter().flatten() {
+        ensure_eq!(
+            line["path"],
+            Value::from("/"),
+            format!(
+                "cgroup path seen for {:?} (root of the namespace)",
+                line["controllers"]
+            )
+        );
+    }
+    Ok(())
+}
+
+fn userns_config() -> Config {
+    let mut cfg = Config::default();
+    cfg.namespace("user", None)
+        .set(
+            "/linux/uidMappings",
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        )
+        .set(
+            "/linux/gidMappings",
+            json!([{"containerID": 0, "hostID": 200000, "size": 65536}]),
+        );
+    cfg
+}
+
+fn user_mappings(ctx: &mut Ctx) -> CaseResult {
+    let r = ctx.check(userns_config(), &[])?;
+    ensure!(
+        r.ns("user") != host_ns("user"),
+        "user namespace is the host's"
+    );
+    ensure_eq!(r.0["uid_map"], json!([[0, 100000, 65536]]), "uid_map");
+    ensure_eq!(r.0["gid_map"], json!([[0, 200000, 65536]]), "gid_map");
+    ensure_eq!(
+        r.status("Uid").split_whitespace().next(),
+        Some("0"),
+        "uid inside"
+    );
+    Ok(())
+}
+
+fn user_without_mappings(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&["/bin/true"]).namespace("user", None);
+    let out = ctx.refused(&cfg, "run")?;
+    let e = out.stderr.to_lowercase();
+    ensure!(
+        e.contains("mapping") || e.contains("user"),
+        "error does not name the missing mappings: {}",
+        out.stderr.trim()
+    );
+    Ok(())
+}
+
+fn time_offsets(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.namespace("time", None).set(
+        "/linux/timeOffsets",
+        json!({"monotonic": {"secs": 86400, "nanosecs": 500}, "boottime": {"secs": 172800, "nanosecs": 0}}),
+    );
+    let r = ctx.check(cfg, &[])?;
+    ensure!(
+        r.ns("time") != host_ns("time"),
+        "time namespace is the host's"
+    );
+    ensure_eq!(
+        r.0["timens_offsets"]["monotonic"],
+        json!({"secs": 86400, "nanosecs": 500}),
+        "monotonic offset"
+    );
+    ensure_eq!(
+        r.0["timens_offsets"]["boottime"],
+        json!({"secs": 172800, "nanosecs": 0}),
+        "boottime offset"
+    );
+    let uptime: f64 = r.0["boottime_secs"]
+        .as_str()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    ensure!(
+        uptime >= 172800.0,
+        "uptime inside ({uptime}) does not include the boottime offset"
+    );
+    Ok(())
+}
+
+/// Only the monotonic and boottime clocks have offsets.
+fn time_offsets_unknown_clock(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&["/bin/true"]).namespace("time", None).set(
+        "/linux/timeOffsets",
+        json!({"realtime": {"secs": 10, "nanosecs": 0}}),
+    );
+    let out = ctx.refused(&cfg, "run")?;
+    expect_error(&out, "realtime")
+}
+
+fn join_paths(ctx: &mut Ctx) -> CaseResult {
+    let (holder, pid) = ctx.create_ok(&sleeper())?;
+    let mut cfg = Config::default();
+    for (kind, link) in [("network", "net"), ("ipc", "ipc"), ("uts", "uts")] {
+        cfg.namespace(kind, Some(&format!("/proc/{pid}/ns/{link}")));
+    }
+    // Joining a UTS namespace means not setting its hostname.
+    cfg.remove("/hostname");
+    let r = ctx.check(cfg, &[])?;
+    for link in ["net", "ipc", "uts"] {
+        let want = std::fs::read_link(format!("/proc/{pid}/ns/{link}"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        ensure_eq!(
+            r.ns(link),
+            want.as_str(),
+            format!("{link} namespace joined by path")
+        );
+    }
+    // The other types are still new.
+    ensure!(
+        r.ns("mnt") != host_ns("mnt"),
+        "mount namespace is the host's"
+    );
+    let out = ctx.delete(&holder, true)?;
+    ensure!(out.ok(), "delete --force of the holder: {}", out.describe());
+    Ok(())
+}
+
+fn join_wrong_type(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&["/bin/true"])
+        .namespace("network", Some("/proc/self/ns/ipc"));
+    let out = ctx.refused(&cfg, "run")?;
+    ensure!(!out.stderr.trim().is_empty(), "refused without a message");
+    Ok(())
+}
+
+fn host_network(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.remove_namespace("network");
+    let r = ctx.check(cfg, &[])?;
+    ensure_eq!(
+        r.ns("net"),
+        host_ns("net").as_str(),
+        "net namespace (none configured)"
+    );
+    Ok(())
+}
+
+fn host_pid(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.remove_namespace("pid");
+    let r = ctx.check(cfg, &[])?;
+    ensure_eq!(
+        r.ns("pid"),
+        host_ns("pid").as_str(),
+        "pid namespace (none configured)"
+    );
+    ensure!(r.0["pid"] != 1, "pid 1 in the host pid namespace");
+    Ok(())
+}
+
+fn sysctl(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.set(
+        "/linux/sysctl",
+        json!({"kernel.msgmax": "4096", "kernel.shm_rmid_forced": "1", "net.ipv4.ip_forward": "1", "net.core.somaxconn": "1000"}),
+    );
+    let r = ctx.check(cfg, &[])?;
+    for (k, v) in [
+        ("kernel.msgmax", "4096"),
+        ("kernel.shm_rmid_forced", "1"),
+        ("net.ipv4.ip_forward", "1"),
+        ("net.core.somaxconn", "1000"),
+    ] {
+        ensure_eq!(r.0["sysctls"][k], Value::from(v), format!("sysctl {k}"));
+    }
+    Ok(())
+}
+
+fn sysctl_unknown(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&["/bin/true"])
+        .set("/linux/sysctl", json!({"kernel.no_such_sysctl": "1"}));
+    let out = ctx.refused(&cfg, "run")?;
+    expect_error(&out, "kernel.no_such_sysctl")
+}
+
+fn sysctl_host_net(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&["/bin/true"])
+        .remove_namespace("network")
+        .set("/linux/sysctl", json!({"net.ipv4.ip_forward": "1"}));
+    let before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+    let out = ctx.refused(&cfg, "run")?;
+    let after = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+    ensure_eq!(
+        after,
+        before,
+        "host net.ipv4.ip_forward after the refused run"
+    );
+    expect_error(&out, "net.ipv4.ip_forward")
+}
