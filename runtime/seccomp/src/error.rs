@@ -23,12 +23,12 @@ pub enum FilterError {
     },
 
     /// The kernel refused the filter at load time.
-    #[error("loading the seccomp filter into the kernel: {0}")]
-    Load(#[source] SeccompError),
-
-    /// The filter was loaded but libseccomp had no notify descriptor for it.
-    #[error("getting the seccomp notify fd after loading: {0}")]
-    NotifyFd(#[source] SeccompError),
+    #[error("loading the seccomp filter into the kernel: {source}{hint}")]
+    Load {
+        #[source]
+        source: std::io::Error,
+        hint: &'static str,
+    },
 
     /// Writing the filter out in a readable form failed.
     #[error("exporting the seccomp filter: {0}")]

@@ -5,10 +5,21 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use libseccomp::{ScmpAction, ScmpFilterContext, ScmpSyscall};
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag};
 
 use crate::error::{FilterError, ROOT};
-use crate::{action, arch, flag, operator};
+use crate::{action, arch, enosys, flag, operator};
+
+/// seccomp(2) operation and flag bits (linux/seccomp.h).
+const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+const FLAG_TSYNC: u32 = 1 << 0;
+const FLAG_LOG: u32 = 1 << 1;
+const FLAG_SPEC_ALLOW: u32 = 1 << 2;
+const FLAG_NEW_LISTENER: u32 = 1 << 3;
+const FLAG_TSYNC_ESRCH: u32 = 1 << 4;
+const FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
+/// The kernel's limit on a cBPF program (BPF_MAXINSNS).
+const MAX_INSNS: usize = 4096;
 
 /// libseccomp API level from which SCMP_ACT_NOTIFY works (libseccomp >= 2.5, Linux >= 5.7).
 const NOTIFY_API_LEVEL: u32 = 6;
@@ -21,6 +32,10 @@ const OPTIMIZE_THRESHOLD: usize = 32;
 pub struct Filter {
     ctx: ScmpFilterContext,
     notify: bool,
+    /// SECCOMP_FILTER_FLAG_* bits the profile asked for.
+    flags: u32,
+    /// runc's -ENOSYS prelude, when the default action denies.
+    enosys: Option<Vec<enosys::ArchLimit>>,
     listener_path: Option<PathBuf>,
     listener_metadata: String,
 }
@@ -84,8 +99,17 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, FilterError> {
                 source,
             })?;
     }
+    let mut flags = 0;
     for (i, f) in seccomp.flags().iter().flatten().enumerate() {
+        // libseccomp checks that this library and kernel support the flag; the bit
+        // itself is passed to seccomp(2) at load.
         flag::apply(&mut ctx, *f, &format!("{ROOT}.flags[{i}]"))?;
+        flags |= match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => FLAG_WAIT_KILLABLE_RECV,
+        };
     }
     if syscalls.len() > OPTIMIZE_THRESHOLD {
         if let Err(e) = ctx.set_ctl_optimize(2) {
@@ -137,12 +161,26 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, FilterError> {
         }
     }
 
-    Ok(Filter {
+    if notify {
+        flags |= FLAG_NEW_LISTENER;
+        if flags & FLAG_TSYNC != 0 {
+            // TSYNC reports a failing thread through the return value, which
+            // NEW_LISTENER uses for the fd; TSYNC_ESRCH moves the former to ESRCH.
+            flags |= FLAG_TSYNC_ESRCH;
+        }
+    }
+    let enosys = enosys::wanted(seccomp).then(|| enosys::limits(seccomp));
+    let filter = Filter {
         ctx,
         notify,
+        flags,
+        enosys,
         listener_path: seccomp.listener_path().clone(),
         listener_metadata: seccomp.listener_metadata().clone().unwrap_or_default(),
-    })
+    };
+    // Build the whole program now so a filter too large for the kernel fails at create.
+    filter.program()?;
+    Ok(filter)
 }
 
 /// runc's rules for SCMP_ACT_NOTIFY: a libseccomp and kernel that support it, never on
@@ -214,22 +252,83 @@ impl Filter {
         Ok(text)
     }
 
+    /// The cBPF program `load` hands to the kernel: runc's -ENOSYS prelude (when the
+    /// default action denies) followed by libseccomp's filter.
+    pub(crate) fn program(&self) -> Result<Vec<libc::sock_filter>, FilterError> {
+        let mut program = match &self.enosys {
+            Some(limits) => enosys::stub(limits)
+                .map_err(|e| FilterError::Export(format!("-ENOSYS prelude: {e}")))?,
+            None => Vec::new(),
+        };
+        let mut file = memfd("sangja-seccomp-bpf")?;
+        self.ctx
+            .export_bpf(&file)
+            .map_err(|e| FilterError::Export(e.to_string()))?;
+        let mut bytes = Vec::new();
+        file.rewind()
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .map_err(|e| FilterError::Export(e.to_string()))?;
+        // libseccomp writes struct sock_filter in host byte order.
+        for c in bytes.chunks_exact(8) {
+            program.push(libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            });
+        }
+        if program.len() > MAX_INSNS {
+            return Err(FilterError::invalid(
+                ROOT,
+                format!(
+                    "the filter needs {} cBPF instructions, the kernel takes at most {MAX_INSNS}",
+                    program.len()
+                ),
+            ));
+        }
+        Ok(program)
+    }
+
     /// Loads the filter into the calling process and returns the notify fd when a rule
     /// uses SCMP_ACT_NOTIFY.
     ///
     /// The caller must be single-threaded unless the profile asked for TSYNC, and must
     /// either have set no_new_privs or hold CAP_SYS_ADMIN: the filter does not set
-    /// no_new_privs itself.
+    /// no_new_privs itself. Nothing but the seccomp(2) call itself runs after the
+    /// program is built, so the filter does not see the loading machinery.
     pub fn load(self) -> Result<Option<OwnedFd>, FilterError> {
-        self.ctx.load().map_err(FilterError::Load)?;
-        if !self.notify {
+        let program = self.program()?;
+        let fprog = libc::sock_fprog {
+            len: program.len() as u16,
+            filter: program.as_ptr().cast_mut(),
+        };
+        // SAFETY: seccomp(SECCOMP_SET_MODE_FILTER) reads `fprog` and the `program`
+        // buffer it points to, both alive for the call; the kernel copies the program.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                libc::c_ulong::from(self.flags),
+                &fprog as *const libc::sock_fprog,
+            )
+        };
+        if ret < 0 {
+            let source = std::io::Error::last_os_error();
+            let hint = match source.raw_os_error() {
+                Some(libc::EACCES) => {
+                    " (set no_new_privs or keep CAP_SYS_ADMIN until the filter is loaded)"
+                }
+                Some(libc::ESRCH) => " (another thread could not be synchronised: TSYNC)",
+                _ => "",
+            };
+            return Err(FilterError::Load { source, hint });
+        }
+        if self.flags & FLAG_NEW_LISTENER == 0 {
             return Ok(None);
         }
-        let raw = self.ctx.get_notify_fd().map_err(FilterError::NotifyFd)?;
-        // SAFETY: libseccomp returns the listener fd the kernel handed out at load time;
-        // nothing in this process closes it besides the OwnedFd made here (libseccomp only
-        // remembers the number to answer later seccomp_notify_fd calls, which we never make).
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(raw) }))
+        // SAFETY: with SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns a new fd
+        // (close-on-exec) that nothing else in this process refers to.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as i32) }))
     }
 }
 

@@ -18,6 +18,7 @@
 mod action;
 mod arch;
 pub mod docker_profile;
+mod enosys;
 mod errno_name;
 mod error;
 mod features;
