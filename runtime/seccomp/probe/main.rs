@@ -4,6 +4,7 @@
 //! tests (a threaded harness) run this program instead of loading filters themselves.
 //!
 //! usage: sangja-seccomp-probe [--pre-thread] [--catch-sigsys] [--drop-cap N] [--wait-stdin]
+//!                             [--drop-cap-first N] [--nnp]
 //!                             PROFILE.json|none COMMAND [ARGS...]
 //! commands:
 //!   syscall NAME [A0..A5]          prints "ret=R errno=E"
@@ -15,7 +16,9 @@
 //!   status KEY                     prints KEY's value from /proc/self/status
 //! PROFILE is a raw `linux.seccomp` object. With --pre-thread, `syscall` runs in a
 //! thread that was started before the filter was loaded (for TSYNC). With a NOTIFY
-//! profile the listener fd goes to listenerPath before the command runs.
+//! profile the listener fd goes to listenerPath before the command runs. --drop-cap
+//! drops a capability after loading, --drop-cap-first before; --nnp sets no_new_privs
+//! before loading.
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -28,11 +31,22 @@ fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut pre_thread = false;
     let mut wait_stdin = false;
+    let mut no_new_privs = false;
+    let mut drop_first = None;
     let mut drop_cap = None;
     while let Some(first) = args.first().cloned() {
         match first.as_str() {
             "--pre-thread" => pre_thread = true,
             "--wait-stdin" => wait_stdin = true,
+            "--nnp" => no_new_privs = true,
+            "--drop-cap-first" => {
+                args.remove(0);
+                drop_first = Some(
+                    args[0]
+                        .parse::<u32>()
+                        .expect("--drop-cap-first takes a number"),
+                );
+            }
             "--catch-sigsys" => catch_sigsys(),
             "--drop-cap" => {
                 args.remove(0);
@@ -63,6 +77,17 @@ fn main() {
         // A tracer attaches meanwhile and lets us go by writing a byte.
         let mut byte = [0u8; 1];
         std::io::Read::read_exact(&mut std::io::stdin(), &mut byte).ok();
+    }
+    // The runtime's two orders: without no_new_privs, load while CAP_SYS_ADMIN is held;
+    // these options let a test try the other ones.
+    if let Some(cap) = drop_first {
+        drop_capability(cap);
+    }
+    if no_new_privs {
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            die("PR_SET_NO_NEW_PRIVS failed");
+        }
     }
     if args[0] != "none" {
         load(&args[0]);

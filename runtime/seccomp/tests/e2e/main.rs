@@ -5,8 +5,10 @@ mod actions;
 mod arch;
 mod args;
 mod docker;
+mod enosys;
 mod flags;
 mod notify;
+mod privileges;
 mod support;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -67,6 +69,18 @@ fn main() {
         test(
             "notify_listener_answers_the_syscall",
             notify::listener_answers,
+        ),
+        skippable(
+            "enosys_prelude_for_newer_syscalls",
+            enosys::newer_syscalls_get_enosys,
+        ),
+        test(
+            "enosys_prelude_absent_under_allow",
+            enosys::permissive_defaults_have_no_prelude,
+        ),
+        test(
+            "load_needs_no_new_privs_or_cap_sys_admin",
+            privileges::load_needs_nnp_or_cap_sys_admin,
         ),
         test("docker_profile_runs_true_and_ls", docker::runs_programs),
         test(
