@@ -30,6 +30,26 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ProfileError 
     }
 }
 
+/// The capabilities docker gives a container by default (podman's containers.conf
+/// default drops CAP_MKNOD, CAP_NET_RAW and CAP_AUDIT_WRITE from it). Without
+/// CAP_SYS_ADMIN, CAP_SYS_PTRACE, ... so the profile's capability-gated rules deny.
+pub const DOCKER_DEFAULT_CAPABILITIES: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
 /// Go's GOARCH names (which `includes.arches` uses) and the seccomp names (which
 /// `archMap` uses) of each architecture.
 const ARCHES: [(&str, &str); 14] = [

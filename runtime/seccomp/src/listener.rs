@@ -99,33 +99,31 @@ pub fn send_fd(sock: BorrowedFd, payload: &[u8], fd: BorrowedFd) -> Result<(), L
         ));
     }
     let fds = [fd.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let mut sent = sendmsg::<UnixAddr>(
+    let rights = [ControlMessage::ScmRights(&fds)];
+    // The rights go with the first chunk; whatever did not fit follows as plain data.
+    let mut sent = send_chunk(sock, payload, &rights)?;
+    while sent < payload.len() {
+        sent += send_chunk(sock, &payload[sent..], &[])?;
+    }
+    Ok(())
+}
+
+fn send_chunk(
+    sock: BorrowedFd,
+    data: &[u8],
+    cmsgs: &[ControlMessage],
+) -> Result<usize, ListenerError> {
+    sendmsg::<UnixAddr>(
         sock.as_raw_fd(),
-        &[IoSlice::new(payload)],
-        &cmsg,
+        &[IoSlice::new(data)],
+        cmsgs,
         MsgFlags::MSG_NOSIGNAL,
         None,
     )
     .map_err(|source| ListenerError::Pass {
         op: "sendmsg",
         source,
-    })?;
-    // The rights went with the first byte; whatever did not fit follows as plain data.
-    while sent < payload.len() {
-        sent += sendmsg::<UnixAddr>(
-            sock.as_raw_fd(),
-            &[IoSlice::new(&payload[sent..])],
-            &[],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .map_err(|source| ListenerError::Pass {
-            op: "sendmsg",
-            source,
-        })?;
-    }
-    Ok(())
+    })
 }
 
 /// Receives what `send_fd` sent: reads until the peer closes (the spec's sender closes

@@ -3,27 +3,11 @@ use oci_spec::runtime::{LinuxSeccompAction, LinuxSyscall};
 
 const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
 
-/// runc's and podman's default bounding set: no CAP_SYS_ADMIN, CAP_SYS_PTRACE, ...
 fn default_caps() -> Vec<String> {
-    [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    DOCKER_DEFAULT_CAPABILITIES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn profile() -> Vec<u8> {

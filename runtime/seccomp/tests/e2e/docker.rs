@@ -5,27 +5,12 @@ use crate::support::{equal, probe, probe_with};
 
 const CAP_SYS_ADMIN: &str = "21";
 
-/// The podman profile converted for runc's default capability set on this arch.
+/// The podman profile converted for docker's default capability set on this arch.
 fn default_profile() -> Result<Value, Failed> {
-    let caps: Vec<String> = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let caps: Vec<String> = sangja_seccomp::docker_profile::DOCKER_DEFAULT_CAPABILITIES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let json = std::fs::read("/usr/share/containers/seccomp.json").map_err(|e| {
         format!("/usr/share/containers/seccomp.json (apt golang-github-containers-common): {e}")
     })?;
