@@ -7,6 +7,7 @@ pub mod defaults;
 pub mod lifecycle;
 pub mod namespaces;
 pub mod process;
+pub mod rootfs;
 pub mod util;
 
 /// All cases in table order.
@@ -17,6 +18,7 @@ pub fn all() -> Vec<&'static Case> {
         bad_input::CASES,
         process::CASES,
         namespaces::CASES,
+        rootfs::CASES,
     ]
     .into_iter()
     .flat_map(|c| c.iter())
