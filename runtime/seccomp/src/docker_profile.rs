@@ -11,7 +11,7 @@
 use oci_spec::runtime::LinuxSeccomp;
 use serde_json::{Map, Value};
 
-use crate::errno_name;
+use crate::{errno_name, kernel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -97,7 +97,7 @@ pub fn convert(
     capabilities: &[String],
     arch: &str,
 ) -> Result<LinuxSeccomp, ProfileError> {
-    convert_for_kernel(profile_json, capabilities, arch, host_kernel())
+    convert_for_kernel(profile_json, capabilities, arch, kernel::running())
 }
 
 /// `convert` for a given kernel version (major, minor); `None` when unknown, which
@@ -365,7 +365,7 @@ fn min_kernel(
     match obj.and_then(|o| o.get("minKernel")) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => kernel_version(s).map(Some).ok_or_else(|| {
+        Some(Value::String(s)) => kernel::parse(s).map(Some).ok_or_else(|| {
             invalid(
                 format!("{field}.minKernel"),
                 format!("not a kernel version: {s:?}"),
@@ -373,19 +373,6 @@ fn min_kernel(
         }),
         Some(_) => Err(invalid(format!("{field}.minKernel"), "must be a string")),
     }
-}
-
-/// "6.18.0-1-amd64" or "4.8" -> (6, 18) / (4, 8).
-fn kernel_version(s: &str) -> Option<(u32, u32)> {
-    let mut parts = s.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    Some((major, minor))
-}
-
-fn host_kernel() -> Option<(u32, u32)> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
-    kernel_version(release.trim())
 }
 
 fn arch_names(arch: &str) -> Result<(&'static str, &'static str), ProfileError> {

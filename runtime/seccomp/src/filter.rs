@@ -161,6 +161,13 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, FilterError> {
         }
     }
 
+    if !notify && flags & FLAG_WAIT_KILLABLE_RECV != 0 {
+        // The kernel refuses the flag without a listener; it has nothing to change then.
+        tracing::warn!(
+            "{ROOT}.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ignored, no SCMP_ACT_NOTIFY rule"
+        );
+        flags &= !FLAG_WAIT_KILLABLE_RECV;
+    }
     if notify {
         flags |= FLAG_NEW_LISTENER;
         if flags & FLAG_TSYNC != 0 {

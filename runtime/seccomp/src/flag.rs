@@ -5,6 +5,10 @@ use libseccomp::{ScmpAction, ScmpFilterContext};
 use oci_spec::runtime::LinuxSeccompFilterFlag;
 
 use crate::error::{spec_name, FilterError};
+use crate::kernel;
+
+/// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV appeared in Linux 5.19.
+const WAIT_KILLABLE_RECV_KERNEL: (u32, u32) = (5, 19);
 
 /// The flags sangja can apply, in runc's `features` order.
 pub const KNOWN: [LinuxSeccompFilterFlag; 4] = [
@@ -28,7 +32,15 @@ pub(crate) fn apply(
         LinuxSeccompFilterFlag::SeccompFilterFlagLog => ctx.set_ctl_log(true).map(|_| ()),
         LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => ctx.set_ctl_ssb(true).map(|_| ()),
         LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
-            ctx.set_ctl_waitkill(true).map(|_| ())
+            // sangja passes filter flags to seccomp(2) itself, so a libseccomp older
+            // than 2.6 (which lacks the attribute) is fine when the kernel has the flag.
+            match ctx.set_ctl_waitkill(true) {
+                Ok(_) => Ok(()),
+                Err(_) if kernel::running().is_some_and(|k| k >= WAIT_KILLABLE_RECV_KERNEL) => {
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
         }
     };
     result.map_err(|source| FilterError::Libseccomp {
@@ -74,12 +86,13 @@ mod tests {
     }
 
     #[test]
-    fn wait_killable_recv_follows_the_library_version() {
+    fn wait_killable_recv_follows_the_kernel() {
         let v = libseccomp::ScmpVersion::current().unwrap();
-        let new_enough = (v.major, v.minor) >= (2, 6);
+        let library = (v.major, v.minor) >= (2, 6) && libseccomp::get_api() >= 7;
+        let kernel = kernel::running().unwrap() >= WAIT_KILLABLE_RECV_KERNEL;
         assert_eq!(
             supported(LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv),
-            new_enough && libseccomp::get_api() >= 7
+            library || kernel
         );
     }
 }

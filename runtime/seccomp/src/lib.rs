@@ -24,6 +24,7 @@ mod error;
 mod features;
 mod filter;
 mod flag;
+mod kernel;
 pub mod listener;
 mod operator;
 pub mod spec_json;

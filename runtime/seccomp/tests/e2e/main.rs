@@ -71,6 +71,10 @@ fn main() {
             notify::listener_answers,
         ),
         skippable(
+            "notify_listener_with_wait_killable_recv",
+            notify::listener_answers_wait_killable,
+        ),
+        skippable(
             "enosys_prelude_for_newer_syscalls",
             enosys::newer_syscalls_get_enosys,
         ),

@@ -3,7 +3,7 @@ use std::os::unix::net::UnixListener;
 use std::process::{Command, Stdio};
 
 use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags, ScmpSyscall};
-use libtest_mimic::Failed;
+use libtest_mimic::{Completion, Failed};
 use serde_json::json;
 
 use crate::support::{check, equal, TempDir, PROBE};
@@ -11,12 +11,32 @@ use crate::support::{check, equal, TempDir, PROBE};
 /// The probe loads a NOTIFY filter and sends the fd to our socket; we play the agent:
 /// check the state it sent, receive the notification and answer getppid with 4242.
 pub fn listener_answers() -> Result<(), Failed> {
+    answer_with_flags(&[])
+}
+
+/// The same with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19), which only
+/// changes how the waiting task takes signals; the exchange must work as before.
+pub fn listener_answers_wait_killable() -> Result<Completion, Failed> {
+    if !sangja_seccomp::features()
+        .supported_flags()
+        .iter()
+        .flatten()
+        .any(|f| f == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
+    {
+        return crate::skipped(
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs Linux 5.19 or libseccomp 2.6",
+        );
+    }
+    answer_with_flags(&["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]).map(|()| Completion::Completed)
+}
+
+fn answer_with_flags(flags: &[&str]) -> Result<(), Failed> {
     let dir = TempDir::new("notify")?;
     let sock_path = dir.path().join("agent.sock");
     let listener = UnixListener::bind(&sock_path).map_err(|e| format!("bind: {e}"))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let profile = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path,
-        "listenerMetadata": "meta-1",
+        "listenerMetadata": "meta-1", "flags": flags,
         "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]});
     let file = dir.path().join("seccomp.json");
     std::fs::write(&file, serde_json::to_vec(&profile).unwrap()).map_err(|e| e.to_string())?;
