@@ -127,10 +127,8 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, FilterError> {
         )?;
         let rules = operator::rules(call.args().as_deref().unwrap_or_default(), &field)?;
         if call.names().is_empty() {
-            return Err(FilterError::invalid(
-                format!("{field}.names"),
-                "must name at least one syscall",
-            ));
+            // runc accepts an entry that names nothing and adds no rule for it.
+            tracing::warn!("{field}.names is empty, entry skipped");
         }
         for (k, name) in call.names().iter().enumerate() {
             let name_field = format!("{field}.names[{k}]");
@@ -305,6 +303,9 @@ impl Filter {
     /// program is built, so the filter does not see the loading machinery.
     pub fn load(self) -> Result<Option<OwnedFd>, FilterError> {
         let program = self.program()?;
+        let flags = self.flags;
+        // Free libseccomp's state while nothing filters this process yet.
+        drop(self);
         let fprog = libc::sock_fprog {
             len: program.len() as u16,
             filter: program.as_ptr().cast_mut(),
@@ -315,7 +316,7 @@ impl Filter {
             libc::syscall(
                 libc::SYS_seccomp,
                 SECCOMP_SET_MODE_FILTER,
-                libc::c_ulong::from(self.flags),
+                libc::c_ulong::from(flags),
                 &fprog as *const libc::sock_fprog,
             )
         };
@@ -330,7 +331,7 @@ impl Filter {
             };
             return Err(FilterError::Load { source, hint });
         }
-        if self.flags & FLAG_NEW_LISTENER == 0 {
+        if flags & FLAG_NEW_LISTENER == 0 {
             return Ok(None);
         }
         // SAFETY: with SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns a new fd
