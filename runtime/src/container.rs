@@ -1,0 +1,619 @@
+//! The lifecycle operations behind the commands: create, start, state, kill, delete, run.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::hooks::{self, Kind};
+use crate::process::channel::{describe, Channel};
+use crate::process::{exe, spawn, Bootstrap, FdKind, InitKind, Msg};
+use crate::state::{self, ContainerDir, OciState, State, StateError, Status};
+use crate::{cgroup, namespaces, spec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(transparent)]
+    Ns(#[from] namespaces::NsError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::CgroupError),
+    #[error("container not running")]
+    NotRunning,
+    #[error("cannot start a container that has stopped")]
+    StartStopped,
+    #[error("cannot start an already running container")]
+    StartRunning,
+    #[error("cannot delete container {0} that is not stopped: {1}")]
+    DeleteNotStopped(String, Status),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn other(msg: impl Into<String>) -> ContainerError {
+    ContainerError::Other(msg.into())
+}
+
+/// What `create` (and `run`) were asked.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub log_fd: Option<RawFd>,
+    pub log_json: bool,
+    pub debug: bool,
+    pub systemd_cgroup: bool,
+    /// `run` in the foreground with a terminal and no console socket: we relay the pty.
+    pub relay_tty: bool,
+}
+
+/// A container that has just been created, still locked by this process.
+pub struct Created {
+    pub dir: ContainerDir,
+    pub state: State,
+    pub pty_master: Option<OwnedFd>,
+}
+
+/// Undoes a half-made container if create fails: processes, cgroups, the state folder.
+struct Cleanup {
+    pids: Vec<Pid>,
+    cgroup: Option<cgroup::Cgroup>,
+    dir: Option<PathBuf>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for pid in self.pids.drain(..) {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                tracing::warn!("cleaning up after a failed create: {e}");
+            }
+        }
+        if let Some(d) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn abs(p: &Path) -> Result<PathBuf, ContainerError> {
+    std::path::absolute(p).map_err(|e| other(format!("{}: {e}", p.display())))
+}
+
+pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
+    state::validate_id(&opts.id)?;
+    let bundle = abs(&opts.bundle)?;
+    let spec = spec::load(&bundle)?;
+    spec::validate(&spec, &bundle, true)?;
+    hooks::validate(&spec)?;
+    let linux = spec.linux().clone().unwrap_or_default();
+    namespaces::check_paths(linux.namespaces().as_deref().unwrap_or_default())?;
+    namespaces::check_mappings(
+        "uidMappings",
+        linux.uid_mappings().as_deref().unwrap_or_default(),
+    )?;
+    namespaces::check_mappings(
+        "gidMappings",
+        linux.gid_mappings().as_deref().unwrap_or_default(),
+    )?;
+    let process = spec.process().clone().unwrap_or_default();
+    if process.terminal().unwrap_or(false) && opts.console_socket.is_none() && !opts.relay_tty {
+        return Err(other(
+            "cannot allocate tty if sangja will detach without setting console socket",
+        ));
+    }
+    let rootfs = spec::rootfs_path(
+        &bundle,
+        spec.root()
+            .as_ref()
+            .map(|r| r.path().as_path())
+            .unwrap_or(Path::new("rootfs")),
+    );
+    let rootfs = rootfs
+        .canonicalize()
+        .map_err(|e| other(format!("root.path {}: {e}", rootfs.display())))?;
+    // Relative bind-mount sources are taken against the bundle, as runc does.
+    std::env::set_current_dir(&bundle)
+        .map_err(|e| other(format!("chdir {}: {e}", bundle.display())))?;
+
+    let root = abs(&opts.root)?;
+    let dir = ContainerDir::create(&root, &opts.id)?;
+    let mut cleanup = Cleanup {
+        pids: Vec::new(),
+        cgroup: None,
+        dir: Some(dir.path.clone()),
+    };
+
+    let fifo_path = dir.fifo_path();
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| other(format!("mkfifo {}: {e}", fifo_path.display())))?;
+    let (root_uid, root_gid) = host_root_ids(&linux);
+    let _ = nix::unistd::chown(&fifo_path, Some(root_uid.into()), Some(root_gid.into()));
+    // Inherited by the init (not close-on-exec); it reopens it for writing after setup.
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&fifo_path)
+        .map_err(|e| other(format!("opening {}: {e}", fifo_path.display())))?;
+    inheritable(&fifo);
+    let console = match &opts.console_socket {
+        Some(p) => Some(connect_console(p)?),
+        None => None,
+    };
+    let log_fd = match opts.log_fd {
+        Some(fd) => Some(
+            nix::unistd::dup(unsafe_borrow(fd))
+                .map_err(|e| other(format!("dup of the log: {e}")))?,
+        ),
+        None => None,
+    };
+    let exe = exe::protected_self_exe(&root).map_err(|e| other(e.to_string()))?;
+
+    let mut cg = cgroup::Cgroup::new(&spec, &opts.id, opts.systemd_cgroup)?;
+    let (stage1, mut chan) = spawn::spawn_init(&exe).map_err(|e| other(e.to_string()))?;
+    drop(exe);
+    cleanup.pids.push(stage1);
+    cg.apply(stage1.as_raw())?;
+    let cgroup_paths = cg.paths();
+    cleanup.cgroup = Some(cg);
+    let boot = Bootstrap {
+        kind: InitKind::Create,
+        id: opts.id.clone(),
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        spec: spec.clone(),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        fifo_fd: Some(fifo.as_raw_fd()),
+        console_fd: console.as_ref().map(|c| c.as_raw_fd()),
+        log_fd: log_fd.as_ref().map(|f| f.as_raw_fd()),
+        log_json: opts.log_json,
+        debug: opts.debug,
+        join: Vec::new(),
+        cgroup_paths,
+        relay_tty: opts.relay_tty,
+    };
+    chan.send(&Msg::Bootstrap(Box::new(boot)))
+        .map_err(|e| other(e.to_string()))?;
+    drop(fifo);
+    drop(console);
+    drop(log_fd);
+
+    let mut st = State {
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        config: spec.clone(),
+        cgroup: serde_json::Value::Null,
+        net_devices: Vec::new(),
+    };
+    let mut pty_master = None;
+    let maps = (
+        linux.uid_mappings().clone().unwrap_or_default(),
+        linux.gid_mappings().clone().unwrap_or_default(),
+    );
+    loop {
+        let msg = match chan.recv() {
+            Ok(m) => m,
+            Err(e) => {
+                return Err(other(format!(
+                    "container init exited during setup ({e}){}",
+                    exit_hint(stage1)
+                )))
+            }
+        };
+        match msg {
+            Msg::WriteMaps => {
+                namespaces::write_id_maps(stage1.as_raw(), &maps.0, &maps.1)?;
+                send(&mut chan, Msg::MapsWritten)?;
+            }
+            Msg::Child(pid) => {
+                let _ = waitpid(stage1, None);
+                cleanup.pids.retain(|p| *p != stage1);
+                cleanup.pids.push(Pid::from_raw(pid));
+                st.pid = pid;
+                st.pid_start = start_time(pid).unwrap_or(0);
+                st.cgroup = cleanup
+                    .cgroup
+                    .as_ref()
+                    .map(|c| c.save())
+                    .unwrap_or_default();
+                dir.save(&st)?;
+                send(&mut chan, Msg::Go(oci_json(&st, Status::Creating)))?;
+            }
+            Msg::RunHooks => {
+                let json = oci_json(&st, Status::Creating);
+                hooks::run_all(Kind::Prestart, &hooks::of(&spec, Kind::Prestart), &json)?;
+                hooks::run_all(
+                    Kind::CreateRuntime,
+                    &hooks::of(&spec, Kind::CreateRuntime),
+                    &json,
+                )?;
+                send(&mut chan, Msg::HooksDone)?;
+            }
+            Msg::Fd(FdKind::PtyMaster) => {
+                pty_master = Some(chan.recv_fd().map_err(|e| other(e.to_string()))?);
+            }
+            Msg::Fd(FdKind::SeccompListener) => {
+                let fd = chan.recv_fd().map_err(|e| other(e.to_string()))?;
+                drop(fd);
+            }
+            Msg::Ready => {
+                dir.save(&st)?;
+                if let Some(p) = &opts.pid_file {
+                    write_pid_file(p, st.pid)?;
+                }
+                send(&mut chan, Msg::Ack(oci_json(&st, Status::Created)))?;
+                break;
+            }
+            Msg::Error(e) => return Err(other(e)),
+            other_msg => {
+                return Err(other(format!(
+                    "container init: unexpected message {}",
+                    describe(&other_msg)
+                )))
+            }
+        }
+    }
+    // Ready: keep everything.
+    cleanup.pids.clear();
+    cleanup.cgroup = None;
+    cleanup.dir = None;
+    Ok(Created {
+        dir,
+        state: st,
+        pty_master,
+    })
+}
+
+fn send(chan: &mut Channel, msg: Msg) -> Result<(), ContainerError> {
+    chan.send(&msg).map_err(|e| other(e.to_string()))
+}
+
+fn unsafe_borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: the log descriptor stays open for the whole life of this process.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// The host uid/gid of the container's root (for files the container's root must open).
+fn host_root_ids(linux: &oci_spec::runtime::Linux) -> (u32, u32) {
+    let map = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.as_ref()
+            .and_then(|v| {
+                v.iter()
+                    .find(|x| x.container_id() == 0)
+                    .map(|x| x.host_id())
+            })
+            .unwrap_or(0)
+    };
+    (map(linux.uid_mappings()), map(linux.gid_mappings()))
+}
+
+fn connect_console(p: &Path) -> Result<OwnedFd, ContainerError> {
+    let meta = std::fs::metadata(p)
+        .map_err(|e| other(format!("--console-socket {}: {e}", p.display())))?;
+    use std::os::unix::fs::FileTypeExt;
+    if !meta.file_type().is_socket() {
+        return Err(other(format!(
+            "--console-socket {}: not a unix socket",
+            p.display()
+        )));
+    }
+    let s = std::os::unix::net::UnixStream::connect(p)
+        .map_err(|e| other(format!("--console-socket {}: {e}", p.display())))?;
+    let fd = OwnedFd::from(s);
+    inheritable(&fd);
+    Ok(fd)
+}
+
+/// Clears close-on-exec: the init needs this descriptor across its exec.
+fn inheritable(fd: &impl AsRawFd) {
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) };
+}
+
+fn exit_hint(pid: Pid) -> String {
+    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, c)) => format!("; init exited with status {c}"),
+        Ok(WaitStatus::Signaled(_, s, _)) => format!("; init killed by {s}"),
+        _ => String::new(),
+    }
+}
+
+/// The OCI state document for hooks and `state`.
+pub fn oci_state(st: &State, status: Status) -> OciState {
+    OciState {
+        oci_version: st.config.version().clone(),
+        id: st.id.clone(),
+        pid: if status == Status::Stopped { 0 } else { st.pid },
+        status,
+        bundle: st.bundle.clone(),
+        rootfs: st.rootfs.clone(),
+        created: st.created.clone(),
+        annotations: st.config.annotations().clone().unwrap_or_default(),
+        owner: st.owner.clone(),
+    }
+}
+
+fn oci_json(st: &State, status: Status) -> String {
+    serde_json::to_string(&oci_state(st, status)).unwrap_or_default()
+}
+
+fn write_pid_file(p: &Path, pid: i32) -> Result<(), ContainerError> {
+    let p = abs(p)?;
+    let tmp = p.with_file_name(format!(
+        ".{}.tmp",
+        p.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string())
+        .map_err(|e| other(format!("--pid-file {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, &p).map_err(|e| other(format!("--pid-file {}: {e}", p.display())))
+}
+
+/// The start time (clock ticks since boot) of a process, field 22 of /proc/<pid>/stat.
+pub fn start_time(pid: i32) -> Option<u64> {
+    proc_stat(pid).map(|(_, t)| t)
+}
+
+/// (state letter, start time) from /proc/<pid>/stat.
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Whether the container's init still runs (a zombie counts as stopped).
+pub fn alive(st: &State) -> bool {
+    if st.pid <= 0 {
+        return false;
+    }
+    match proc_stat(st.pid) {
+        Some((state, start)) => {
+            !matches!(state, 'Z' | 'X') && (st.pid_start == 0 || start == st.pid_start)
+        }
+        None => false,
+    }
+}
+
+pub fn status(dir: &ContainerDir, st: &State) -> Status {
+    if !alive(st) {
+        return Status::Stopped;
+    }
+    if dir.fifo_path().exists() {
+        return Status::Created;
+    }
+    if cgroup::Cgroup::load(&st.cgroup).is_some_and(|c| c.frozen()) {
+        return Status::Paused;
+    }
+    Status::Running
+}
+
+/// `state`: the OCI state of one container.
+pub fn state(root: &Path, id: &str) -> Result<OciState, ContainerError> {
+    let dir = ContainerDir::open(root, id)?;
+    let st = dir.load()?;
+    let s = status(&dir, &st);
+    Ok(oci_state(&st, s))
+}
+
+/// `start`: releases a created container's process; returns once it has exec'd.
+pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
+    let dir = ContainerDir::open(root, id)?;
+    start_locked(&dir)
+}
+
+pub fn start_locked(dir: &ContainerDir) -> Result<(), ContainerError> {
+    let st = dir.load()?;
+    match status(dir, &st) {
+        Status::Created => {}
+        Status::Stopped => return Err(ContainerError::StartStopped),
+        _ => return Err(ContainerError::StartRunning),
+    }
+    let fifo_path = dir.fifo_path();
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .map_err(|e| other(format!("opening {}: {e}", fifo_path.display())))?;
+    let result = read_fifo(&mut fifo, &st);
+    let _ = std::fs::remove_file(&fifo_path);
+    let problem = result?;
+    if !problem.is_empty() {
+        return Err(other(problem));
+    }
+    hooks::run_all_warn(
+        Kind::Poststart,
+        &hooks::of(&st.config, Kind::Poststart),
+        &oci_json(&st, Status::Running),
+    );
+    Ok(())
+}
+
+/// Reads the FIFO until the init has exec'd (end of file). Returns what the init
+/// reported if it could not start the process (a failing startContainer hook, exec).
+fn read_fifo(fifo: &mut File, st: &State) -> Result<String, ContainerError> {
+    let mut got = Vec::new();
+    let mut started = false;
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(0) => {
+                if !alive(st) {
+                    if started {
+                        break;
+                    }
+                    return Err(other("container init exited before it could be started"));
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(other(format!("waiting on the exec fifo: {e}"))),
+        }
+        let mut buf = [0u8; 4096];
+        match fifo.read(&mut buf) {
+            Ok(0) if started => break,
+            Ok(0) => std::thread::sleep(Duration::from_millis(1)),
+            Ok(n) => {
+                let data = &buf[..n];
+                let data = if !started {
+                    started = true;
+                    &data[1..]
+                } else {
+                    data
+                };
+                got.extend_from_slice(data);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(other(format!("reading the exec fifo: {e}"))),
+        }
+    }
+    Ok(String::from_utf8_lossy(&got).into_owned())
+}
+
+/// `kill`: sends a signal to the init (or, with `all`, to every process of the container).
+pub fn kill_container(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), ContainerError> {
+    let dir = ContainerDir::open(root, id)?;
+    let st = dir.load()?;
+    let s = status(&dir, &st);
+    if s == Status::Stopped {
+        return Err(ContainerError::NotRunning);
+    }
+    let signal = Signal::try_from(sig).ok();
+    if all {
+        if let Some(cg) = cgroup::Cgroup::load(&st.cgroup) {
+            return cg.kill_all(sig).map_err(Into::into);
+        }
+    }
+    nix::sys::signal::kill(Pid::from_raw(st.pid), signal).map_err(|e| match e {
+        nix::errno::Errno::ESRCH => ContainerError::NotRunning,
+        e => other(format!("kill {}: {e}", st.pid)),
+    })
+}
+
+/// `delete`: removes a stopped (or, forced or created, a killed) container.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
+    let dir = match ContainerDir::open(root, id) {
+        Ok(d) => d,
+        Err(StateError::NotExist) if force => {
+            // A create that died before state.json existed leaves only the folder.
+            if state::validate_id(id).is_ok() {
+                let _ = std::fs::remove_dir_all(root.join(id));
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let st = dir.load()?;
+    match status(&dir, &st) {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&st)?,
+        s @ (Status::Running | Status::Paused | Status::Creating) => {
+            if !force {
+                return Err(ContainerError::DeleteNotStopped(id.to_string(), s));
+            }
+            if let Some(cg) = cgroup::Cgroup::load(&st.cgroup) {
+                let _ = cg.kill_all(libc::SIGKILL);
+                let _ = cg.thaw();
+            }
+            kill_and_wait(&st)?;
+        }
+    }
+    destroy(dir, &st)
+}
+
+fn kill_and_wait(st: &State) -> Result<(), ContainerError> {
+    let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(st) {
+        // Reap it if it is our child (run); otherwise its parent or PID 1 will.
+        let _ = waitpid(Pid::from_raw(st.pid), Some(WaitPidFlag::WNOHANG));
+        if Instant::now() > deadline {
+            return Err(other(format!(
+                "container init {} did not die after SIGKILL",
+                st.pid
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// Removes what the container owns on the host, then runs poststop hooks.
+fn destroy(dir: ContainerDir, st: &State) -> Result<(), ContainerError> {
+    if let Some(cg) = cgroup::Cgroup::load(&st.cgroup) {
+        cg.destroy()?;
+    }
+    dir.remove()?;
+    hooks::run_all_warn(
+        Kind::Poststop,
+        &hooks::of(&st.config, Kind::Poststop),
+        &oci_json(st, Status::Stopped),
+    );
+    Ok(())
+}
+
+/// Deletes a container this process created and saw exit (`run` without --keep).
+pub fn destroy_exited(dir: ContainerDir) -> Result<(), ContainerError> {
+    let st = dir.load()?;
+    if alive(&st) {
+        kill_and_wait(&st)?;
+    }
+    destroy(dir, &st)
+}
+
+/// `list`: the state of every container under root.
+pub fn list(root: &Path) -> Result<Vec<OciState>, ContainerError> {
+    let mut out = Vec::new();
+    for id in state::list_ids(root)? {
+        let Ok(dir) = ContainerDir::open(root, &id) else {
+            continue;
+        };
+        let Ok(st) = dir.load() else { continue };
+        let s = status(&dir, &st);
+        let mut o = oci_state(&st, s);
+        o.owner = owner_name(&dir.path);
+        out.push(o);
+    }
+    Ok(out)
+}
+
+fn owner_name(p: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata(p).map(|m| m.uid()).unwrap_or(0);
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}

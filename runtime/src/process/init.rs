@@ -1,0 +1,486 @@
+//! The container side: `sangja init`, re-executed from the protected binary.
+//!
+//! Stage 1 joins and creates namespaces (the user namespace first, mapped by the runtime),
+//! then clones stage 2 as a sibling so it lands in the new pid namespace as a child of the
+//! runtime. Stage 2 builds the root filesystem, applies limits and privileges, reports
+//! ready and, for a new container, waits on the exec FIFO until `start`.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::{chdir, sethostname, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use super::channel::{describe, Channel, ChannelError};
+use super::{Bootstrap, FdKind, InitKind, Msg, INIT_FD_ENV};
+use crate::hooks::{self, HookError, Kind};
+use crate::namespaces::{self, NsError};
+use crate::rootfs::{self, resolve, RootfsError};
+use crate::security::{self, capabilities, rlimits, user, SecurityError};
+use crate::syscall;
+use crate::tty;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Ns(#[from] NsError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Security(#[from] SecurityError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    #[error(transparent)]
+    Tty(#[from] tty::TtyError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn other(msg: impl Into<String>) -> InitError {
+    InitError::Other(msg.into())
+}
+
+/// Entry point of `sangja init`. Never returns.
+pub fn main() -> ! {
+    let fd: RawFd = match std::env::var(INIT_FD_ENV).ok().and_then(|v| v.parse().ok()) {
+        Some(fd) => fd,
+        None => {
+            eprintln!("sangja init is started by sangja itself, not by hand");
+            std::process::exit(2)
+        }
+    };
+    // SAFETY: the runtime handed us this socket and nothing else owns it.
+    let mut chan = unsafe { Channel::from_raw_fd(fd) };
+    set_cloexec(fd);
+    let boot = match chan.recv() {
+        Ok(Msg::Bootstrap(b)) => b,
+        Ok(other) => fail(
+            &mut chan,
+            &format!("init: expected Bootstrap, got {}", describe(&other)),
+        ),
+        Err(e) => fail(&mut chan, &e.to_string()),
+    };
+    if let Some(log) = boot.log_fd {
+        set_cloexec(log);
+        let format = if boot.log_json {
+            crate::logging::Format::Json
+        } else {
+            crate::logging::Format::Text
+        };
+        crate::logging::init_from_fd(log, format, boot.debug);
+    }
+    match stage1(&mut chan, &boot) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => fail(&mut chan, &e.to_string()),
+    }
+}
+
+fn fail(chan: &mut Channel, msg: &str) -> ! {
+    // After `create` has returned nobody reads the channel: the log still tells.
+    tracing::error!("container init: {msg}");
+    let _ = chan.send(&Msg::Error(msg.to_string()));
+    std::process::exit(1)
+}
+
+fn set_cloexec(fd: RawFd) {
+    // SAFETY: fcntl on a descriptor number; failure is harmless here.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+fn expect(
+    chan: &mut Channel,
+    what: &'static str,
+    ok: impl Fn(&Msg) -> bool,
+) -> Result<Msg, InitError> {
+    let m = chan.recv()?;
+    if let Msg::Error(e) = &m {
+        return Err(other(e.clone()));
+    }
+    if !ok(&m) {
+        return Err(ChannelError::Unexpected {
+            expected: what,
+            got: describe(&m),
+        }
+        .into());
+    }
+    Ok(m)
+}
+
+fn stage1(chan: &mut Channel, boot: &Bootstrap) -> Result<(), InitError> {
+    let ns = boot
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let plan = match boot.kind {
+        InitKind::Create => namespaces::plan(&ns),
+        InitKind::Exec => {
+            let join = boot
+                .join
+                .iter()
+                .filter_map(|(t, p)| namespaces::from_proc_name(t).map(|t| (t, p.clone())))
+                .collect();
+            namespaces::Plan {
+                join,
+                new_user: false,
+                unshare: nix::sched::CloneFlags::empty(),
+            }
+        }
+    };
+    namespaces::join(&plan.join)?;
+    let joined_user = plan
+        .join
+        .iter()
+        .any(|(t, _)| *t == LinuxNamespaceType::User);
+    if plan.new_user {
+        namespaces::unshare_flags(nix::sched::CloneFlags::CLONE_NEWUSER)?;
+        chan.send(&Msg::WriteMaps)?;
+        expect(chan, "MapsWritten", |m| matches!(m, Msg::MapsWritten))?;
+    }
+    if plan.new_user || joined_user {
+        // Become the namespace's root so what follows runs with its full privileges.
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .map_err(|e| other(format!("setgid 0 in the user namespace: {e}")))?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .map_err(|e| other(format!("setuid 0 in the user namespace: {e}")))?;
+    }
+    namespaces::unshare_flags(plan.unshare)?;
+    if plan.unshare.bits() & libc::CLONE_NEWTIME != 0 {
+        write_time_offsets(&boot.spec)?;
+    }
+    let child = syscall::clone_parent()
+        .map_err(|e| other(format!("clone of the container process: {e}")))?;
+    if child.as_raw() == 0 {
+        let err = match stage2(chan, boot) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        fail(chan, &err.to_string());
+    }
+    chan.send(&Msg::Child(child.as_raw()))?;
+    Ok(())
+}
+
+fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
+    let offsets = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().clone())
+        .unwrap_or_default();
+    let mut text = String::new();
+    for (clock, off) in &offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(other(format!(
+                "linux.timeOffsets.{clock}: only monotonic and boottime can be offset"
+            )));
+        }
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    if text.is_empty() {
+        return Ok(());
+    }
+    std::fs::write("/proc/self/timens_offsets", text).map_err(|e| {
+        other(format!(
+            "linux.timeOffsets: writing /proc/self/timens_offsets: {e}"
+        ))
+    })
+}
+
+fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError> {
+    let state_json = match expect(chan, "Go", |m| matches!(m, Msg::Go(_)))? {
+        Msg::Go(s) => s,
+        _ => unreachable!("checked by expect"),
+    };
+    let spec = &boot.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| other("process is missing"))?;
+    if boot.kind == InitKind::Create {
+        nix::unistd::setsid().map_err(|e| other(format!("setsid: {e}")))?;
+    }
+    let mut console = None;
+    if boot.kind == InitKind::Create {
+        if !rootfs::Ctx::has_new(spec, LinuxNamespaceType::Mount) {
+            return Err(other(
+                "linux.namespaces: sangja needs a new mount namespace to build the rootfs",
+            ));
+        }
+        let ctx = rootfs::prepare(spec, &boot.rootfs)?;
+        let runtime_hooks = !hooks::of(spec, Kind::Prestart).is_empty()
+            || !hooks::of(spec, Kind::CreateRuntime).is_empty();
+        if runtime_hooks {
+            chan.send(&Msg::RunHooks)?;
+            expect(chan, "HooksDone", |m| matches!(m, Msg::HooksDone))?;
+        }
+        hooks::run_all(
+            Kind::CreateContainer,
+            &hooks::of(spec, Kind::CreateContainer),
+            &state_json,
+        )?;
+        // runc creates a missing cwd inside the rootfs before entering it.
+        resolve::open_in_root(rootfs::ctx_root(&ctx), process.cwd(), resolve::Create::Dir)
+            .map_err(|e| {
+                other(format!(
+                    "process.cwd {}: creating it inside the rootfs: {e}",
+                    process.cwd().display()
+                ))
+            })?;
+        drop(ctx);
+        if boot.no_pivot {
+            rootfs::pivot::move_root(&boot.rootfs)?;
+        } else {
+            rootfs::pivot::pivot_root(&boot.rootfs)?;
+        }
+        if process.terminal().unwrap_or(false) {
+            console = Some(tty::setup_console(
+                process,
+                boot.console_fd,
+                boot.relay_tty,
+            )?);
+        }
+        if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+            sethostname(h).map_err(|e| other(format!("hostname {h:?}: {e}")))?;
+        }
+        if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+            set_domainname(d)?;
+        }
+        write_sysctls(spec)?;
+        let linux = spec.linux().as_ref();
+        rootfs::masked::readonly(
+            &linux
+                .and_then(|l| l.readonly_paths().clone())
+                .unwrap_or_default(),
+        )?;
+        rootfs::masked::mask(
+            &linux
+                .and_then(|l| l.masked_paths().clone())
+                .unwrap_or_default(),
+        )?;
+        rootfs::finalize(spec)?;
+    }
+    if let Some(master) = console.and_then(|c| c.master) {
+        chan.send(&Msg::Fd(FdKind::PtyMaster))?;
+        chan.send_fd(master.as_raw_fd())?;
+    }
+    if let Some(l) = process.rlimits() {
+        rlimits::apply(l)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        security::set_oom_score_adj(adj)?;
+    }
+    if !boot.no_new_keyring && boot.kind == InitKind::Create {
+        join_session_keyring(&boot.id);
+    }
+    let exe = find_executable(process)?;
+    let caps = capabilities::sets(process.capabilities().as_ref())?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if nnp {
+        security::set_no_new_privs()?;
+    }
+    capabilities::apply_bounding(&caps)?;
+    user::switch(process.user(), setgroups_allowed(spec))?;
+    capabilities::apply_rest(&caps)?;
+    chdir(process.cwd())
+        .map_err(|e| other(format!("process.cwd {}: {e}", process.cwd().display())))?;
+
+    chan.send(&Msg::Ready)?;
+    let state_json = match expect(chan, "Ack", |m| matches!(m, Msg::Ack(_)))? {
+        Msg::Ack(s) => s,
+        _ => unreachable!("checked by expect"),
+    };
+    let mut fifo = None;
+    if boot.kind == InitKind::Create {
+        let fd = boot.fifo_fd.ok_or_else(|| other("no exec fifo"))?;
+        // Blocks until `start` opens the other end.
+        let path = syscall::fd_path(fd);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(Path::new(path.to_str().unwrap_or_default()))
+            .map_err(|e| other(format!("opening the exec fifo: {e}")))?;
+        // SAFETY: closing the O_PATH descriptor the runtime gave us; we hold the opened one.
+        unsafe { libc::close(fd) };
+        f.write_all(b"R")
+            .map_err(|e| other(format!("writing the exec fifo: {e}")))?;
+        fifo = Some(f);
+        let r = hooks::run_all(
+            Kind::StartContainer,
+            &hooks::of(spec, Kind::StartContainer),
+            &state_json,
+        );
+        if let Err(e) = r {
+            report(&mut fifo, &e.to_string());
+            return Err(e.into());
+        }
+    }
+    drop(state_json);
+    reset_signals();
+    if let Err(e) = syscall::cloexec_from(3 + boot.preserve_fds) {
+        return Err(other(format!("marking descriptors close-on-exec: {e}")));
+    }
+    let argv: Vec<CString> = process
+        .args()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(cstring)
+        .collect::<Result<_, _>>()?;
+    let envp: Vec<CString> = process
+        .env()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(cstring)
+        .collect::<Result<_, _>>()?;
+    let err = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
+    let msg = format!("exec {}: {err}", exe.to_string_lossy());
+    report(&mut fifo, &msg);
+    Err(other(msg))
+}
+
+/// Tells a waiting `start` why the process did not start.
+fn report(fifo: &mut Option<File>, msg: &str) {
+    if let Some(f) = fifo {
+        let _ = f.write_all(msg.as_bytes());
+    }
+}
+
+fn cstring(s: String) -> Result<CString, InitError> {
+    CString::new(s).map_err(|e| other(format!("process: a string holds a NUL byte: {e}")))
+}
+
+/// Signals blocked or ignored by the runtime must not reach the container process that way
+/// (Rust ignores SIGPIPE; `run` blocks signals to forward them).
+fn reset_signals() {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: restoring the default disposition has no preconditions.
+        unsafe { libc::signal(sig as libc::c_int, libc::SIG_DFL) };
+    }
+}
+
+/// setgroups is allowed unless we are in a user namespace that denies it.
+fn setgroups_allowed(_spec: &Spec) -> bool {
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true)
+}
+
+fn set_domainname(name: &str) -> Result<(), InitError> {
+    // SAFETY: setdomainname with a valid buffer and length.
+    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
+        return Err(other(format!(
+            "domainname {name:?}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+fn write_sysctls(spec: &Spec) -> Result<(), InitError> {
+    let sysctls = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().clone())
+        .unwrap_or_default();
+    let mut keys: Vec<_> = sysctls.keys().collect();
+    keys.sort();
+    for key in keys {
+        let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, &sysctls[key]).map_err(|e| {
+            other(format!(
+                "linux.sysctl.{key}: writing {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// A fresh session keyring named after the container, as runc gives each container, so
+/// containers do not share the host's keys.
+fn join_session_keyring(id: &str) {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = CString::new(format!("_ses.{id}")).unwrap_or_default();
+    // SAFETY: keyctl with a valid C string argument.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        tracing::debug!(
+            "joining a new session keyring: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Resolves `args[0]` with the container's PATH, so a missing program fails at create.
+fn find_executable(process: &Process) -> Result<CString, InitError> {
+    let arg0 = process
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .ok_or_else(|| other("process.args must not be empty"))?;
+    let candidates: Vec<PathBuf> = if arg0.contains('/') {
+        vec![PathBuf::from(arg0)]
+    } else {
+        let path = process
+            .env()
+            .as_ref()
+            .and_then(|e| {
+                e.iter()
+                    .find_map(|kv| kv.strip_prefix("PATH=").map(str::to_string))
+            })
+            .unwrap_or_else(|| {
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()
+            });
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(arg0))
+            .collect()
+    };
+    for c in &candidates {
+        let p = if c.is_relative() {
+            process.cwd().join(c)
+        } else {
+            c.clone()
+        };
+        if let Ok(m) = std::fs::metadata(&p) {
+            use std::os::unix::fs::PermissionsExt;
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return CString::new(c.as_os_str().as_bytes()).map_err(|e| other(e.to_string()));
+            }
+        }
+    }
+    if arg0.contains('/') {
+        return Err(other(format!("exec: {arg0:?}: no such file or executable")));
+    }
+    Err(other(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
+}
+
+/// Takes ownership of an inherited descriptor number.
+pub fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller passes a descriptor it inherited and owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+#[allow(dead_code)]
+fn fd_num(f: &File) -> RawFd {
+    f.as_raw_fd()
+}

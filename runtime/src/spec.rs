@@ -1,0 +1,296 @@
+//! Loading and validating a bundle's config.json.
+//!
+//! oci-spec's types reject a whole document over one unknown enum value, and serde on
+//! its own reports line and column but not the field. So the text is read as JSON
+//! first (syntax errors keep line/column), capability names runc only warns about are
+//! filtered out, and the typed parse goes through serde_path_to_error so a type error
+//! names the field path (`process.capabilities.bounding[3]`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Capability, LinuxNamespaceType, Spec};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("bundle {0}: {1}")]
+    Bundle(PathBuf, String),
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid JSON at line {line} column {column}: {msg}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        msg: String,
+    },
+    #[error("{path}: {field}: {msg}")]
+    Field {
+        path: PathBuf,
+        field: String,
+        msg: String,
+    },
+}
+
+/// The name of the config file inside a bundle.
+pub const CONFIG_NAME: &str = "config.json";
+
+/// Reads `bundle/config.json`. Unknown capability names are dropped with a warning (runc's
+/// behaviour); everything else that does not fit runtime-spec is an error naming the field.
+pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
+    let meta = std::fs::metadata(bundle)
+        .map_err(|e| SpecError::Bundle(bundle.to_path_buf(), e.to_string()))?;
+    if !meta.is_dir() {
+        return Err(SpecError::Bundle(
+            bundle.to_path_buf(),
+            "not a directory".into(),
+        ));
+    }
+    let path = bundle.join(CONFIG_NAME);
+    let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    parse(&path, &text)
+}
+
+/// Parses config text; `path` only names the file in errors.
+pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
+    let mut value: Value = serde_json::from_str(text).map_err(|e| SpecError::Syntax {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        msg: e.to_string(),
+    })?;
+    let dropped = drop_unknown_capabilities(&mut value);
+    for (field, name) in &dropped {
+        tracing::warn!(
+            "{}: {field}: unknown capability {name:?}, ignored",
+            path.display()
+        );
+    }
+    let result: Result<Spec, _> = if dropped.is_empty() {
+        // From the text, so a type error carries line and column as well as the path.
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut de)
+    } else {
+        serde_path_to_error::deserialize(value)
+    };
+    result.map_err(|e| SpecError::Field {
+        path: path.to_path_buf(),
+        field: e.path().to_string(),
+        msg: e.inner().to_string(),
+    })
+}
+
+/// Removes capability names oci-spec does not know from every set in `process.capabilities`,
+/// returning (field, name) pairs for the warnings.
+fn drop_unknown_capabilities(value: &mut Value) -> Vec<(String, String)> {
+    let mut dropped = Vec::new();
+    let Some(caps) = value
+        .pointer_mut("/process/capabilities")
+        .and_then(Value::as_object_mut)
+    else {
+        return dropped;
+    };
+    for (set, list) in caps.iter_mut() {
+        let Some(items) = list.as_array_mut() else {
+            continue;
+        };
+        let mut index = 0;
+        items.retain(|item| {
+            let keep = match item.as_str() {
+                Some(name) => {
+                    serde_json::from_value::<Capability>(Value::String(name.to_string())).is_ok()
+                }
+                None => true, // not a string: leave it for the typed parse to reject with its path
+            };
+            if !keep {
+                dropped.push((
+                    format!("process.capabilities.{set}[{index}]"),
+                    item.as_str().unwrap_or_default().to_string(),
+                ));
+            }
+            index += 1;
+            keep
+        });
+    }
+    dropped
+}
+
+/// Checks what runc's config validator checks before anything is created.
+/// `need_process` is false for commands that do not start the container process.
+pub fn validate(spec: &Spec, bundle: &Path, need_process: bool) -> Result<(), SpecError> {
+    let path = bundle.join(CONFIG_NAME);
+    let field = |field: &str, msg: String| SpecError::Field {
+        path: path.clone(),
+        field: field.to_string(),
+        msg,
+    };
+
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| field("root", "root is missing".into()))?;
+    let rootfs = rootfs_path(bundle, root.path());
+    match std::fs::metadata(&rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(field(
+                "root.path",
+                format!("{} is not a directory", rootfs.display()),
+            ))
+        }
+        Err(e) => return Err(field("root.path", format!("{}: {e}", rootfs.display()))),
+    }
+
+    if need_process {
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| field("process", "process is missing".into()))?;
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(field("process.args", "args must not be empty".into()));
+        }
+        if !process.cwd().is_absolute() {
+            return Err(field(
+                "process.cwd",
+                format!("cwd {:?} must be an absolute path", process.cwd()),
+            ));
+        }
+    }
+
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| field("linux", "linux is missing".into()))?;
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    let mut seen = HashSet::new();
+    for (i, ns) in namespaces.iter().enumerate() {
+        if !seen.insert(ns.typ()) {
+            return Err(field(
+                &format!("linux.namespaces[{i}]"),
+                format!("duplicate namespace type {}", ns.typ()),
+            ));
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return Err(field(
+                    &format!("linux.namespaces[{i}].path"),
+                    format!("{} is not an absolute path", p.display()),
+                ));
+            }
+        }
+    }
+    let has = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
+    let new = |t: LinuxNamespaceType| {
+        namespaces
+            .iter()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
+        && !new(LinuxNamespaceType::Uts)
+        && !has(LinuxNamespaceType::Uts)
+    {
+        return Err(field(
+            "hostname",
+            "unable to set hostname without a private UTS namespace".into(),
+        ));
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(field(
+            "domainname",
+            "unable to set domainname without a private UTS namespace".into(),
+        ));
+    }
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if maps && !has(LinuxNamespaceType::User) {
+        return Err(field(
+            "linux.uidMappings",
+            "user namespace mappings specified, but user namespace isn't enabled in the config"
+                .into(),
+        ));
+    }
+    if new(LinuxNamespaceType::User) && !maps {
+        return Err(field(
+            "linux.uidMappings",
+            "user namespaces enabled, but no user mapping found".into(),
+        ));
+    }
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+        && !new(LinuxNamespaceType::Time)
+    {
+        return Err(field(
+            "linux.timeOffsets",
+            "time offsets specified, but no new time namespace in the config".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `root.path` is taken relative to the bundle unless absolute.
+pub fn rootfs_path(bundle: &Path, root: &Path) -> PathBuf {
+    if root.is_absolute() {
+        root.to_path_buf()
+    } else {
+        bundle.join(root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"{"ociVersion":"1.2.0","root":{"path":"rootfs"},
+        "process":{"user":{"uid":0,"gid":0},"args":["true"],"cwd":"/",
+        "capabilities":{"bounding":["CAP_KILL","CAP_NOPE"]}},
+        "linux":{"namespaces":[{"type":"pid"},{"type":"mount"}]}}"#;
+
+    #[test]
+    fn unknown_capability_is_dropped_not_fatal() {
+        let spec = parse(Path::new("config.json"), MIN).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let err = parse(Path::new("/b/config.json"), "{\n\"ociVersion\": ,}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/b/config.json") && err.contains("line 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn type_error_names_field_path() {
+        let text = MIN.replace(r#""uid":0"#, r#""uid":"zero""#);
+        let err = parse(Path::new("config.json"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("process.user.uid"), "{err}");
+    }
+
+    #[test]
+    fn unknown_namespace_names_field() {
+        let text = MIN.replace(r#"{"type":"mount"}"#, r#"{"type":"bogus"}"#);
+        let err = parse(Path::new("config.json"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("linux.namespaces[1].type"), "{err}");
+    }
+}
