@@ -4,6 +4,7 @@ use crate::case::Case;
 
 pub mod bad_input;
 pub mod defaults;
+pub mod hooks;
 pub mod lifecycle;
 pub mod namespaces;
 pub mod process;
@@ -19,6 +20,7 @@ pub fn all() -> Vec<&'static Case> {
         process::CASES,
         namespaces::CASES,
         rootfs::CASES,
+        hooks::CASES,
     ]
     .into_iter()
     .flat_map(|c| c.iter())
