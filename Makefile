@@ -43,5 +43,12 @@ conformance: build conformance-checker
 test-conformance: build conformance-checker
 	$(RELEASE_DIR)/sangja-conformance --runtime sangja=$(SANGJA)
 
+# sangja against runc, crun, skopeo and umoci, side by side (not part of `make test`):
+# builds what ships (dist profile), prints the table and writes bench/results.md.
+bench: deps
+	$(CARGO) build --profile dist -p sangja -p sangja-image
+	$(CARGO) build --release --manifest-path bench/protect/Cargo.toml --target-dir $(CURDIR)/target/bench-protect
+	@bash bench/run.sh
+
 clean:
 	$(CARGO) clean

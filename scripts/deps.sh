@@ -10,7 +10,7 @@ PKGS=(
   containerd podman skopeo umoci              # real clients and image interop
   docker-registry apache2-utils               # a local registry with htpasswd auth
   golang-github-containers-common             # /usr/share/containers/seccomp.json
-  hyperfine                                   # make bench
+  hyperfine time file curl                    # make bench (timings, peak RSS, linkage, registry probe)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# make bench: sangja against runc, crun, skopeo and umoci, side by side in one run.
+# Prints the table and writes bench/results.md. Expects the binaries built (the Makefile's
+# bench target builds them); knobs: RUNS, WARMUP, SECTIONS, IMG_RUNS, CHURN_N, CHURN_ROUNDS.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+SANGJA=${SANGJA:-$REPO/target/dist/sangja}
+SANGJA_IMAGE=${SANGJA_IMAGE:-$REPO/target/dist/sangja-image}
+PROTECT_BIN=${PROTECT_BIN:-$REPO/target/bench-protect/release/sangja-bench-protect}
+RUNS=${RUNS:-30}
+WARMUP=${WARMUP:-3}
+SECTIONS=${SECTIONS:-footprint protect lifecycle churn images}
+OUT=${OUT:-$REPO/bench/results.md}
+
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (containers, mounts, cgroups)" >&2; exit 1; }
+for b in "$SANGJA" "$SANGJA_IMAGE"; do
+  [ -x "$b" ] || { echo "bench: $b missing; run 'make bench'" >&2; exit 1; }
+done
+
+# shellcheck source=/dev/null
+for f in "$REPO"/bench/lib/*.sh "$REPO"/bench/sections/*.sh; do . "$f"; done
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+STARTED=$(date +%s)
+ID_PREFIX=sjb$$
+WORK=$(mktemp -d /tmp/sangja-bench.XXXXXX)
+# State directories live on tmpfs, as /run/runc and /run/crun do.
+RUNDIR=$(mktemp -d /run/sangja-bench.XXXXXX)
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+trap run_cleanups EXIT
+trap 'exit 130' INT TERM
+on_exit "rm -rf '$WORK'"
+on_exit "rm -rf '$RUNDIR'"
+
+BUNDLE=$WORK/bundle
+make_bundle "$BUNDLE"
+
+add_runtime sangja "$SANGJA"
+add_runtime runc /usr/sbin/runc
+if mount_v1_for_crun; then
+  add_runtime crun /usr/bin/crun
+else
+  add_runtime crun /usr/bin/crun "crun needs hugetlb and net_cls,net_prio as cgroup v1 hierarchies; mounting them failed"
+fi
+on_exit 'for n in "${RT_NAMES[@]}"; do purge_runtime "$n"; done'
+on_exit "find /sys/fs/cgroup -depth -mindepth 2 -maxdepth 4 -type d -name '$ID_PREFIX-*' -exec rmdir {} + 2>/dev/null"
+
+# A runtime that cannot run the bundle at all gets a reason, not numbers.
+usable=()
+for name in "${RT_NAMES[@]}"; do
+  if err=$(eval "$(rtcmd "$name")" run --bundle "$BUNDLE" "$ID_PREFIX-probe" 2>&1); then
+    usable+=("$name")
+  else
+    RT_SKIP[$name]="cannot run a busybox container here: $(echo "$err" | tail -1 | cut -c1-100)"
+    purge_runtime "$name"
+  fi
+done
+RT_NAMES=("${usable[@]}")
+echo "bench: runtimes ${RT_NAMES[*]}; sections: $SECTIONS"
+
+for s in $SECTIONS; do
+  echo "== $s"
+  "${s}_section"
+done
+
+# Every per-runtime group gets a row saying why a skipped runtime has no number.
+for name in "${!RT_SKIP[@]}"; do
+  for g in $(awk -F'\t' '$2 == "sangja" { print $1 }' "$RESULTS" | sort -u | tr ' ' '\001'); do
+    skip_row "${g//$'\001'/ }" "$name" "${RT_SKIP[$name]}"
+  done
+done
+
+elapsed=$(($(date +%s) - STARTED))
+echo
+print_table "$RESULTS"
+echo
+targets | tee "$WORK/targets.md"
+{
+  echo "# sangja benchmark results"
+  echo
+  echo "Written by \`make bench\` ($(date -u '+%Y-%m-%d %H:%M UTC'); measuring took ${elapsed}s). Lower is better everywhere; the ratio is the row's median over sangja's in the same group."
+  echo
+  machine_description
+  echo "- Lifecycle: hyperfine, $WARMUP warm-up + $RUNS runs per row; a busybox \`true\` container from \`runc spec\` defaults; private --root per runtime on tmpfs. Phases: the other phases run in hyperfine's untimed --prepare."
+  [ -n "${IMAGE_DESC:-}" ] && echo "- Image: $IMAGE_DESC; served by a local docker-registry; hyperfine, ${IMG_WARMUP:-1} warm-up + ${IMG_RUNS:-10} runs per row."
+  echo
+  markdown_table "$RESULTS"
+  echo
+  echo "## Targets"
+  echo
+  cat "$WORK/targets.md"
+} >"$OUT"
+echo "bench: wrote $OUT (${elapsed}s)"
