@@ -1,13 +1,19 @@
 //! sangja-image: an OCI image store with docker-like commands (images, tag, rm,
-//! inspect, history, save, load, import, unpack, bundle).
+//! inspect, history, save, load, import, unpack, bundle, fsck).
 
 pub mod archive;
+pub mod bundle;
 pub mod changes;
 pub mod digest;
+pub mod humanize;
 pub mod image;
 pub mod import;
+pub mod inspect;
 pub mod layer;
+pub mod listing;
 pub mod manifest;
 pub mod reference;
+pub mod remove;
 pub mod store;
+pub mod template;
 pub mod unpack;

@@ -154,6 +154,16 @@ impl Root {
         Ok(current)
     }
 
+    /// Opens a regular file inside the root for reading (e.g. the image's /etc/passwd).
+    pub fn open_file(&self, file: &InPath) -> Result<std::fs::File, Errno> {
+        let fd = openat2(
+            self.fd.as_fd(),
+            file.as_relative().as_str(),
+            resolve_how(OFlag::O_RDONLY),
+        )?;
+        Ok(std::fs::File::from(fd))
+    }
+
     /// Opens a directory inside the root for reading its entries or changing its metadata.
     pub fn open_dir_rw(&self, dir: &InPath) -> Result<OwnedFd, Errno> {
         openat2(
