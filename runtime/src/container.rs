@@ -116,6 +116,10 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         "gidMappings",
         linux.gid_mappings().as_deref().unwrap_or_default(),
     )?;
+    if let Some(s) = linux.seccomp() {
+        // Compiled here too so a bad profile fails before anything is created.
+        sangja_seccomp::compile(s).map_err(|e| other(e.to_string()))?;
+    }
     let process = spec.process().clone().unwrap_or_default();
     if process.terminal().unwrap_or(false) && opts.console_socket.is_none() && !opts.relay_tty {
         return Err(other(
@@ -261,7 +265,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
             }
             Msg::Fd(FdKind::SeccompListener) => {
                 let fd = chan.recv_fd().map_err(|e| other(e.to_string()))?;
-                drop(fd);
+                send_seccomp_listener(&linux, &st, fd.as_fd())?;
             }
             Msg::Ready => {
                 dir.save(&st)?;
@@ -289,6 +293,22 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         state: st,
         pty_master,
     })
+}
+
+/// Hands the seccomp notify fd to the agent at listenerPath with the container's state.
+fn send_seccomp_listener(
+    linux: &oci_spec::runtime::Linux,
+    st: &State,
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), ContainerError> {
+    let Some(seccomp) = linux.seccomp() else { return Ok(()) };
+    let Some(path) = seccomp.listener_path() else { return Ok(()) };
+    let state: oci_spec::runtime::State = serde_json::from_str(&oci_json(st, Status::Creating))
+        .map_err(|e| other(format!("state for the seccomp agent: {e}")))?;
+    let metadata = seccomp.listener_metadata().clone().unwrap_or_default();
+    let msg = sangja_seccomp::process_state(&metadata, &state);
+    sangja_seccomp::send_listener_fd(path, &metadata, &msg, fd)
+        .map_err(|e| other(format!("linux.seccomp.listenerPath {}: {e}", path.display())))
 }
 
 fn send(chan: &mut Channel, msg: Msg) -> Result<(), ContainerError> {

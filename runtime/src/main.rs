@@ -9,6 +9,9 @@ fn main() {
     {
         sangja::process::init::main();
     }
+    // Like other Unix tools, end quietly when stdout is a closed pipe (`sangja state x | head`).
+    // SAFETY: restoring the default disposition of SIGPIPE has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = sangja::cli::Cli::parse();
     let logs_to_file = cli.log.is_some();
     match sangja::cli::dispatch(cli) {

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -288,14 +288,26 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
     let exe = find_executable(process)?;
     let caps = capabilities::sets(process.capabilities().as_ref())?;
     let nnp = process.no_new_privileges().unwrap_or(false);
+    let mut filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(sangja_seccomp::compile(s).map_err(|e| other(e.to_string()))?),
+        None => None,
+    };
     if nnp {
         security::set_no_new_privs()?;
+    } else if let Some(f) = filter.take() {
+        // Without no_new_privs the kernel only takes a filter from a process that holds
+        // CAP_SYS_ADMIN, so it is loaded before capabilities are dropped (as runc does).
+        load_seccomp(chan, f)?;
     }
     capabilities::apply_bounding(&caps)?;
     user::switch(process.user(), setgroups_allowed(spec))?;
     capabilities::apply_rest(&caps)?;
     chdir(process.cwd())
         .map_err(|e| other(format!("process.cwd {}: {e}", process.cwd().display())))?;
+    if let Some(f) = filter.take() {
+        // As late as possible, but while the runtime still listens for a notify fd.
+        load_seccomp(chan, f)?;
+    }
 
     chan.send(&Msg::Ready)?;
     let state_json = match expect(chan, "Ack", |m| matches!(m, Msg::Ack(_)))? {
@@ -349,6 +361,15 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
     let msg = format!("exec {}: {err}", exe.to_string_lossy());
     report(&mut fifo, &msg);
     Err(other(msg))
+}
+
+/// Loads the seccomp filter; a notify listener fd goes to the runtime, which passes it on.
+fn load_seccomp(chan: &mut Channel, f: sangja_seccomp::Filter) -> Result<(), InitError> {
+    if let Some(fd) = f.load().map_err(|e| other(e.to_string()))? {
+        chan.send(&Msg::Fd(FdKind::SeccompListener))?;
+        chan.send_fd(fd.as_raw_fd())?;
+    }
+    Ok(())
 }
 
 /// Tells a waiting `start` why the process did not start.
@@ -472,15 +493,4 @@ fn find_executable(process: &Process) -> Result<CString, InitError> {
     Err(other(format!(
         "exec: {arg0:?}: executable file not found in $PATH"
     )))
-}
-
-/// Takes ownership of an inherited descriptor number.
-pub fn owned(fd: RawFd) -> OwnedFd {
-    // SAFETY: the caller passes a descriptor it inherited and owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-#[allow(dead_code)]
-fn fd_num(f: &File) -> RawFd {
-    f.as_raw_fd()
 }
