@@ -26,7 +26,12 @@ pub(crate) fn mkdir_p(mount: &Path, dir: &Path, created: &mut Vec<PathBuf>) -> R
         match std::fs::create_dir(&level) {
             Ok(()) => created.push(level),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(source) => return Err(Error::Create { path: level, source }),
+            Err(source) => {
+                return Err(Error::Create {
+                    path: level,
+                    source,
+                })
+            }
         }
     }
     Ok(())
@@ -104,7 +109,10 @@ pub(crate) fn remove_created(created: &[PathBuf], leaves: &[&Path]) -> Result<()
                 }
                 Err(e)
                     if !is_leaf
-                        && matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) =>
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::EBUSY) | Some(libc::ENOTEMPTY)
+                        ) =>
                 {
                     tracing::debug!(dir = %dir.display(), "created parent cgroup still in use; left in place");
                     break;

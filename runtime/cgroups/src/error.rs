@@ -20,7 +20,11 @@ pub enum Error {
     #[error("reading {}: {}", .path.display(), os_msg(.source))]
     Read { path: PathBuf, source: io::Error },
     #[error("{path}: unexpected content {content:?}: {reason}")]
-    Parse { path: PathBuf, content: String, reason: String },
+    Parse {
+        path: PathBuf,
+        content: String,
+        reason: String,
+    },
     #[error("{field}: writing {value:?} to {file} in {}: {}", .dir.display(), os_msg(.source))]
     Write {
         field: String,
@@ -32,7 +36,11 @@ pub enum Error {
     #[error("creating cgroup {}: {}", .path.display(), os_msg(.source))]
     Create { path: PathBuf, source: io::Error },
     #[error("moving pid {pid} into cgroup {}: {}", .path.display(), os_msg(.source))]
-    Join { pid: i32, path: PathBuf, source: io::Error },
+    Join {
+        pid: i32,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("removing cgroup {}: {}", .path.display(), os_msg(.source))]
     Remove { path: PathBuf, source: io::Error },
     /// runc's wording when a resource is asked of a controller the host does not mount.
@@ -44,7 +52,9 @@ pub enum Error {
     InvalidConfig(String),
     #[error("linux.cgroupsPath: expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got {0:?} instead")]
     SystemdPath(String),
-    #[error("systemd not running on this host, cannot use systemd cgroups manager (--systemd-cgroup)")]
+    #[error(
+        "systemd not running on this host, cannot use systemd cgroups manager (--systemd-cgroup)"
+    )]
     SystemdNotRunning,
     #[error("linux.resources.memory.limit: unable to set memory limit to {limit} (current usage: {usage}, peak usage: {peak})")]
     MemoryBelowUsage { limit: i64, usage: u64, peak: u64 },

@@ -50,8 +50,13 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\'
+            && i + 4 <= b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             if let Ok(v) = u8::try_from(v) {
                 out.push(v);
                 i += 4;
@@ -93,11 +98,7 @@ impl Host {
                 mountpoint: PathBuf::from(unescape(pre[4])),
             };
             match post[0] {
-                "cgroup2" => {
-                    if unified.is_none() {
-                        unified = Some(mount);
-                    }
-                }
+                "cgroup2" if unified.is_none() => unified = Some(mount),
                 "cgroup" => {
                     for opt in post[2].split(',') {
                         if V1_CONTROLLERS.contains(&opt) {
@@ -222,7 +223,10 @@ mod tests {
             h.own_dir("memory").unwrap(),
             PathBuf::from("/sys/fs/cgroup/memory/process_api/abc")
         );
-        assert_eq!(h.own_dir("cpu").unwrap(), PathBuf::from("/sys/fs/cgroup/cpu"));
+        assert_eq!(
+            h.own_dir("cpu").unwrap(),
+            PathBuf::from("/sys/fs/cgroup/cpu")
+        );
         assert_eq!(
             h.own_dir("").unwrap(),
             PathBuf::from("/sys/fs/cgroup/unified")

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 pub use devices::device_rules;
 pub use error::Error;
 pub use host::Host;
-pub use oom::{OomWatcher, OomWait};
+pub use oom::{OomWait, OomWatcher};
 pub use stats::Stats;
 pub use update::{merge_update, update_from_flags, UpdateError, UpdateFlags};
 

@@ -47,10 +47,11 @@ impl OomWatcher {
             source,
         };
         let efd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC).map_err(err)?;
-        let oom_control = File::open(dir.join("memory.oom_control")).map_err(|source| Error::Read {
-            path: dir.join("memory.oom_control"),
-            source,
-        })?;
+        let oom_control =
+            File::open(dir.join("memory.oom_control")).map_err(|source| Error::Read {
+                path: dir.join("memory.oom_control"),
+                source,
+            })?;
         fsutil::write(
             dir,
             "cgroup.event_control",
@@ -119,7 +120,9 @@ impl OomWatcher {
                     Err(nix::Error::EAGAIN) => return Ok(OomWait::Timeout),
                     Err(e) => return Err(err(e)),
                 };
-                if events.iter().any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED))
+                if events
+                    .iter()
+                    .any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED))
                     || !self.dir.join("memory.events").exists()
                 {
                     return Ok(OomWait::Gone);
@@ -127,7 +130,11 @@ impl OomWatcher {
                 let now = v2::memory::oom_kills(&self.dir)?;
                 let new = now.saturating_sub(*last);
                 *last = now;
-                Ok(if new > 0 { OomWait::Oom(new) } else { OomWait::Timeout })
+                Ok(if new > 0 {
+                    OomWait::Oom(new)
+                } else {
+                    OomWait::Timeout
+                })
             }
         }
     }

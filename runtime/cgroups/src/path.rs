@@ -139,7 +139,9 @@ mod tests {
             parse_systemd_path(None, "id").unwrap().slice,
             "system.slice"
         );
-        let e = parse_systemd_path(Some("/a/b"), "id").unwrap_err().to_string();
+        let e = parse_systemd_path(Some("/a/b"), "id")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("slice:prefix:name") && e.contains("/a/b"), "{e}");
     }
 }

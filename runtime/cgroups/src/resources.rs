@@ -39,7 +39,10 @@ pub fn swap_to_v2(memory_swap: i64, memory: i64) -> Result<i64, Error> {
         return Ok(memory_swap);
     }
     if memory == 0 || memory == -1 {
-        return Err(Error::field(f, "unable to set swap limit without memory limit"));
+        return Err(Error::field(
+            f,
+            "unable to set swap limit without memory limit",
+        ));
     }
     if memory < 0 {
         return Err(Error::field(
@@ -48,7 +51,10 @@ pub fn swap_to_v2(memory_swap: i64, memory: i64) -> Result<i64, Error> {
         ));
     }
     if memory_swap < memory {
-        return Err(Error::field(f, "memory+swap limit should be >= memory limit"));
+        return Err(Error::field(
+            f,
+            "memory+swap limit should be >= memory limit",
+        ));
     }
     Ok(memory_swap - memory)
 }
@@ -113,10 +119,18 @@ pub(crate) fn has_blkio(r: &LinuxResources) -> bool {
         b.weight().is_some_and(|v| v != 0)
             || b.leaf_weight().is_some_and(|v| v != 0)
             || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
-            || b.throttle_read_bps_device().as_ref().is_some_and(|v| !v.is_empty())
-            || b.throttle_write_bps_device().as_ref().is_some_and(|v| !v.is_empty())
-            || b.throttle_read_iops_device().as_ref().is_some_and(|v| !v.is_empty())
-            || b.throttle_write_iops_device().as_ref().is_some_and(|v| !v.is_empty())
+            || b.throttle_read_bps_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+            || b.throttle_write_bps_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+            || b.throttle_read_iops_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+            || b.throttle_write_iops_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
     })
 }
 
@@ -125,11 +139,15 @@ pub(crate) fn has_hugetlb(r: &LinuxResources) -> bool {
 }
 
 pub(crate) fn has_net_cls(r: &LinuxResources) -> bool {
-    r.network().as_ref().is_some_and(|n| n.class_id().is_some_and(|c| c != 0))
+    r.network()
+        .as_ref()
+        .is_some_and(|n| n.class_id().is_some_and(|c| c != 0))
 }
 
 pub(crate) fn has_net_prio(r: &LinuxResources) -> bool {
-    r.network().as_ref().is_some_and(|n| n.priorities().as_ref().is_some_and(|p| !p.is_empty()))
+    r.network()
+        .as_ref()
+        .is_some_and(|n| n.priorities().as_ref().is_some_and(|p| !p.is_empty()))
 }
 
 pub(crate) fn has_rdma(r: &LinuxResources) -> bool {
@@ -154,8 +172,14 @@ mod tests {
         assert_eq!(swap_to_v2(-1, 100).unwrap(), -1);
         assert_eq!(swap_to_v2(300, 100).unwrap(), 200);
         assert_eq!(swap_to_v2(100, 100).unwrap(), 0);
-        assert!(swap_to_v2(50, 100).unwrap_err().to_string().contains(">= memory limit"));
-        assert!(swap_to_v2(50, 0).unwrap_err().to_string().contains("without memory limit"));
+        assert!(swap_to_v2(50, 100)
+            .unwrap_err()
+            .to_string()
+            .contains(">= memory limit"));
+        assert!(swap_to_v2(50, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("without memory limit"));
         assert_eq!(v2_num(-1).as_deref(), Some("max"));
         assert_eq!(v2_num(0), None);
     }

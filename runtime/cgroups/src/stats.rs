@@ -45,13 +45,19 @@ pub struct BlkioEntry {
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Blkio {
-    #[serde(rename = "ioServiceBytesRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ioServiceBytesRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
     #[serde(rename = "ioServicedRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
     #[serde(rename = "ioQueueRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_queued_recursive: Vec<BlkioEntry>,
-    #[serde(rename = "ioServiceTimeRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ioServiceTimeRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_service_time_recursive: Vec<BlkioEntry>,
     #[serde(rename = "ioWaitTimeRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_wait_time_recursive: Vec<BlkioEntry>,
@@ -175,8 +181,14 @@ mod tests {
         assert_eq!(v["hugetlb"], serde_json::json!({}));
         assert_eq!(v["intel_rdt"], serde_json::json!({}));
         assert_eq!(v["network_interfaces"], serde_json::Value::Null);
-        assert_eq!(v["memory"]["kernelTCP"], serde_json::json!({"limit":0,"failcnt":0}));
-        assert_eq!(v["cpu"], serde_json::json!({"usage":{"kernel":0,"user":0},"throttling":{}}));
+        assert_eq!(
+            v["memory"]["kernelTCP"],
+            serde_json::json!({"limit":0,"failcnt":0})
+        );
+        assert_eq!(
+            v["cpu"],
+            serde_json::json!({"usage":{"kernel":0,"user":0},"throttling":{}})
+        );
         assert_eq!(v["pids"], serde_json::json!({}));
     }
 

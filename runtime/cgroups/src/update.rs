@@ -87,7 +87,10 @@ fn mem(flag: &'static str, v: &Option<String>) -> Result<Option<i64>, UpdateErro
     }
 }
 
-fn num<T: std::str::FromStr>(flag: &'static str, v: &Option<String>) -> Result<Option<T>, UpdateError>
+fn num<T: std::str::FromStr>(
+    flag: &'static str,
+    v: &Option<String>,
+) -> Result<Option<T>, UpdateError>
 where
     T::Err: std::fmt::Display,
 {
@@ -126,7 +129,10 @@ fn zeroed() -> LinuxResources {
 
 /// Builds the resources to apply from `update`'s flags. `stdin` is read for `-r -`.
 /// Devices are never part of an update (runc skips them), so `devices` stays None.
-pub fn update_from_flags(f: &UpdateFlags, stdin: &mut dyn Read) -> Result<LinuxResources, UpdateError> {
+pub fn update_from_flags(
+    f: &UpdateFlags,
+    stdin: &mut dyn Read,
+) -> Result<LinuxResources, UpdateError> {
     let mut r = zeroed();
     if let Some(src) = f.resources.as_deref().filter(|s| !s.is_empty()) {
         let mut text = String::new();
@@ -136,11 +142,16 @@ pub fn update_from_flags(f: &UpdateFlags, stdin: &mut dyn Read) -> Result<LinuxR
             std::fs::File::open(src).and_then(|mut file| file.read_to_string(&mut text))
         };
         let rerr = |reason: String| UpdateError::Resources {
-            source_name: if src == "-" { "standard input".into() } else { src.into() },
+            source_name: if src == "-" {
+                "standard input".into()
+            } else {
+                src.into()
+            },
             reason,
         };
         res.map_err(|e| rerr(e.to_string()))?;
-        let given: serde_json::Value = serde_json::from_str(&text).map_err(|e| rerr(e.to_string()))?;
+        let given: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| rerr(e.to_string()))?;
         // Go's decoder fills the pre-set struct: fields absent from the document keep
         // their zero ("leave alone"); merge the JSON the same way.
         let mut base = serde_json::to_value(&r).expect("plain data");
@@ -148,7 +159,7 @@ pub fn update_from_flags(f: &UpdateFlags, stdin: &mut dyn Read) -> Result<LinuxR
         r = serde_json::from_value(base).map_err(|e| rerr(e.to_string()))?;
         r.set_devices(None);
     } else {
-        let mut m = r.memory().clone().unwrap_or_default();
+        let mut m = (*r.memory()).unwrap_or_default();
         if let Some(v) = mem("memory", &f.memory)? {
             m.set_limit(Some(v));
         }
@@ -279,9 +290,15 @@ mod tests {
         };
         let r = update_from_flags(&f, &mut std::io::empty()).unwrap();
         let m = r.memory().as_ref().unwrap();
-        assert_eq!((m.limit(), m.swap(), m.reservation()), (Some(200 << 20), Some(-1), Some(0)));
+        assert_eq!(
+            (m.limit(), m.swap(), m.reservation()),
+            (Some(200 << 20), Some(-1), Some(0))
+        );
         let c = r.cpu().as_ref().unwrap();
-        assert_eq!((c.quota(), c.period(), c.cpus().as_deref()), (Some(50000), Some(0), Some("0")));
+        assert_eq!(
+            (c.quota(), c.period(), c.cpus().as_deref()),
+            (Some(50000), Some(0), Some("0"))
+        );
         assert_eq!(r.pids().as_ref().unwrap().limit(), -1);
         assert_eq!(r.block_io().as_ref().unwrap().weight(), Some(300));
         assert!(r.devices().is_none());
@@ -293,7 +310,10 @@ mod tests {
             &mut std::io::empty(),
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "invalid value for memory: invalid size: 'lots'");
+        assert_eq!(
+            e.to_string(),
+            "invalid value for memory: invalid size: 'lots'"
+        );
         assert!(update_from_flags(
             &UpdateFlags {
                 cpu_share: Some("-3".into()),

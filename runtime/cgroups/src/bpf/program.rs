@@ -54,12 +54,12 @@ fn i(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 /// default, so rule order does not matter; unmatched requests get the default.
 pub fn compile(emu: &Emulator) -> Vec<Insn> {
     let mut p = vec![
-        i(LDX_W_MEM, 2, 1, 0, 0), // r2 = access_type
+        i(LDX_W_MEM, 2, 1, 0, 0),        // r2 = access_type
         i(ALU32_AND_K, 2, 0, 0, 0xffff), // r2 = type
         i(LDX_W_MEM, 3, 1, 0, 0),
         i(ALU32_RSH_K, 3, 0, 0, 16), // r3 = requested access
-        i(LDX_W_MEM, 4, 1, 0, 4), // r4 = major
-        i(LDX_W_MEM, 5, 1, 0, 8), // r5 = minor
+        i(LDX_W_MEM, 4, 1, 4, 0),    // r4 = major
+        i(LDX_W_MEM, 5, 1, 8, 0),    // r5 = minor
     ];
     for ex in emu.exceptions() {
         // Each block jumps to its end (the next block) on the first mismatch.
@@ -175,7 +175,8 @@ mod tests {
 
     #[test]
     fn denylist_program_matches_emulator() {
-        let emu = Emulator::from_rules(&[rule("c 1:3 w", false), rule("b 8:* rwm", false)]).unwrap();
+        let emu =
+            Emulator::from_rules(&[rule("c 1:3 w", false), rule("b 8:* rwm", false)]).unwrap();
         assert!(emu.default_allow);
         agrees(&emu);
         let prog = compile(&emu);

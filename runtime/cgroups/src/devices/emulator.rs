@@ -126,16 +126,17 @@ impl Emulator {
             access,
             allow: true,
         };
-        let mut covered = 0u8;
-        for ex in self.exceptions() {
-            if ex.covers(&probe) {
-                covered |= ex.access;
-            }
-        }
         if self.default_allow {
-            covered & access == 0
+            // Any deny touching one requested bit refuses the request.
+            !self
+                .exceptions()
+                .iter()
+                .any(|ex| ex.covers(&probe) && ex.access & access != 0)
         } else {
-            covered & access == access
+            // The kernel wants one allow rule granting every requested bit.
+            self.exceptions()
+                .iter()
+                .any(|ex| ex.covers(&probe) && ex.access & access == access)
         }
     }
 }
@@ -161,7 +162,7 @@ mod tests {
         ])
         .unwrap();
         assert!(!e.default_allow);
-        assert_eq!(e.list_text(), "c 1:3 rw\nc 136:* rwm\n");
+        assert_eq!(e.list_text(), "c 136:* rwm\nc 1:3 rw\n");
         assert!(e.allows(DevKind::Char, 1, 3, READ | WRITE));
         assert!(!e.allows(DevKind::Char, 1, 3, MKNOD));
         assert!(e.allows(DevKind::Char, 136, 7, READ));
@@ -170,8 +171,7 @@ mod tests {
 
     #[test]
     fn deny_removes_exact_and_refuses_holes() {
-        let mut e =
-            Emulator::from_rules(&[r("a *:* rwm", false), r("c 1:3 rwm", true)]).unwrap();
+        let mut e = Emulator::from_rules(&[r("a *:* rwm", false), r("c 1:3 rwm", true)]).unwrap();
         e.apply(&r("c 1:3 w", false)).unwrap();
         assert_eq!(e.list_text(), "c 1:3 rm\n");
         e.apply(&r("c *:* m", true)).unwrap();
@@ -189,7 +189,9 @@ mod tests {
         assert!(e.allows(DevKind::Char, 1, 5, READ));
         assert_eq!(e.list_text(), "a *:* rwm\n");
         assert_eq!(Emulator::from_list("a *:* rwm\n").unwrap(), None);
-        let parsed = Emulator::from_list("c 1:3 rw\nc 136:* rwm\n").unwrap().unwrap();
-        assert_eq!(parsed.list_text(), "c 1:3 rw\nc 136:* rwm\n");
+        let parsed = Emulator::from_list("c 1:3 rw\nc 136:* rwm\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(parsed.list_text(), "c 136:* rwm\nc 1:3 rw\n");
     }
 }

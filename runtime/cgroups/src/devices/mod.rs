@@ -85,7 +85,9 @@ pub fn to_rules(list: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, crate::Error> {
     list.iter()
         .enumerate()
         .map(|(i, d)| {
-            Rule::from_spec(d).map_err(|e| crate::Error::field(format!("linux.resources.devices[{i}]"), e.to_string()))
+            Rule::from_spec(d).map_err(|e| {
+                crate::Error::field(format!("linux.resources.devices[{i}]"), e.to_string())
+            })
         })
         .collect()
 }

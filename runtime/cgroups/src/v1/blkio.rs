@@ -5,8 +5,8 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxThrottleDevice};
 
-use crate::fsutil::{exists, read};
 use crate::fsutil::write;
+use crate::fsutil::{exists, read};
 use crate::stats::{Blkio, BlkioEntry};
 use crate::Error;
 
@@ -39,15 +39,30 @@ fn throttle(
 pub(crate) fn set(dir: &Path, b: &LinuxBlockIo) -> Result<(), Error> {
     let (weight, weight_device) = weight_files(dir);
     if let Some(w) = b.weight().filter(|w| *w != 0) {
-        write(dir, weight, &w.to_string(), "linux.resources.blockIO.weight")?;
+        write(
+            dir,
+            weight,
+            &w.to_string(),
+            "linux.resources.blockIO.weight",
+        )?;
     }
     if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
-        write(dir, "blkio.leaf_weight", &w.to_string(), "linux.resources.blockIO.leafWeight")?;
+        write(
+            dir,
+            "blkio.leaf_weight",
+            &w.to_string(),
+            "linux.resources.blockIO.leafWeight",
+        )?;
     }
     for (i, wd) in b.weight_device().iter().flatten().enumerate() {
         let field = format!("linux.resources.blockIO.weightDevice[{i}]");
         if let Some(w) = wd.weight().filter(|w| *w != 0) {
-            write(dir, weight_device, &format!("{}:{} {}", wd.major(), wd.minor(), w), &field)?;
+            write(
+                dir,
+                weight_device,
+                &format!("{}:{} {}", wd.major(), wd.minor(), w),
+                &field,
+            )?;
         }
         if let Some(w) = wd.leaf_weight().filter(|w| *w != 0) {
             write(
@@ -58,10 +73,30 @@ pub(crate) fn set(dir: &Path, b: &LinuxBlockIo) -> Result<(), Error> {
             )?;
         }
     }
-    throttle(dir, "blkio.throttle.read_bps_device", "throttleReadBpsDevice", b.throttle_read_bps_device())?;
-    throttle(dir, "blkio.throttle.write_bps_device", "throttleWriteBpsDevice", b.throttle_write_bps_device())?;
-    throttle(dir, "blkio.throttle.read_iops_device", "throttleReadIOPSDevice", b.throttle_read_iops_device())?;
-    throttle(dir, "blkio.throttle.write_iops_device", "throttleWriteIOPSDevice", b.throttle_write_iops_device())?;
+    throttle(
+        dir,
+        "blkio.throttle.read_bps_device",
+        "throttleReadBpsDevice",
+        b.throttle_read_bps_device(),
+    )?;
+    throttle(
+        dir,
+        "blkio.throttle.write_bps_device",
+        "throttleWriteBpsDevice",
+        b.throttle_write_bps_device(),
+    )?;
+    throttle(
+        dir,
+        "blkio.throttle.read_iops_device",
+        "throttleReadIOPSDevice",
+        b.throttle_read_iops_device(),
+    )?;
+    throttle(
+        dir,
+        "blkio.throttle.write_iops_device",
+        "throttleWriteIOPSDevice",
+        b.throttle_write_iops_device(),
+    )?;
     Ok(())
 }
 
@@ -84,7 +119,12 @@ fn entries(dir: &Path, file: &str) -> Result<Vec<BlkioEntry>, Error> {
             2 => (String::new(), f[1].parse().unwrap_or(0)),
             _ => continue,
         };
-        out.push(BlkioEntry { major, minor, op, value });
+        out.push(BlkioEntry {
+            major,
+            minor,
+            op,
+            value,
+        });
     }
     Ok(out)
 }

@@ -12,10 +12,20 @@ use crate::Error;
 /// writes it at apply time as well as in set.
 pub(crate) fn set_rt(dir: &Path, c: &LinuxCpu) -> Result<(), Error> {
     if let Some(p) = c.realtime_period().filter(|p| *p != 0) {
-        write(dir, "cpu.rt_period_us", &p.to_string(), "linux.resources.cpu.realtimePeriod")?;
+        write(
+            dir,
+            "cpu.rt_period_us",
+            &p.to_string(),
+            "linux.resources.cpu.realtimePeriod",
+        )?;
     }
     if let Some(r) = c.realtime_runtime().filter(|r| *r != 0) {
-        write(dir, "cpu.rt_runtime_us", &r.to_string(), "linux.resources.cpu.realtimeRuntime")?;
+        write(
+            dir,
+            "cpu.rt_runtime_us",
+            &r.to_string(),
+            "linux.resources.cpu.realtimeRuntime",
+        )?;
     }
     Ok(())
 }
@@ -27,15 +37,26 @@ pub(crate) fn set(dir: &Path, c: &LinuxCpu) -> Result<(), Error> {
         // The kernel clamps silently; runc reads back and reports the bound.
         let got = read_u64(dir, "cpu.shares")?;
         if shares > got {
-            return Err(Error::field(f, format!("the maximum allowed cpu-shares is {got}")));
+            return Err(Error::field(
+                f,
+                format!("the maximum allowed cpu-shares is {got}"),
+            ));
         } else if shares < got {
-            return Err(Error::field(f, format!("the minimum allowed cpu-shares is {got}")));
+            return Err(Error::field(
+                f,
+                format!("the minimum allowed cpu-shares is {got}"),
+            ));
         }
     }
     let quota = c.quota().unwrap_or(0);
     let mut retry_period = None;
     if let Some(p) = c.period().filter(|p| *p != 0) {
-        match write(dir, "cpu.cfs_period_us", &p.to_string(), "linux.resources.cpu.period") {
+        match write(
+            dir,
+            "cpu.cfs_period_us",
+            &p.to_string(),
+            "linux.resources.cpu.period",
+        ) {
             Ok(()) => {}
             // A shorter period can push old_quota/new_period over the parent's quota;
             // with a new quota coming, retry after writing it (as runc does).
@@ -48,13 +69,28 @@ pub(crate) fn set(dir: &Path, c: &LinuxCpu) -> Result<(), Error> {
         }
     }
     if quota != 0 {
-        write(dir, "cpu.cfs_quota_us", &quota.to_string(), "linux.resources.cpu.quota")?;
+        write(
+            dir,
+            "cpu.cfs_quota_us",
+            &quota.to_string(),
+            "linux.resources.cpu.quota",
+        )?;
         if let Some(p) = retry_period {
-            write(dir, "cpu.cfs_period_us", &p.to_string(), "linux.resources.cpu.period")?;
+            write(
+                dir,
+                "cpu.cfs_period_us",
+                &p.to_string(),
+                "linux.resources.cpu.period",
+            )?;
         }
     }
     if let Some(b) = c.burst() {
-        write(dir, "cpu.cfs_burst_us", &b.to_string(), "linux.resources.cpu.burst")?;
+        write(
+            dir,
+            "cpu.cfs_burst_us",
+            &b.to_string(),
+            "linux.resources.cpu.burst",
+        )?;
     }
     if let Some(i) = c.idle() {
         write(dir, "cpu.idle", &i.to_string(), "linux.resources.cpu.idle")?;

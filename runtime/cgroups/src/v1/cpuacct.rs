@@ -29,7 +29,10 @@ pub(crate) fn stats(dir: &Path, out: &mut CpuUsage) -> Result<(), Error> {
     if let Ok(all) = read(dir, "cpuacct.usage_all") {
         let (mut k, mut u) = (Vec::new(), Vec::new());
         for line in all.lines().skip(1) {
-            let f: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            let f: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
             if f.len() == 3 {
                 u.push(f[1]);
                 k.push(f[2]);

@@ -10,7 +10,11 @@ use crate::Error;
 const FIELD: &str = "linux.resources.devices";
 
 fn put(dir: &Path, r: &Rule) -> Result<(), Error> {
-    let file = if r.allow { "devices.allow" } else { "devices.deny" };
+    let file = if r.allow {
+        "devices.allow"
+    } else {
+        "devices.deny"
+    };
     write(dir, file, &r.to_string(), FIELD)
 }
 
@@ -29,7 +33,11 @@ pub(crate) fn transition(current: Option<&Emulator>, target: &Emulator) -> Vec<R
                     .unwrap_or(0);
                 let drop = have.access & !keep;
                 if drop != 0 {
-                    out.push(Rule { access: drop, allow: false, ..have });
+                    out.push(Rule {
+                        access: drop,
+                        allow: false,
+                        ..have
+                    });
                 }
             }
             for w in want {
@@ -41,13 +49,20 @@ pub(crate) fn transition(current: Option<&Emulator>, target: &Emulator) -> Vec<R
                     .unwrap_or(0);
                 let add = w.access & !have;
                 if add != 0 {
-                    out.push(Rule { access: add, allow: true, ..w });
+                    out.push(Rule {
+                        access: add,
+                        allow: true,
+                        ..w
+                    });
                 }
             }
         }
         _ => {
             let reset = Rule::parse_list_line("a *:* rwm").expect("constant rule");
-            out.push(Rule { allow: target.default_allow, ..reset });
+            out.push(Rule {
+                allow: target.default_allow,
+                ..reset
+            });
             out.extend(target.exceptions());
         }
     }

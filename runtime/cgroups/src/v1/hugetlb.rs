@@ -13,7 +13,12 @@ pub(crate) fn set(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<(), Error
     for (i, l) in limits.iter().enumerate() {
         let field = format!("linux.resources.hugepageLimits[{i}]");
         let v = l.limit().to_string();
-        write(dir, &format!("hugetlb.{}.limit_in_bytes", l.page_size()), &v, &field)?;
+        write(
+            dir,
+            &format!("hugetlb.{}.limit_in_bytes", l.page_size()),
+            &v,
+            &field,
+        )?;
         // Reservations count too where the kernel has them (runc 1.1 writes both).
         let rsvd = format!("hugetlb.{}.rsvd.limit_in_bytes", l.page_size());
         if exists(dir, &rsvd) {

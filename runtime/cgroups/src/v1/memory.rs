@@ -15,7 +15,12 @@ fn set_limit(dir: &Path, limit: i64) -> Result<(), Error> {
     if limit == 0 {
         return Ok(());
     }
-    match write(dir, LIMIT, &limit.to_string(), "linux.resources.memory.limit") {
+    match write(
+        dir,
+        LIMIT,
+        &limit.to_string(),
+        "linux.resources.memory.limit",
+    ) {
         Err(Error::Write { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
             // runc's wording: the kernel refuses a limit below what is already in use.
             Err(Error::MemoryBelowUsage {
@@ -32,7 +37,12 @@ fn set_swap(dir: &Path, swap: i64) -> Result<(), Error> {
     if swap == 0 {
         return Ok(());
     }
-    write(dir, SWAP_LIMIT, &swap.to_string(), "linux.resources.memory.swap")
+    write(
+        dir,
+        SWAP_LIMIT,
+        &swap.to_string(),
+        "linux.resources.memory.swap",
+    )
 }
 
 /// runc's setMemoryAndSwap: the kernel requires memory <= memsw at every step, so the
@@ -63,7 +73,12 @@ pub(crate) fn set(dir: &Path, m: &LinuxMemory) -> Result<(), Error> {
         )?;
     }
     if m.disable_oom_killer() == Some(true) {
-        write(dir, "memory.oom_control", "1", "linux.resources.memory.disableOOMKiller")?;
+        write(
+            dir,
+            "memory.oom_control",
+            "1",
+            "linux.resources.memory.disableOOMKiller",
+        )?;
     }
     if let Some(s) = m.swappiness() {
         // -1 arrives as u64::MAX from some encoders and means "leave the kernel's".
@@ -74,7 +89,12 @@ pub(crate) fn set(dir: &Path, m: &LinuxMemory) -> Result<(), Error> {
                     format!("invalid memory swappiness value: {s} (valid range is 0-100)"),
                 ));
             }
-            write(dir, "memory.swappiness", &s.to_string(), "linux.resources.memory.swappiness")?;
+            write(
+                dir,
+                "memory.swappiness",
+                &s.to_string(),
+                "linux.resources.memory.swappiness",
+            )?;
         }
     }
     if let Some(h) = m.use_hierarchy() {

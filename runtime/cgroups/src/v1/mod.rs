@@ -136,7 +136,9 @@ impl Manager for V1Manager {
     fn set(&self, r: &LinuxResources) -> Result<(), Error> {
         // Refuse before writing anything, so a bad config leaves no half-applied state.
         if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-            return Err(Error::InvalidConfig("cannot use unified on cgroup v1".into()));
+            return Err(Error::InvalidConfig(
+                "cannot use unified on cgroup v1".into(),
+            ));
         }
         res::warn_kernel_memory(r);
         let checks: [(&str, bool); 11] = [
@@ -251,7 +253,10 @@ impl Manager for V1Manager {
     }
 
     fn oom_watcher(&self) -> Result<OomWatcher, Error> {
-        OomWatcher::v1(self.path("memory").ok_or_else(|| Error::NotMounted("memory".into()))?)
+        OomWatcher::v1(
+            self.path("memory")
+                .ok_or_else(|| Error::NotMounted("memory".into()))?,
+        )
     }
 
     fn kill_all(&self, signal: i32) -> Result<(), Error> {

@@ -9,7 +9,12 @@ use crate::Error;
 
 pub(crate) fn set(dir: &Path, n: &LinuxNetwork) -> Result<(), Error> {
     match n.class_id() {
-        Some(id) if id != 0 => write(dir, "net_cls.classid", &id.to_string(), "linux.resources.network.classID"),
+        Some(id) if id != 0 => write(
+            dir,
+            "net_cls.classid",
+            &id.to_string(),
+            "linux.resources.network.classID",
+        ),
         _ => Ok(()),
     }
 }

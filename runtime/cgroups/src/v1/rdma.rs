@@ -13,7 +13,12 @@ pub(crate) fn set(dir: &Path, rdma: &HashMap<String, LinuxRdma>) -> Result<(), E
     let mut devs: Vec<_> = rdma.iter().collect();
     devs.sort_by(|a, b| a.0.cmp(b.0));
     for (dev, r) in devs {
-        write(dir, "rdma.max", &rdma_line(dev, r), &format!("linux.resources.rdma.{dev}"))?;
+        write(
+            dir,
+            "rdma.max",
+            &rdma_line(dev, r),
+            &format!("linux.resources.rdma.{dev}"),
+        )?;
     }
     Ok(())
 }

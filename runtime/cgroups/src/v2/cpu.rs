@@ -23,7 +23,12 @@ pub(crate) fn set(dir: &Path, c: &LinuxCpu) -> Result<(), Error> {
     validate(c)?;
     if let Some(s) = c.shares().filter(|s| *s != 0) {
         let w = shares_to_weight(s);
-        write(dir, "cpu.weight", &w.to_string(), "linux.resources.cpu.shares")?;
+        write(
+            dir,
+            "cpu.weight",
+            &w.to_string(),
+            "linux.resources.cpu.shares",
+        )?;
     }
     let quota = c.quota().unwrap_or(0);
     let period = c.period().unwrap_or(0);
@@ -41,11 +46,20 @@ pub(crate) fn set(dir: &Path, c: &LinuxCpu) -> Result<(), Error> {
                 .unwrap_or("max")
                 .to_string()
         };
-        let v = if period != 0 { format!("{q} {period}") } else { q };
+        let v = if period != 0 {
+            format!("{q} {period}")
+        } else {
+            q
+        };
         write(dir, "cpu.max", &v, "linux.resources.cpu.quota")?;
     }
     if let Some(b) = c.burst() {
-        write(dir, "cpu.max.burst", &b.to_string(), "linux.resources.cpu.burst")?;
+        write(
+            dir,
+            "cpu.max.burst",
+            &b.to_string(),
+            "linux.resources.cpu.burst",
+        )?;
     }
     if let Some(i) = c.idle() {
         write(dir, "cpu.idle", &i.to_string(), "linux.resources.cpu.idle")?;

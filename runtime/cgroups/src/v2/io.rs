@@ -9,7 +9,12 @@ use crate::resources::blkio_weight_to_io_weight;
 use crate::stats::{Blkio, BlkioEntry};
 use crate::Error;
 
-fn throttle(dir: &Path, key: &str, field: &str, list: &Option<Vec<LinuxThrottleDevice>>) -> Result<(), Error> {
+fn throttle(
+    dir: &Path,
+    key: &str,
+    field: &str,
+    list: &Option<Vec<LinuxThrottleDevice>>,
+) -> Result<(), Error> {
     for (i, t) in list.iter().flatten().enumerate() {
         write(
             dir,
@@ -26,14 +31,26 @@ pub(crate) fn set(dir: &Path, b: &LinuxBlockIo) -> Result<(), Error> {
     let bfq = exists(dir, "io.bfq.weight");
     if let Some(w) = b.weight().filter(|w| *w != 0) {
         if bfq {
-            write(dir, "io.bfq.weight", &w.to_string(), "linux.resources.blockIO.weight")?;
+            write(
+                dir,
+                "io.bfq.weight",
+                &w.to_string(),
+                "linux.resources.blockIO.weight",
+            )?;
         } else {
             let v = blkio_weight_to_io_weight(w);
-            write(dir, "io.weight", &v.to_string(), "linux.resources.blockIO.weight")?;
+            write(
+                dir,
+                "io.weight",
+                &v.to_string(),
+                "linux.resources.blockIO.weight",
+            )?;
         }
     }
     if b.leaf_weight().is_some_and(|w| w != 0) {
-        tracing::warn!("linux.resources.blockIO.leafWeight is ignored: cgroup v2 has no leaf weights");
+        tracing::warn!(
+            "linux.resources.blockIO.leafWeight is ignored: cgroup v2 has no leaf weights"
+        );
     }
     for (i, wd) in b.weight_device().iter().flatten().enumerate() {
         let Some(w) = wd.weight().filter(|w| *w != 0) else {
@@ -50,10 +67,30 @@ pub(crate) fn set(dir: &Path, b: &LinuxBlockIo) -> Result<(), Error> {
             &format!("linux.resources.blockIO.weightDevice[{i}]"),
         )?;
     }
-    throttle(dir, "rbps", "throttleReadBpsDevice", b.throttle_read_bps_device())?;
-    throttle(dir, "wbps", "throttleWriteBpsDevice", b.throttle_write_bps_device())?;
-    throttle(dir, "riops", "throttleReadIOPSDevice", b.throttle_read_iops_device())?;
-    throttle(dir, "wiops", "throttleWriteIOPSDevice", b.throttle_write_iops_device())?;
+    throttle(
+        dir,
+        "rbps",
+        "throttleReadBpsDevice",
+        b.throttle_read_bps_device(),
+    )?;
+    throttle(
+        dir,
+        "wbps",
+        "throttleWriteBpsDevice",
+        b.throttle_write_bps_device(),
+    )?;
+    throttle(
+        dir,
+        "riops",
+        "throttleReadIOPSDevice",
+        b.throttle_read_iops_device(),
+    )?;
+    throttle(
+        dir,
+        "wiops",
+        "throttleWriteIOPSDevice",
+        b.throttle_write_iops_device(),
+    )?;
     Ok(())
 }
 
@@ -71,7 +108,9 @@ pub(crate) fn stats(dir: &Path, out: &mut Blkio) -> Result<(), Error> {
             continue;
         };
         for kv in it {
-            let Some((k, v)) = kv.split_once('=') else { continue };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
             let value: u64 = v.parse().unwrap_or(0);
             let (list, op) = match k {
                 "rbytes" => (&mut out.io_service_bytes_recursive, "Read"),
@@ -80,7 +119,12 @@ pub(crate) fn stats(dir: &Path, out: &mut Blkio) -> Result<(), Error> {
                 "wios" => (&mut out.io_serviced_recursive, "Write"),
                 _ => continue,
             };
-            list.push(BlkioEntry { major, minor, op: op.into(), value });
+            list.push(BlkioEntry {
+                major,
+                minor,
+                op: op.into(),
+                value,
+            });
         }
     }
     Ok(())

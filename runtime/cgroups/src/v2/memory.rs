@@ -47,7 +47,9 @@ pub(crate) fn set(dir: &Path, m: &LinuxMemory) -> Result<(), Error> {
         write(dir, "memory.low", &v, "linux.resources.memory.reservation")?;
     }
     if m.swappiness().is_some() {
-        tracing::warn!("linux.resources.memory.swappiness is ignored: cgroup v2 has no per-cgroup swappiness");
+        tracing::warn!(
+            "linux.resources.memory.swappiness is ignored: cgroup v2 has no per-cgroup swappiness"
+        );
     }
     if m.disable_oom_killer() == Some(true) {
         tracing::warn!("linux.resources.memory.disableOOMKiller is ignored: cgroup v2 cannot disable the OOM killer");
@@ -75,7 +77,10 @@ fn entry(dir: &Path, name: &str) -> Result<MemoryEntry, Error> {
         },
         max: read_u64_opt(dir, &f("peak"))?,
         failcnt: if exists(dir, &f("events")) {
-            fsutil::read_keyed(dir, &f("events"))?.get("max").copied().unwrap_or(0)
+            fsutil::read_keyed(dir, &f("events"))?
+                .get("max")
+                .copied()
+                .unwrap_or(0)
         } else {
             0
         },

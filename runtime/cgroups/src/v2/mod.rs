@@ -83,9 +83,21 @@ impl V2Manager {
             if ctrls.is_empty() {
                 continue;
             }
-            if fsutil::write(&level, "cgroup.subtree_control", &ctrls.join(" "), "cgroup.subtree_control").is_err() {
+            if fsutil::write(
+                &level,
+                "cgroup.subtree_control",
+                &ctrls.join(" "),
+                "cgroup.subtree_control",
+            )
+            .is_err()
+            {
                 for c in &ctrls {
-                    if let Err(e) = fsutil::write(&level, "cgroup.subtree_control", c, "cgroup.subtree_control") {
+                    if let Err(e) = fsutil::write(
+                        &level,
+                        "cgroup.subtree_control",
+                        c,
+                        "cgroup.subtree_control",
+                    ) {
                         tracing::debug!("{e}");
                     }
                 }
@@ -120,7 +132,9 @@ impl Manager for V2Manager {
             None => None,
         };
         if res::has_net_cls(r) || res::has_net_prio(r) {
-            tracing::warn!("linux.resources.network is ignored: cgroup v2 has no net_cls/net_prio controllers");
+            tracing::warn!(
+                "linux.resources.network is ignored: cgroup v2 has no net_cls/net_prio controllers"
+            );
         }
         if let (Some(p), true) = (r.pids(), res::has_pids(r)) {
             v1::pids::set(d, p)?;

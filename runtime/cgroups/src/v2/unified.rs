@@ -13,7 +13,10 @@ fn field(k: &str) -> String {
 pub(crate) fn validate(u: &HashMap<String, String>) -> Result<(), Error> {
     for k in u.keys() {
         if k.contains('/') || k.contains('\0') || k.is_empty() || k == "." || k == ".." {
-            return Err(Error::field(field(k), format!("unified resource {k:?} must be a file name (no slashes)")));
+            return Err(Error::field(
+                field(k),
+                format!("unified resource {k:?} must be a file name (no slashes)"),
+            ));
         }
         if !k.contains('.') {
             return Err(Error::field(
@@ -32,7 +35,10 @@ pub(crate) fn set(dir: &Path, u: &HashMap<String, String>) -> Result<(), Error> 
     for k in keys {
         if let Err(e) = write(dir, k, &u[k], &field(k)) {
             if let Error::Write { source, .. } = &e {
-                if matches!(source.raw_os_error(), Some(libc::ENOENT) | Some(libc::EPERM) | Some(libc::EACCES)) {
+                if matches!(
+                    source.raw_os_error(),
+                    Some(libc::ENOENT) | Some(libc::EPERM) | Some(libc::EACCES)
+                ) {
                     // Say why: usually the controller is not enabled for this cgroup.
                     let ctrl = k.split('.').next().unwrap_or_default();
                     let available = read(dir, "cgroup.controllers").unwrap_or_default();
