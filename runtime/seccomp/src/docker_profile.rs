@@ -251,7 +251,17 @@ fn oci_syscall(rule: &Map<String, Value>, field: &str) -> Result<Value, ProfileE
     }
     if let Some(args) = rule.get("args").filter(|v| !matches!(v, Value::Null)) {
         if args.as_array().is_some_and(|a| !a.is_empty()) {
-            call.insert("args".into(), args.clone());
+            let mut args = args.clone();
+            // valueTwo 0 means "not given": omitted, as podman's and docker's Go
+            // conversion (omitempty) writes it.
+            for arg in args.as_array_mut().into_iter().flatten() {
+                if let Some(a) = arg.as_object_mut() {
+                    if a.get("valueTwo").and_then(Value::as_u64) == Some(0) {
+                        a.remove("valueTwo");
+                    }
+                }
+            }
+            call.insert("args".into(), args);
         }
     }
     Ok(Value::Object(call))

@@ -215,3 +215,20 @@ fn bad_profiles_name_the_field() {
 fn native_arch_is_a_known_name() {
     assert!(arch_names(native_arch()).is_ok());
 }
+
+/// What podman 4.3.1 itself produced from the same profile for its default container.
+#[test]
+fn conversion_matches_podman() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let profile = std::fs::read(data.join("containers-common-0.50.1-seccomp.json")).unwrap();
+    let podman: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(data.join("podman-4.3.1-amd64-config-seccomp.json")).unwrap(),
+    )
+    .unwrap();
+    let caps: Vec<String> = serde_json::from_value(podman["bounding"].clone()).unwrap();
+    let ours = serde_json::to_value(convert(&profile, &caps, "amd64").unwrap()).unwrap();
+    // Both through oci-spec's types, so optional fields are spelled alike.
+    let theirs =
+        serde_json::to_value(crate::spec_json::parse(&podman["seccomp"]).unwrap()).unwrap();
+    assert_eq!(ours, theirs);
+}
