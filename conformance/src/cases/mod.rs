@@ -3,12 +3,15 @@
 use crate::case::Case;
 
 pub mod bad_input;
+pub mod cgroups;
 pub mod defaults;
 pub mod hooks;
 pub mod lifecycle;
 pub mod namespaces;
+pub mod operations;
 pub mod process;
 pub mod rootfs;
+pub mod security;
 pub mod util;
 
 /// All cases in table order.
@@ -16,11 +19,14 @@ pub fn all() -> Vec<&'static Case> {
     [
         defaults::CASES,
         lifecycle::CASES,
+        operations::CASES,
         bad_input::CASES,
         process::CASES,
         namespaces::CASES,
         rootfs::CASES,
         hooks::CASES,
+        security::CASES,
+        cgroups::CASES,
     ]
     .into_iter()
     .flat_map(|c| c.iter())

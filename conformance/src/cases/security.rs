@@ -1,0 +1,481 @@
+//! Security: capabilities (all five sets, behaviour), seccomp actions and
+//! argument filters, AppArmor/SELinux requested on a host without them.
+
+use serde_json::{json, Value};
+
+use crate::caps;
+use crate::case::{Case, CaseError, CaseResult};
+use crate::config::Config;
+use crate::harness::{Ctx, CHECKER};
+use crate::{ensure, ensure_eq};
+
+pub static CASES: &[Case] = &[
+    Case {
+        id: "caps.root-sets",
+        field: "process.capabilities",
+        needs: &[],
+        note: None,
+        run: root_sets,
+    },
+    Case {
+        id: "caps.non-root-ambient",
+        field: "process.capabilities.ambient",
+        needs: &[],
+        note: None,
+        run: non_root_ambient,
+    },
+    Case {
+        id: "caps.empty",
+        field: "process.capabilities",
+        needs: &[],
+        note: None,
+        run: empty,
+    },
+    Case {
+        id: "caps.behaviour",
+        field: "process.capabilities",
+        needs: &[],
+        note: None,
+        run: behaviour,
+    },
+    Case {
+        id: "caps.unknown-ignored",
+        field: "process.capabilities",
+        needs: &[],
+        note: Some("runc warns about an unknown capability and drops it"),
+        run: unknown_ignored,
+    },
+    Case {
+        id: "seccomp.errno",
+        field: "linux.seccomp (SCMP_ACT_ERRNO)",
+        needs: &[],
+        note: None,
+        run: seccomp_errno,
+    },
+    Case {
+        id: "seccomp.errno-default",
+        field: "linux.seccomp (errnoRet unset)",
+        needs: &[],
+        note: None,
+        run: seccomp_errno_default,
+    },
+    Case {
+        id: "seccomp.kill",
+        field: "linux.seccomp (SCMP_ACT_KILL)",
+        needs: &[],
+        note: None,
+        run: seccomp_kill,
+    },
+    Case {
+        id: "seccomp.trap",
+        field: "linux.seccomp (SCMP_ACT_TRAP)",
+        needs: &[],
+        note: None,
+        run: seccomp_trap,
+    },
+    Case {
+        id: "seccomp.log",
+        field: "linux.seccomp (SCMP_ACT_LOG)",
+        needs: &[],
+        note: None,
+        run: seccomp_log,
+    },
+    Case {
+        id: "seccomp.args",
+        field: "linux.seccomp.syscalls[].args",
+        needs: &[],
+        note: None,
+        run: seccomp_args,
+    },
+    Case {
+        id: "seccomp.without-nnp",
+        field: "linux.seccomp + noNewPrivileges=false",
+        needs: &[],
+        note: None,
+        run: seccomp_without_nnp,
+    },
+    Case {
+        id: "seccomp.unknown-syscall-ignored",
+        field: "linux.seccomp.syscalls[].names",
+        needs: &[],
+        note: Some("runc skips syscall names libseccomp does not know"),
+        run: seccomp_unknown_syscall,
+    },
+    Case {
+        id: "seccomp.bad-action",
+        field: "linux.seccomp.syscalls[].action",
+        needs: &[],
+        note: None,
+        run: seccomp_bad_action,
+    },
+    Case {
+        id: "seccomp.bad-default-action",
+        field: "linux.seccomp.defaultAction",
+        needs: &[],
+        note: None,
+        run: seccomp_bad_default,
+    },
+    Case {
+        id: "lsm.apparmor-absent",
+        field: "process.apparmorProfile",
+        needs: &[],
+        note: None,
+        run: apparmor_absent,
+    },
+    Case {
+        id: "lsm.selinux-absent",
+        field: "process.selinuxLabel",
+        needs: &[],
+        note: None,
+        run: selinux_absent,
+    },
+];
+
+fn set_caps(cfg: &mut Config, b: &[&str], e: &[&str], p: &[&str], i: &[&str], a: &[&str]) {
+    cfg.set(
+        "/process/capabilities",
+        json!({"bounding": b, "effective": e, "permitted": p, "inheritable": i, "ambient": a}),
+    );
+}
+
+/// As root with no_new_privs (the default config) execve cannot grow the
+/// permitted set, and root's implicit file capabilities raise effective to
+/// all of permitted: after execve both are the configured permitted set.
+fn root_sets(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    let b = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_SYS_CHROOT",
+    ];
+    set_caps(
+        &mut cfg,
+        &b,
+        &["CAP_CHOWN"],
+        &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        &["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        &["CAP_NET_BIND_SERVICE"],
+    );
+    let r = ctx.check(cfg, &[])?;
+    ensure_eq!(r.caps("CapBnd"), caps::sorted(&b), "CapBnd");
+    ensure_eq!(
+        r.caps("CapInh"),
+        caps::sorted(&["CAP_KILL", "CAP_NET_BIND_SERVICE"]),
+        "CapInh"
+    );
+    ensure_eq!(
+        r.caps("CapAmb"),
+        caps::sorted(&["CAP_NET_BIND_SERVICE"]),
+        "CapAmb"
+    );
+    let p = caps::sorted(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    ensure_eq!(r.caps("CapPrm"), p, "CapPrm");
+    ensure_eq!(
+        r.caps("CapEff"),
+        p,
+        "CapEff (root: all of permitted after execve)"
+    );
+    Ok(())
+}
+
+/// For a non-root user only the ambient set survives execve into permitted
+/// and effective: it shows whether the runtime raised ambient correctly.
+fn non_root_ambient(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    let b = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_RAW",
+    ];
+    set_caps(
+        &mut cfg,
+        &b,
+        &["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+        &["CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_KILL"],
+        &["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+        &["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+    );
+    let r = ctx.check(cfg, &[])?;
+    let amb = caps::sorted(&["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]);
+    ensure_eq!(r.caps("CapBnd"), caps::sorted(&b), "CapBnd");
+    ensure_eq!(r.caps("CapInh"), amb, "CapInh");
+    ensure_eq!(r.caps("CapAmb"), amb, "CapAmb");
+    ensure_eq!(
+        r.caps("CapPrm"),
+        amb,
+        "CapPrm (uid 1000: ambient after execve)"
+    );
+    ensure_eq!(
+        r.caps("CapEff"),
+        amb,
+        "CapEff (uid 1000: ambient after execve)"
+    );
+    Ok(())
+}
+
+fn empty(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    set_caps(&mut cfg, &[], &[], &[], &[], &[]);
+    let r = ctx.check(cfg, &[])?;
+    for set in ["CapBnd", "CapInh", "CapAmb", "CapPrm", "CapEff"] {
+        ensure_eq!(r.caps(set), Vec::<String>::new(), set);
+    }
+    Ok(())
+}
+
+/// What the sets allow: chown with and without CAP_CHOWN, a low port with and
+/// without CAP_NET_BIND_SERVICE.
+fn behaviour(ctx: &mut Ctx) -> CaseResult {
+    let probes = [
+        "touch", "/mnt/t/f", "chown", "/mnt/t/f", "2000", "2000", "bind", "80",
+    ];
+    let tmpfs = json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]});
+    let with = ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"];
+    let mut cfg = Config::default();
+    cfg.push("/mounts", tmpfs.clone());
+    set_caps(&mut cfg, &with, &with, &with, &[], &[]);
+    let r = ctx.check(cfg, &probes)?;
+    ensure_eq!(r.probe_errno(1), None, "errno of chown with CAP_CHOWN");
+    ensure_eq!(
+        r.probe_errno(2),
+        None,
+        "errno binding port 80 with CAP_NET_BIND_SERVICE"
+    );
+    let mut cfg = Config::default();
+    cfg.push("/mounts", tmpfs);
+    set_caps(
+        &mut cfg,
+        &["CAP_KILL"],
+        &["CAP_KILL"],
+        &["CAP_KILL"],
+        &[],
+        &[],
+    );
+    let r = ctx.check(cfg, &probes)?;
+    ensure_eq!(
+        r.probe_errno(1),
+        Some(libc::EPERM as i64),
+        "errno of chown without CAP_CHOWN"
+    );
+    ensure_eq!(
+        r.probe_errno(2),
+        Some(libc::EACCES as i64),
+        "errno binding port 80 without CAP_NET_BIND_SERVICE"
+    );
+    Ok(())
+}
+
+fn unknown_ignored(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    let with = ["CAP_KILL", "CAP_NOT_A_CAPABILITY"];
+    set_caps(&mut cfg, &with, &with, &with, &[], &[]);
+    let r = ctx.check(cfg, &[])?;
+    ensure_eq!(
+        r.caps("CapBnd"),
+        caps::sorted(&["CAP_KILL"]),
+        "CapBnd (unknown name dropped)"
+    );
+    Ok(())
+}
+
+fn seccomp(default: &str, rules: Value) -> Config {
+    let mut cfg = Config::default();
+    cfg.set(
+        "/linux/seccomp",
+        json!({"defaultAction": default, "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": rules}),
+    );
+    cfg
+}
+
+fn seccomp_errno(ctx: &mut Ctx) -> CaseResult {
+    let cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42}]),
+    );
+    let r = ctx.check(cfg, &["syscall", "getppid", "syscall", "getpid"])?;
+    ensure_eq!(r.status("Seccomp"), "2", "Seccomp mode (filter)");
+    ensure_eq!(r.probe_errno(0), Some(42), "errno of getppid");
+    ensure_eq!(r.probe_errno(1), None, "errno of getpid (allowed)");
+    Ok(())
+}
+
+fn seccomp_errno_default(ctx: &mut Ctx) -> CaseResult {
+    let cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]),
+    );
+    let r = ctx.check(cfg, &["syscall", "getppid"])?;
+    ensure_eq!(
+        r.probe_errno(0),
+        Some(libc::EPERM as i64),
+        "errno of getppid (EPERM when errnoRet is unset)"
+    );
+    Ok(())
+}
+
+/// The process dies of SIGSYS: `run` exits 128+31.
+fn killed_by_sigsys(ctx: &mut Ctx, action: &str) -> CaseResult {
+    let mut cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": action}]),
+    );
+    cfg.args(&[CHECKER, "--quiet", "syscall", "getppid"]);
+    let (_, out) = ctx.run(&cfg)?;
+    ensure_eq!(
+        out.code,
+        Some(128 + libc::SIGSYS),
+        format!(
+            "exit code of run when getppid is {action} ({})",
+            out.stderr.trim()
+        )
+    );
+    ensure!(
+        !out.stdout.contains("\"probes\""),
+        "the checker went on after the {action} syscall: {}",
+        out.stdout.trim()
+    );
+    Ok(())
+}
+
+fn seccomp_kill(ctx: &mut Ctx) -> CaseResult {
+    killed_by_sigsys(ctx, "SCMP_ACT_KILL")
+}
+
+fn seccomp_trap(ctx: &mut Ctx) -> CaseResult {
+    killed_by_sigsys(ctx, "SCMP_ACT_TRAP")
+}
+
+fn seccomp_log(ctx: &mut Ctx) -> CaseResult {
+    let cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_LOG"}]),
+    );
+    let r = ctx.check(cfg, &["syscall", "getppid"])?;
+    ensure_eq!(r.probe_errno(0), None, "errno of getppid (logged, allowed)");
+    ensure_eq!(r.status("Seccomp"), "2", "Seccomp mode");
+    Ok(())
+}
+
+fn seccomp_args(ctx: &mut Ctx) -> CaseResult {
+    let cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 43, "args": [{"index": 0, "value": 0xffff_ffffu64, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 44, "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]}
+        ]),
+    );
+    let r = ctx.check(cfg, &["syscall", "personality", "syscall", "unshare"])?;
+    ensure_eq!(
+        r.probe_errno(0),
+        Some(43),
+        "errno of personality(0xffffffff) (arg0 == rule)"
+    );
+    ensure_eq!(
+        r.probe_errno(1),
+        None,
+        "errno of unshare(0) (arg0 != 0 rule does not match)"
+    );
+    Ok(())
+}
+
+fn seccomp_without_nnp(ctx: &mut Ctx) -> CaseResult {
+    // Without no_new_privs the filter is loaded while the runtime still holds
+    // CAP_SYS_ADMIN, before its own last steps: filter a call no runtime
+    // makes on the way to execve (runc 1.1.5 calls getppid there).
+    let mut cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 45}]),
+    );
+    cfg.set("/process/noNewPrivileges", json!(false));
+    let r = ctx.check(cfg, &["syscall", "personality"])?;
+    ensure_eq!(r.status("NoNewPrivs"), "0", "NoNewPrivs");
+    ensure_eq!(r.probe_errno(0), Some(45), "errno of personality");
+    Ok(())
+}
+
+fn seccomp_unknown_syscall(ctx: &mut Ctx) -> CaseResult {
+    let cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["not_a_syscall", "getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 46}]),
+    );
+    let r = ctx.check(cfg, &["syscall", "getppid"])?;
+    ensure_eq!(
+        r.probe_errno(0),
+        Some(46),
+        "errno of getppid (the known name in the rule)"
+    );
+    Ok(())
+}
+
+fn seccomp_bad_action(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_BOGUS"}]),
+    );
+    cfg.args(&["/bin/true"]);
+    let out = ctx.refused(&cfg, "run")?;
+    ensure!(
+        out.stderr.contains("SCMP_ACT_BOGUS") || out.stderr.to_lowercase().contains("action"),
+        "error does not name the action: {}",
+        out.stderr.trim()
+    );
+    Ok(())
+}
+
+fn seccomp_bad_default(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = seccomp("SCMP_ACT_NOPE", json!([]));
+    cfg.args(&["/bin/true"]);
+    let out = ctx.refused(&cfg, "run")?;
+    ensure!(
+        out.stderr.contains("SCMP_ACT_NOPE") || out.stderr.to_lowercase().contains("action"),
+        "error does not name the default action: {}",
+        out.stderr.trim()
+    );
+    Ok(())
+}
+
+fn lsm_absent(ctx: &mut Ctx, present: bool, pointer: &str, value: &str, word: &str) -> CaseResult {
+    if present {
+        return Err(CaseError::Skip(format!(
+            "host: {word} is enabled (this case is about its absence)"
+        )));
+    }
+    let mut cfg = Config::default();
+    cfg.args(&["/bin/true"]).set(pointer, json!(value));
+    let out = ctx.refused(&cfg, "run")?;
+    ensure!(
+        out.stderr.to_lowercase().contains(word),
+        "error does not name {word}: {}",
+        out.stderr.trim()
+    );
+    Ok(())
+}
+
+/// A profile asked for on a host that cannot apply it is refused: running
+/// unconfined instead would silently drop the requested confinement.
+fn apparmor_absent(ctx: &mut Ctx) -> CaseResult {
+    let present = crate::host::Need::AppArmor.check().is_ok();
+    lsm_absent(
+        ctx,
+        present,
+        "/process/apparmorProfile",
+        "conformance-profile",
+        "apparmor",
+    )
+}
+
+fn selinux_absent(ctx: &mut Ctx) -> CaseResult {
+    let present = crate::host::Need::SeLinux.check().is_ok();
+    lsm_absent(
+        ctx,
+        present,
+        "/process/selinuxLabel",
+        "system_u:system_r:container_t:s0",
+        "selinux",
+    )
+}
