@@ -225,7 +225,7 @@ fn time_offsets(ctx: &mut Ctx) -> CaseResult {
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0);
     ensure!(
-        uptime >= 172800.0,
+        uptime.total_cmp(&172800.0).is_ge(),
         "uptime inside ({uptime}) does not include the boottime offset"
     );
     Ok(())
