@@ -176,7 +176,7 @@ impl Host {
 
     /// The directory of this process's own cgroup for `key` ("" = cgroup2), as runc's
     /// GetOwnCgroupPath: the mountpoint plus the own path with the mount root removed.
-    pub(crate) fn own_dir(&self, key: &str) -> Option<PathBuf> {
+    pub fn own_dir(&self, key: &str) -> Option<PathBuf> {
         let mount = if key.is_empty() {
             self.unified.as_ref()?
         } else {
