@@ -7,11 +7,13 @@ use std::path::Path;
 
 use crate::Error;
 
-/// Writes one value with a single write(2): the kernel parses each write on its own,
-/// and O_TRUNC/O_CREAT would be wrong on cgroupfs (the file must already exist).
+/// Writes one value with a single write(2): the kernel parses each write on its own.
+/// No O_CREAT (the file must exist: a missing one means a missing controller), and
+/// O_APPEND, which cgroupfs ignores, so on a fixture tree the file keeps every write
+/// in order, like the sequence the kernel saw.
 pub(crate) fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<(), Error> {
     let res = fs::OpenOptions::new()
-        .write(true)
+        .append(true)
         .open(dir.join(file))
         .and_then(|mut f| f.write_all(value.as_bytes()));
     tracing::debug!(dir = %dir.display(), file, value, "cgroup write");

@@ -16,6 +16,18 @@ pub(crate) fn validate(m: &LinuxMemory) -> Result<(), Error> {
 
 pub(crate) fn set(dir: &Path, m: &LinuxMemory) -> Result<(), Error> {
     let limit = m.limit().unwrap_or(0);
+    // Checked before any write, so a refused update leaves the old limits whole.
+    if m.check_before_update() == Some(true) && limit > 0 {
+        let current = read_u64(dir, "memory.current")?;
+        if (limit as u64) < current {
+            return Err(Error::field(
+                "linux.resources.memory.limit",
+                format!(
+                    "memory limit {limit} is below the current usage {current} (checkBeforeUpdate)"
+                ),
+            ));
+        }
+    }
     let spec_swap = m.swap().unwrap_or(0);
     let swap = swap_to_v2(spec_swap, limit)?;
     let mut swap_str = v2_num(swap);
@@ -32,15 +44,6 @@ pub(crate) fn set(dir: &Path, m: &LinuxMemory) -> Result<(), Error> {
         }
     }
     if let Some(v) = v2_num(limit) {
-        if m.check_before_update() == Some(true) && limit > 0 {
-            let current = read_u64(dir, "memory.current")?;
-            if (limit as u64) < current {
-                return Err(Error::field(
-                    "linux.resources.memory.limit",
-                    format!("memory limit {limit} is below the current usage {current} (checkBeforeUpdate)"),
-                ));
-            }
-        }
         write(dir, "memory.max", &v, "linux.resources.memory.limit")?;
     }
     if let Some(v) = v2_num(m.reservation().unwrap_or(0)) {
