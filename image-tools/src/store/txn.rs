@@ -167,10 +167,13 @@ impl<'a> Txn<'a> {
     /// Staged blobs no image reaches are dropped with the staging directory.
     pub fn commit(self, images: &[CommitImage]) -> Result<(), StoreError> {
         let mut needed = Vec::new();
+        let mut configs = Vec::new();
         for image in images {
             let data = self.read_blob(&image.manifest.digest)?;
             needed.push((image.manifest.digest.clone(), image.manifest.size));
-            needed.extend(super::manifest_children(&data, &image.manifest.digest)?);
+            let children = super::manifest_children(&data, &image.manifest.digest)?;
+            configs.push(children[0].0.clone());
+            needed.extend(children);
         }
         for (digest, size) in &needed {
             let path = self.path_of(digest);
@@ -195,8 +198,9 @@ impl<'a> Txn<'a> {
             }
         }
         sync_dir(&self.store.blobs_dir());
+        let store = self.store;
         self.store.update_index(|entries| {
-            for image in images {
+            for (image, config) in images.iter().zip(&configs) {
                 let m = &image.manifest;
                 if image.names.is_empty() {
                     index::add_unnamed(entries, &m.digest, m.size, &image.media_type);
@@ -204,6 +208,16 @@ impl<'a> Txn<'a> {
                 for name in &image.names {
                     index::set_name(entries, name, &m.digest, m.size, &image.media_type);
                 }
+                // Another manifest of the same image (same config, e.g. recompressed
+                // layers) left without a name is the same image to a user: drop it.
+                entries.retain(|e| {
+                    e.name.is_some()
+                        || e.digest == m.digest
+                        || store
+                            .manifest_children(&e.digest)
+                            .map(|c| c[0].0 != *config)
+                            .unwrap_or(true)
+                });
             }
             Ok(())
         })
