@@ -69,16 +69,50 @@ impl CmdOutput {
         self.code == Some(0)
     }
 
-    /// One line for a failure message.
+    /// One line for a failure message: the subcommand, the exit code and the
+    /// runtime's own error (the `msg` of a logrus/json log line when it has one).
     pub fn describe(&self) -> String {
         let code = self
             .code
             .map(|c| c.to_string())
             .unwrap_or_else(|| "killed at deadline".into());
-        let err = self.stderr.trim();
-        let err = if err.len() > 300 { &err[..300] } else { err };
-        format!("`{}` exit {code}: {err}", self.command)
+        let verb = self
+            .command
+            .split_whitespace()
+            .nth(3)
+            .unwrap_or(self.command.as_str());
+        format!("`{verb}` exit {code}: {}", error_message(&self.stderr))
     }
+}
+
+/// The last error a runtime printed: the `msg="..."` of runc-style text logs,
+/// the `"msg"` of JSON logs, else the last non-empty line.
+pub fn error_message(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+        if let Some(m) = v["msg"].as_str() {
+            return m.to_string();
+        }
+    }
+    if let Some(i) = line.find("msg=\"") {
+        let rest = &line[i + 5..];
+        let mut out = String::new();
+        let mut chars = rest.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.extend(chars.next()),
+                '"' => return out,
+                _ => out.push(c),
+            }
+        }
+        return out;
+    }
+    line.to_string()
 }
 
 /// Runs `runtime --root <root> <args>` with stdin from /dev/null and stdout and
@@ -176,6 +210,19 @@ fn tracing_free_debug(command: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extracts_error_messages() {
+        assert_eq!(
+            error_message("time=\"x\" level=error msg=\"exec: \\\"/x\\\": not found\"\n"),
+            "exec: \"/x\": not found"
+        );
+        assert_eq!(
+            error_message("{\"level\":\"error\",\"msg\":\"boom\"}\n"),
+            "boom"
+        );
+        assert_eq!(error_message("a\nplain error\n\n"), "plain error");
+    }
 
     #[test]
     fn parses_named_and_bare_runtimes() {

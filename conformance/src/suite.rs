@@ -86,7 +86,7 @@ pub fn reason(row: &Row, runtimes: &[Runtime]) -> String {
         for (rt, o) in runtimes.iter().zip(&row.outcomes) {
             match o {
                 Outcome::Fail(m) | Outcome::Skip(m) => {
-                    parts.push(format!("{}: {}", rt.name, one_line(m, 240)))
+                    parts.push(format!("{}: {}", rt.name, one_line(m, 400)))
                 }
                 Outcome::Pass => {}
             }

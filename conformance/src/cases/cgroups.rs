@@ -234,32 +234,37 @@ fn blkio_throttle(ctx: &mut Ctx) -> CaseResult {
     Ok(())
 }
 
+/// Which blkio weight file a fresh child cgroup gets on this kernel (it only
+/// appears in non-root cgroups, and only as the BFQ one with BFQ in use).
+fn blkio_weight_file() -> Result<&'static str, CaseError> {
+    let own = cgroups::own()
+        .into_iter()
+        .find(|m| m.controllers.split(',').any(|c| c == "blkio"))
+        .and_then(|m| m.dir)
+        .ok_or_else(|| CaseError::Skip("host: no blkio hierarchy".into()))?;
+    let probe = own.join(format!("sangja-conformance-probe-{}", std::process::id()));
+    std::fs::create_dir(&probe)
+        .map_err(|e| CaseError::Harness(format!("cannot create {}: {e}", probe.display())))?;
+    let found = ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| probe.join(f).exists());
+    let _ = std::fs::remove_dir(&probe);
+    found.ok_or_else(|| {
+        CaseError::Skip("host: no blkio weight file in child cgroups (no CFQ/BFQ scheduler)".into())
+    })
+}
+
 fn blkio_weight(ctx: &mut Ctx) -> CaseResult {
-    // The weight file appears only in non-root cgroups, and only as the BFQ
-    // one on this kernel: look at the container's own directory.
+    let file = blkio_weight_file()?;
     let mut cfg = sleeper();
     cfg.set("/linux/resources/blockIO", json!({"weight": 300}));
     let (id, pid) = ctx.create_ok(&cfg)?;
-    let dir = cgroups::dir_of(pid, "blkio");
-    let read = |f: &str| {
-        dir.as_ref()
-            .and_then(|d| std::fs::read_to_string(d.join(f)).ok())
-    };
-    let (bfq, plain) = (read("blkio.bfq.weight"), read("blkio.weight"));
+    let value = cgroups::read(pid, "blkio", file);
     let out = ctx.delete(&id, true)?;
     ensure!(out.ok(), "delete --force failed: {}", out.describe());
-    match (plain, bfq) {
-        (Some(w), _) => ensure_eq!(w.trim(), "300", "blkio.weight"),
-        (None, Some(w)) => ensure!(
-            w.split_whitespace().any(|t| t == "300"),
-            "blkio.bfq.weight: {w:?}"
-        ),
-        (None, None) => {
-            return Err(CaseError::Skip(
-                "host: no blkio weight file (no CFQ/BFQ scheduler)".into(),
-            ))
-        }
-    }
+    let w = value.map_err(CaseError::Fail)?;
+    // blkio.weight holds the number; blkio.bfq.weight reads "default 300".
+    ensure!(w.split_whitespace().last() == Some("300"), "{file}: {w:?}");
     Ok(())
 }
 

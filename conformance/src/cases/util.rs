@@ -82,14 +82,13 @@ pub fn shell(script: &str) -> Config {
 pub fn expect_error(out: &crate::runtime::CmdOutput, needle: &str) -> CaseResult {
     crate::ensure!(
         !out.ok(),
-        "`{}` succeeded; expected an error containing {needle:?}",
-        out.command
+        "{}: succeeded; expected an error containing {needle:?}",
+        out.describe()
     );
     crate::ensure!(
         out.stderr.to_lowercase().contains(&needle.to_lowercase()),
-        "`{}` failed without {needle:?} in its error: {}",
-        out.command,
-        out.stderr.trim()
+        "{}: error lacks {needle:?}",
+        out.describe()
     );
     Ok(())
 }
