@@ -178,9 +178,22 @@ impl<'a> Ctx<'a> {
 
     /// `create` of a new bundle from `cfg`: (id, bundle, output).
     pub fn create(&mut self, cfg: &Config) -> Result<(String, PathBuf, CmdOutput), CaseError> {
+        self.create_with(cfg, &[])
+    }
+
+    /// `create` with extra flags (`--console-socket`, `--pid-file`, ...).
+    pub fn create_with(
+        &mut self,
+        cfg: &Config,
+        extra: &[&str],
+    ) -> Result<(String, PathBuf, CmdOutput), CaseError> {
         let b = self.bundle(cfg)?;
         let id = self.new_id();
-        let out = self.rt(&["create", "--bundle", &b.to_string_lossy(), &id])?;
+        let bundle = b.to_string_lossy().into_owned();
+        let mut args = vec!["create", "--bundle", bundle.as_str()];
+        args.extend_from_slice(extra);
+        args.push(&id);
+        let out = self.rt(&args)?;
         if out.ok() {
             self.track(&id);
         }

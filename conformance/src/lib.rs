@@ -7,6 +7,7 @@ pub mod case;
 pub mod cases;
 pub mod cgroups;
 pub mod config;
+pub mod console;
 pub mod harness;
 pub mod host;
 pub mod report;

@@ -162,6 +162,13 @@ pub static CASES: &[Case] = &[
         run: personality_bad,
     },
     Case {
+        id: "process.terminal",
+        field: "process.terminal/consoleSize",
+        needs: &[],
+        note: None,
+        run: terminal,
+    },
+    Case {
         id: "process.terminal-needs-console-socket",
         field: "process.terminal",
         needs: &[],
@@ -498,5 +505,62 @@ fn terminal_without_socket(ctx: &mut Ctx) -> CaseResult {
             out.stderr.trim()
         );
     }
+    Ok(())
+}
+
+/// terminal: true with --console-socket: the pty master arrives on the
+/// socket, the process has the pty as stdio with the configured size, and
+/// /dev/console is the pty.
+fn terminal(ctx: &mut Ctx) -> CaseResult {
+    use crate::console;
+    use std::time::Duration;
+    let mut cfg = Config::default();
+    cfg.args(&[crate::harness::CHECKER])
+        .set("/process/terminal", json!(true))
+        .set("/process/consoleSize", json!({"height": 30, "width": 100}));
+    let sock = ctx.dir.join("console.sock");
+    let rx = console::receive_in_background(&sock, Duration::from_secs(60))
+        .map_err(|e| CaseError::Harness(format!("console socket: {e}")))?;
+    let sock_arg = sock.to_string_lossy().into_owned();
+    let (id, _, out) = ctx.create_with(&cfg, &["--console-socket", &sock_arg])?;
+    ensure!(
+        out.ok(),
+        "create --console-socket failed: {}",
+        out.describe()
+    );
+    let master = match rx.join() {
+        Ok(Ok(fd)) => fd,
+        Ok(Err(e)) => fail!("no pty master on the console socket: {e}"),
+        Err(_) => fail!("console receiver panicked"),
+    };
+    let out = ctx.start(&id)?;
+    ensure!(out.ok(), "start failed: {}", out.describe());
+    let text = console::read_all(&master, Duration::from_secs(30));
+    ctx.wait_status(&id, "stopped")?;
+    let out = ctx.delete(&id, false)?;
+    ensure!(out.ok(), "delete failed: {}", out.describe());
+    let r = Report::parse(&text).map_err(CaseError::Fail)?;
+    ensure_eq!(
+        r.0["tty"]["stdin_isatty"],
+        Value::from(true),
+        "stdin is a terminal"
+    );
+    ensure_eq!(
+        (r.0["tty"]["rows"].clone(), r.0["tty"]["cols"].clone()),
+        (Value::from(30), Value::from(100)),
+        "terminal size (consoleSize)"
+    );
+    for fd in ["0", "1", "2"] {
+        let t = r.0["fds"][fd].as_str().unwrap_or("");
+        ensure!(t.starts_with("/dev/pts/"), "fd {fd} is {t:?}, not the pty");
+    }
+    let Some(c) = r.device("/dev/console") else {
+        fail!("/dev/console missing with terminal: true");
+    };
+    ensure_eq!(
+        (c["type"].as_str(), c["major"].as_u64()),
+        (Some("c"), Some(136)),
+        "/dev/console (the pty slave)"
+    );
     Ok(())
 }

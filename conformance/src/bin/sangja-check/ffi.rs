@@ -8,6 +8,22 @@ extern "C" {
     fn syscall(number: c_long, ...) -> c_long;
     fn umask(mask: u32) -> u32;
     fn kill(pid: c_int, sig: c_int) -> c_int;
+    fn ioctl(fd: c_int, request: std::ffi::c_ulong, ...) -> c_int;
+    fn isatty(fd: c_int) -> c_int;
+}
+
+/// Whether `fd` is a terminal and, if so, its (rows, columns).
+pub fn terminal_size(fd: i32) -> (bool, Option<(u16, u16)>) {
+    // SAFETY: isatty only inspects the descriptor.
+    if unsafe { isatty(fd) } != 1 {
+        return (false, None);
+    }
+    // struct winsize: rows, columns, x pixels, y pixels.
+    let mut ws = [0u16; 4];
+    const TIOCGWINSZ: std::ffi::c_ulong = 0x5413;
+    // SAFETY: TIOCGWINSZ writes one struct winsize (four u16) into `ws`.
+    let ret = unsafe { ioctl(fd, TIOCGWINSZ, ws.as_mut_ptr()) };
+    (true, (ret == 0).then_some((ws[0], ws[1])))
 }
 
 /// Result of a raw system call: `Ok(return value)` or `Err(errno)`.

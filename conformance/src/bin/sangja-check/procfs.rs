@@ -249,6 +249,12 @@ pub fn scheduling() -> Value {
     })
 }
 
+/// Whether stdin is a terminal and its size.
+fn terminal() -> Value {
+    let (isatty, size) = ffi::terminal_size(0);
+    json!({ "stdin_isatty": isatty, "rows": size.map(|s| s.0), "cols": size.map(|s| s.1) })
+}
+
 /// The whole report: everything a case may compare with its config.
 pub fn report() -> Value {
     json!({
@@ -277,6 +283,7 @@ pub fn report() -> Value {
             "exec": read_text("/proc/self/attr/exec"),
         },
         "sched": scheduling(),
+        "tty": terminal(),
         "boottime_secs": read_text("/proc/uptime"),
     })
 }
