@@ -301,14 +301,22 @@ fn send_seccomp_listener(
     st: &State,
     fd: std::os::fd::BorrowedFd<'_>,
 ) -> Result<(), ContainerError> {
-    let Some(seccomp) = linux.seccomp() else { return Ok(()) };
-    let Some(path) = seccomp.listener_path() else { return Ok(()) };
+    let Some(seccomp) = linux.seccomp() else {
+        return Ok(());
+    };
+    let Some(path) = seccomp.listener_path() else {
+        return Ok(());
+    };
     let state: oci_spec::runtime::State = serde_json::from_str(&oci_json(st, Status::Creating))
         .map_err(|e| other(format!("state for the seccomp agent: {e}")))?;
     let metadata = seccomp.listener_metadata().clone().unwrap_or_default();
     let msg = sangja_seccomp::process_state(&metadata, &state);
-    sangja_seccomp::send_listener_fd(path, &metadata, &msg, fd)
-        .map_err(|e| other(format!("linux.seccomp.listenerPath {}: {e}", path.display())))
+    sangja_seccomp::send_listener_fd(path, &metadata, &msg, fd).map_err(|e| {
+        other(format!(
+            "linux.seccomp.listenerPath {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 fn send(chan: &mut Channel, msg: Msg) -> Result<(), ContainerError> {
