@@ -5,6 +5,8 @@
 # time against the group's row whose tool starts with "sangja", so a row needs nothing else.
 row() {
   local group=$1 tool=$2 median=$3 min=$4 max=$5 unit=$6 note=${7:-}
+  # What a runtime leaves out (run.sh's probe) travels with every one of its rows.
+  [ -n "${RT_NOTE[$tool]:-}" ] && note="${note:+$note; }${RT_NOTE[$tool]}"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$tool" "$median" "$min" "$max" "$unit" "$note" >>"$RESULTS"
   printf '  %-44s %-28s %10s %s  (min %s, max %s)%s\n' "$group" "$tool" "$median" "$unit" "$min" "$max" "${note:+  [$note]}"
 }
@@ -63,6 +65,7 @@ hf() {
 }
 
 # Cleanup actions run in reverse order on exit, whatever the exit status.
+declare -A RT_NOTE
 CLEANUPS=()
 on_exit() { CLEANUPS+=("$1"); }
 run_cleanups() {

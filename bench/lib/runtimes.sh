@@ -41,7 +41,8 @@ purge_runtime() {
 # few seconds, so a zombie counts as gone. A builtin-only loop: no fork per poll.
 wait_exit() {
   local pid s
-  read -r pid <"$1"
+  # Pid files end without a newline: read then fails but still sets pid.
+  read -r pid <"$1" || [ -n "$pid" ] || return 1
   while { read -r _ _ s _ <"/proc/$pid/stat"; } 2>/dev/null && [ "$s" != Z ]; do :; done
 }
 export -f wait_exit

@@ -12,11 +12,11 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 held_memory_kib() {
   local dir=$1 f pid pss=0 cg=0 v path
   for f in "$dir"/*.pid; do
-    read -r pid <"$f"
+    pid=$(<"$f")
     v=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup")
     pss=$((pss + v))
     path=$(awk -F: '$2 == "memory" { print $3 }' "/proc/$pid/cgroup")
-    read -r v <"/sys/fs/cgroup/memory$path/memory.usage_in_bytes"
+    v=$(<"/sys/fs/cgroup/memory$path/memory.usage_in_bytes")
     cg=$((cg + v / 1024))
   done
   echo "$pss $cg"
@@ -60,7 +60,11 @@ churn_section() {
     local note="$CHURN_N containers, $CHURN_PAR at a time, $CHURN_ROUNDS rounds"
     row_samples "churn: wall time ($CHURN_N containers)" "$name" ms "$note" "${wall[@]}"
     row_samples "churn: Pss per held container" "$name" KiB "runtime processes waiting for start" "${pss[@]}"
-    row_samples "churn: memory cgroup per held container" "$name" KiB "memory.usage_in_bytes while created" "${cg[@]}"
+    if [ -n "${RT_NOTE[$name]:-}" ]; then
+      skip_row "churn: memory cgroup per held container" "$name" "${RT_NOTE[$name]}"
+    else
+      row_samples "churn: memory cgroup per held container" "$name" KiB "memory.usage_in_bytes while created" "${cg[@]}"
+    fi
     purge_runtime "$name"
   done
 }
