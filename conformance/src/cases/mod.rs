@@ -4,6 +4,7 @@ use crate::case::Case;
 
 pub mod bad_input;
 pub mod cgroups;
+pub mod compat;
 pub mod defaults;
 pub mod hooks;
 pub mod lifecycle;
@@ -27,6 +28,7 @@ pub fn all() -> Vec<&'static Case> {
         hooks::CASES,
         security::CASES,
         cgroups::CASES,
+        compat::CASES,
     ]
     .into_iter()
     .flat_map(|c| c.iter())

@@ -1,0 +1,237 @@
+//! What clients rely on from runc's command line beyond the spec's
+//! operations: --pid-file, the JSON log containerd reads, kill --all,
+//! update, and the features document (runtime-spec features.md).
+
+use serde_json::{json, Value};
+
+use crate::case::{Case, CaseError, CaseResult};
+use crate::cases::util::{pid_dead, sleeper, wait_dead};
+use crate::cgroups;
+use crate::config::Config;
+use crate::harness::Ctx;
+use crate::host::Need;
+use crate::{ensure, ensure_eq, fail};
+
+pub static CASES: &[Case] = &[
+    Case {
+        id: "cli.pid-file",
+        field: "create --pid-file",
+        needs: &[],
+        note: None,
+        run: pid_file,
+    },
+    Case {
+        id: "cli.log-json",
+        field: "--log --log-format json",
+        needs: &[],
+        note: None,
+        run: log_json,
+    },
+    Case {
+        id: "cli.kill-all",
+        field: "kill --all",
+        needs: &[],
+        note: None,
+        run: kill_all,
+    },
+    Case {
+        id: "cli.update",
+        field: "update --resources",
+        needs: &[Need::CgroupV1("pids")],
+        note: None,
+        run: update,
+    },
+    Case {
+        id: "cli.features",
+        field: "features",
+        needs: &[],
+        note: None,
+        run: features,
+    },
+];
+
+fn pid_file(ctx: &mut Ctx) -> CaseResult {
+    let f = ctx.dir.join("init.pid");
+    let arg = f.to_string_lossy().into_owned();
+    let (id, _, out) = ctx.create_with(&sleeper(), &["--pid-file", &arg])?;
+    ensure!(out.ok(), "create --pid-file failed: {}", out.describe());
+    let text = std::fs::read_to_string(&f).unwrap_or_default();
+    let st = ctx.state(&id)?;
+    ensure_eq!(
+        text.trim().parse::<i64>().ok(),
+        st["pid"].as_i64(),
+        "pid in the pid file vs state"
+    );
+    let out = ctx.delete(&id, true)?;
+    ensure!(out.ok(), "delete --force failed: {}", out.describe());
+    Ok(())
+}
+
+/// A failing create with `--log F --log-format json` leaves an error line
+/// containerd can report: {"level":"error","msg":...,"time":...}.
+fn log_json(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&["/no/such/program"]);
+    let b = ctx.bundle(&cfg)?;
+    let id = ctx.new_id();
+    let log = ctx.dir.join("log.json");
+    let log_arg = log.to_string_lossy().into_owned();
+    let bundle = b.to_string_lossy().into_owned();
+    let out = ctx.rt(&[
+        "--log",
+        &log_arg,
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        &bundle,
+        &id,
+    ])?;
+    ensure!(!out.ok(), "create of a missing program succeeded");
+    ctx.nothing_left(&id)?;
+    let text = std::fs::read_to_string(&log)
+        .map_err(|e| CaseError::Fail(format!("no log file {}: {e}", log.display())))?;
+    let errors: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["level"] == "error")
+        .collect();
+    let Some(last) = errors.last() else {
+        fail!("no {{\"level\":\"error\"}} JSON line in the log: {text:?}");
+    };
+    ensure!(
+        last["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("/no/such/program")),
+        "last error does not name the program: {last}"
+    );
+    ensure!(
+        last["time"].as_str().is_some_and(|t| t.contains('T')),
+        "error line has no RFC 3339 time: {last}"
+    );
+    Ok(())
+}
+
+fn kill_all(ctx: &mut Ctx) -> CaseResult {
+    let (id, init) = ctx.create_ok(&sleeper())?;
+    ensure!(ctx.start(&id)?.ok(), "start failed");
+    let pf = ctx.dir.join("exec.pid");
+    let pf_arg = pf.to_string_lossy().into_owned();
+    let out = ctx.rt(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        &pf_arg,
+        &id,
+        "/bin/sleep",
+        "1000",
+    ])?;
+    ensure!(out.ok(), "exec --detach failed: {}", out.describe());
+    let second: i32 = std::fs::read_to_string(&pf)
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    ensure!(
+        second > 0 && !pid_dead(second),
+        "exec'd process not running"
+    );
+    let out = ctx.rt(&["kill", "--all", &id, "KILL"])?;
+    ensure!(out.ok(), "kill --all failed: {}", out.describe());
+    wait_dead(second)?;
+    wait_dead(init)?;
+    ctx.wait_status(&id, "stopped")?;
+    let out = ctx.delete(&id, false)?;
+    ensure!(out.ok(), "delete failed: {}", out.describe());
+    Ok(())
+}
+
+fn update(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = sleeper();
+    cfg.set("/linux/resources/pids", json!({"limit": 10}));
+    let (id, pid) = ctx.create_ok(&cfg)?;
+    ensure!(ctx.start(&id)?.ok(), "start failed");
+    let res = ctx.dir.join("resources.json");
+    std::fs::write(&res, json!({"pids": {"limit": 20}}).to_string())
+        .map_err(|e| CaseError::Harness(e.to_string()))?;
+    let out = ctx.rt_stdin(&["update", "--resources", "-", &id], &res)?;
+    ensure!(out.ok(), "update --resources - failed: {}", out.describe());
+    let after_json = cgroups::read(pid, "pids", "pids.max").map_err(CaseError::Fail)?;
+    let out = ctx.rt(&["update", "--pids-limit", "30", &id])?;
+    ensure!(out.ok(), "update --pids-limit failed: {}", out.describe());
+    let after_flag = cgroups::read(pid, "pids", "pids.max").map_err(CaseError::Fail)?;
+    let out = ctx.delete(&id, true)?;
+    ensure!(out.ok(), "delete --force failed: {}", out.describe());
+    ensure_eq!(after_json, "20", "pids.max after update --resources -");
+    ensure_eq!(after_flag, "30", "pids.max after update --pids-limit");
+    Ok(())
+}
+
+fn features(ctx: &mut Ctx) -> CaseResult {
+    let out = ctx.rt(&["features"])?;
+    ensure!(out.ok(), "features failed: {}", out.describe());
+    let f: Value = serde_json::from_str(&out.stdout)
+        .map_err(|e| CaseError::Fail(format!("features is not JSON ({e})")))?;
+    ensure!(
+        f["ociVersionMin"].as_str().is_some() && f["ociVersionMax"].as_str().is_some(),
+        "ociVersionMin/Max missing"
+    );
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let hooks = list(&f["hooks"]);
+    for h in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
+        ensure!(hooks.iter().any(|x| x == h), "hooks lacks {h}: {hooks:?}");
+    }
+    let opts = list(&f["mountOptions"]);
+    for o in ["ro", "rbind", "nosuid", "noexec", "nodev"] {
+        ensure!(opts.iter().any(|x| x == o), "mountOptions lacks {o}");
+    }
+    let ns = list(&f["linux"]["namespaces"]);
+    for n in ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"] {
+        ensure!(
+            ns.iter().any(|x| x == n),
+            "linux.namespaces lacks {n}: {ns:?}"
+        );
+    }
+    let caps = list(&f["linux"]["capabilities"]);
+    ensure!(
+        caps.iter().any(|c| c == "CAP_SYS_ADMIN") && caps.iter().any(|c| c == "CAP_CHOWN"),
+        "linux.capabilities incomplete: {caps:?}"
+    );
+    ensure_eq!(
+        f["linux"]["seccomp"]["enabled"],
+        Value::from(true),
+        "linux.seccomp.enabled"
+    );
+    let actions = list(&f["linux"]["seccomp"]["actions"]);
+    for a in [
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_LOG",
+    ] {
+        ensure!(
+            actions.iter().any(|x| x == a),
+            "linux.seccomp.actions lacks {a}"
+        );
+    }
+    ensure_eq!(
+        f["linux"]["cgroup"]["v1"],
+        Value::from(true),
+        "linux.cgroup.v1"
+    );
+    Ok(())
+}
