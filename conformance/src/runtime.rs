@@ -88,10 +88,11 @@ impl CmdOutput {
 /// The last error a runtime printed: the `msg="..."` of runc-style text logs,
 /// the `"msg"` of JSON logs, else the last non-empty line.
 pub fn error_message(stderr: &str) -> String {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
+    let mut lines = stderr.lines().rev().filter(|l| !l.trim().is_empty());
+    let line = lines
+        .clone()
+        .find(|l| l.to_lowercase().contains("error"))
+        .or_else(|| lines.next())
         .unwrap_or("")
         .trim();
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
@@ -222,6 +223,13 @@ mod tests {
             "boom"
         );
         assert_eq!(error_message("a\nplain error\n\n"), "plain error");
+        assert_eq!(
+            error_message(
+                "error: unrecognized subcommand 'exec'\n\nFor more information, try '--help'.\n"
+            ),
+            "error: unrecognized subcommand 'exec'"
+        );
+        assert_eq!(error_message("only line\n"), "only line");
     }
 
     #[test]
