@@ -5,26 +5,19 @@ use crate::image::Image;
 use serde_json::{json, Map, Value};
 
 /// The fields docker's container config always shows, with their zero values.
-const CONFIG_DEFAULTS: [(&str, fn() -> Value); 18] = [
-    ("Hostname", || json!("")),
-    ("Domainname", || json!("")),
-    ("User", || json!("")),
-    ("AttachStdin", || json!(false)),
-    ("AttachStdout", || json!(false)),
-    ("AttachStderr", || json!(false)),
-    ("ExposedPorts", || Value::Null),
-    ("Tty", || json!(false)),
-    ("OpenStdin", || json!(false)),
-    ("StdinOnce", || json!(false)),
-    ("Env", || Value::Null),
-    ("Cmd", || Value::Null),
-    ("Image", || json!("")),
-    ("Volumes", || Value::Null),
-    ("WorkingDir", || json!("")),
-    ("Entrypoint", || Value::Null),
-    ("OnBuild", || Value::Null),
-    ("Labels", || Value::Null),
-];
+fn config_defaults() -> Map<String, Value> {
+    let v = json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "ExposedPorts": null, "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+        "Entrypoint": null, "OnBuild": null, "Labels": null,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("a JSON object literal"),
+    }
+}
 
 fn raw<'a>(image: &'a Image, key: &str) -> Option<&'a Value> {
     image.config_raw.get(key).filter(|v| !v.is_null())
@@ -38,10 +31,7 @@ fn raw_str(image: &Image, key: &str) -> String {
 }
 
 pub fn container_config(image: &Image) -> Value {
-    let mut out = Map::new();
-    for (k, default) in CONFIG_DEFAULTS {
-        out.insert(k.to_string(), default());
-    }
+    let mut out = config_defaults();
     if let Some(Value::Object(cfg)) = raw(image, "config") {
         for (k, v) in cfg {
             out.insert(k.clone(), v.clone());

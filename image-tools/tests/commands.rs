@@ -330,11 +330,8 @@ fn tag_rm_prune() -> TestResult {
         "b".as_ref(),
         env.path("b-root").as_os_str(),
     ])?;
-    env.ok([
-        "rm",
-        "--force",
-        &env.ok(["images", "-q"])?.trim().to_string(),
-    ])?;
+    let remaining = env.ok(["images", "-q"])?;
+    env.ok(["rm", "--force", remaining.trim()])?;
 
     // prune removes blobs nothing references (and staging leftovers).
     env.busybox_image("keep", &[])?;
