@@ -36,6 +36,7 @@ pub static CASES: &[Case] = &[
     Case { id: "cgroup.bad-cpuset", field: "linux.resources.cpu.cpus", needs: &[Need::CgroupV1("cpuset")], note: None, run: bad_cpuset },
     Case { id: "cgroup.bad-quota", field: "linux.resources.cpu.quota", needs: &[Need::CgroupV1("cpu")], note: None, run: bad_quota },
     Case { id: "cgroup.unified-on-v1", field: "linux.resources.unified", needs: &[Need::CgroupV1("pids")], note: None, run: unified_on_v1 },
+    Case { id: "cgroup.cpu-realtime", field: "linux.resources.cpu.realtimeRuntime/Period", needs: &[Need::CgroupV1("cpu")], note: None, run: cpu_realtime },
 ];
 
 /// Creates a sleeping container with `resources`, reads each (controller,
@@ -439,6 +440,21 @@ fn unified_on_v1(ctx: &mut Ctx) -> CaseResult {
         e.contains("unified") || e.contains("v2") || e.contains("pids.max"),
         "error does not explain unified: {}",
         out.stderr.trim()
+    );
+    Ok(())
+}
+
+fn cpu_realtime(ctx: &mut Ctx) -> CaseResult {
+    host_file_exists("cpu", "cpu.rt_runtime_us")?;
+    let v = read_back(
+        ctx,
+        json!({"cpu": {"realtimePeriod": 100000, "realtimeRuntime": 10000}}),
+        &[("cpu", "cpu.rt_period_us"), ("cpu", "cpu.rt_runtime_us")],
+    )?;
+    ensure_eq!(
+        v,
+        vec!["100000", "10000"],
+        "cpu.rt_period_us, rt_runtime_us"
     );
     Ok(())
 }

@@ -112,6 +112,20 @@ pub static CASES: &[Case] = &[
         note: None,
         run: sysctl_host_net,
     },
+    Case {
+        id: "ns.net-devices",
+        field: "linux.netDevices",
+        needs: &[Need::Veth],
+        note: Some("runc 1.1.5 lacks netDevices: the spec decides"),
+        run: net_devices,
+    },
+    Case {
+        id: "ns.net-devices-missing",
+        field: "linux.netDevices",
+        needs: &[],
+        note: Some("runc 1.1.5 lacks netDevices: the spec decides"),
+        run: net_devices_missing,
+    },
 ];
 
 fn hostname(ctx: &mut Ctx) -> CaseResult {
@@ -345,4 +359,66 @@ fn sysctl_host_net(ctx: &mut Ctx) -> CaseResult {
         "host net.ipv4.ip_forward after the refused run"
     );
     expect_error(&out, "net.ipv4.ip_forward")
+}
+
+/// A veth pair made for one case, deleted (by name) when dropped.
+struct Veth(String);
+
+impl Veth {
+    fn new() -> Result<Veth, crate::case::CaseError> {
+        let name = format!("sc{}a", std::process::id() % 1_000_000);
+        let peer = format!("sc{}b", std::process::id() % 1_000_000);
+        let out = std::process::Command::new("ip")
+            .args(["link", "add", &name, "type", "veth", "peer", "name", &peer])
+            .output()
+            .map_err(|e| crate::case::CaseError::Harness(format!("ip link add: {e}")))?;
+        if !out.status.success() {
+            return Err(crate::case::CaseError::Skip(format!(
+                "host: cannot create a veth pair: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(Veth(name))
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        if std::path::Path::new("/sys/class/net")
+            .join(&self.0)
+            .exists()
+        {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &self.0])
+                .output();
+        }
+    }
+}
+
+fn net_devices(ctx: &mut Ctx) -> CaseResult {
+    let veth = Veth::new()?;
+    let mut cfg = Config::default();
+    cfg.set(
+        &format!("/linux/netDevices/{}", veth.0),
+        json!({"name": "sceth0"}),
+    );
+    let r = ctx.check(cfg, &["ls", "/sys/class/net"])?;
+    let names = crate::cases::util::strings(&r.probe(0)["value"]);
+    ensure!(
+        names.iter().any(|n| n == "sceth0"),
+        "the device is not in the container as sceth0: {names:?}"
+    );
+    ensure!(
+        !names.iter().any(|n| *n == veth.0),
+        "the device kept its host name: {names:?}"
+    );
+    Ok(())
+}
+
+fn net_devices_missing(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&["/bin/true"])
+        .set("/linux/netDevices/scnosuchdev0", json!({"name": "eth9"}));
+    let out = ctx.refused(&cfg, "run")?;
+    expect_error(&out, "scnosuchdev0")
 }

@@ -8,6 +8,7 @@ use crate::case::{Case, CaseError, CaseResult};
 use crate::cases::util::expect_error;
 use crate::config::Config;
 use crate::harness::Ctx;
+use crate::host::Need;
 use crate::report::Report;
 use crate::{ensure, ensure_eq, fail};
 
@@ -40,6 +41,7 @@ pub static CASES: &[Case] = &[
     Case { id: "masked.symlink-planted", field: "linux.maskedPaths", needs: &[], note: None, run: masked_symlink },
     Case { id: "readonly.custom", field: "linux.readonlyPaths", needs: &[], note: None, run: readonly_custom },
     Case { id: "readonly.symlink-planted", field: "linux.readonlyPaths", needs: &[], note: None, run: readonly_symlink },
+    Case { id: "mounts.idmapped", field: "mounts[].uidMappings/gidMappings", needs: &[Need::UserNs, Need::IdmappedMounts], note: Some("runc 1.1.5 lacks idmapped mounts: the spec decides"), run: idmapped },
 ];
 
 fn harness<E: std::fmt::Display>(e: E) -> CaseError {
@@ -533,5 +535,56 @@ fn readonly_symlink(ctx: &mut Ctx) -> CaseResult {
         "errno creating /tmp/x (the symlink's target inside the container)"
     );
     ensure_eq!(r.probe_errno(1), None, "errno creating /newfile");
+    Ok(())
+}
+
+/// In a user namespace mapping 0 to 100000, a bind of a root-owned host
+/// directory shows its files as nobody; an idmapped bind with the same
+/// mapping shows them as root.
+fn idmapped(ctx: &mut Ctx) -> CaseResult {
+    let src = source_dir(ctx, "idmap-src")?;
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let mut cfg = Config::default();
+    cfg.namespace("user", None)
+        .set("/linux/uidMappings", map.clone())
+        .set("/linux/gidMappings", map.clone());
+    cfg.push(
+        "/mounts",
+        json!({"destination": "/idmapped", "type": "bind", "source": src.to_string_lossy(), "options": ["bind", "ro"], "uidMappings": map, "gidMappings": map}),
+    );
+    bind(&mut cfg, &src, "/plain", &["bind", "ro"]);
+    cfg.args(&[
+        crate::harness::CHECKER,
+        "stat",
+        "/idmapped/hello",
+        "stat",
+        "/plain/hello",
+    ]);
+    // The container's root (host uid 100000) cannot create mount points in
+    // a root-owned rootfs: they exist beforehand.
+    let b = ctx.bundle(&cfg)?;
+    for d in ["idmapped", "plain"] {
+        std::fs::create_dir_all(b.join("rootfs").join(d)).map_err(harness)?;
+    }
+    let id = ctx.new_id();
+    let out = ctx.rt(&["run", "--bundle", &b.to_string_lossy(), &id])?;
+    ensure!(out.ok(), "run failed: {}", out.describe());
+    let r = Report::parse(&out.stdout).map_err(CaseError::Fail)?;
+    let owner = |i: usize| {
+        (
+            r.probe(i)["value"]["uid"].as_u64(),
+            r.probe(i)["value"]["gid"].as_u64(),
+        )
+    };
+    ensure_eq!(
+        owner(1),
+        (Some(65534), Some(65534)),
+        "owner through the plain bind (unmapped root)"
+    );
+    ensure_eq!(
+        owner(0),
+        (Some(0), Some(0)),
+        "owner through the idmapped bind"
+    );
     Ok(())
 }

@@ -129,6 +129,20 @@ pub static CASES: &[Case] = &[
         note: None,
         run: selinux_absent,
     },
+    Case {
+        id: "seccomp.flags",
+        field: "linux.seccomp.flags",
+        needs: &[],
+        note: Some("runc 1.1.5 refuses every seccomp flag (\"not yet supported\")"),
+        run: seccomp_flags,
+    },
+    Case {
+        id: "seccomp.bad-flag",
+        field: "linux.seccomp.flags",
+        needs: &[],
+        note: None,
+        run: seccomp_bad_flag,
+    },
 ];
 
 fn set_caps(cfg: &mut Config, b: &[&str], e: &[&str], p: &[&str], i: &[&str], a: &[&str]) {
@@ -478,4 +492,36 @@ fn selinux_absent(ctx: &mut Ctx) -> CaseResult {
         "system_u:system_r:container_t:s0",
         "selinux",
     )
+}
+
+fn seccomp_flags(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 47}]),
+    );
+    cfg.set(
+        "/linux/seccomp/flags",
+        json!(["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]),
+    );
+    let r = ctx.check(cfg, &["syscall", "getppid"])?;
+    ensure_eq!(
+        r.probe_errno(0),
+        Some(47),
+        "errno of getppid with filter flags"
+    );
+    Ok(())
+}
+
+fn seccomp_bad_flag(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = seccomp("SCMP_ACT_ALLOW", json!([]));
+    cfg.args(&["/bin/true"])
+        .set("/linux/seccomp/flags", json!(["SECCOMP_FILTER_FLAG_BOGUS"]));
+    let out = ctx.refused(&cfg, "run")?;
+    ensure!(
+        out.stderr.contains("SECCOMP_FILTER_FLAG_BOGUS")
+            || out.stderr.to_lowercase().contains("flag"),
+        "error does not name the flag: {}",
+        out.stderr.trim()
+    );
+    Ok(())
 }
