@@ -52,6 +52,51 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Moves an exec'd process into the container's cgroup, or into `sub` below it
+    /// (`exec --cgroup [controller:]path`), which must stay inside the container's.
+    pub fn join(&mut self, pid: i32, sub: Option<&str>) -> Result<(), CgroupError> {
+        let Some(sub) = sub else {
+            return self.manager.apply(pid).map_err(err);
+        };
+        let (ctrl, rel) = sub
+            .split_once(':')
+            .map(|(c, p)| (Some(c), p))
+            .unwrap_or((None, sub));
+        let rel = std::path::Path::new(rel);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(CgroupError(format!(
+                "--cgroup {sub}: the path must be relative and stay inside the container's cgroup"
+            )));
+        }
+        let mut joined = false;
+        for (name, dir) in self.manager.paths() {
+            if ctrl.is_some_and(|c| !name.split(',').any(|n| n == c)) {
+                continue;
+            }
+            let target = dir.join(rel);
+            if !target.is_dir() {
+                return Err(CgroupError(format!(
+                    "--cgroup {sub}: {} does not exist",
+                    target.display()
+                )));
+            }
+            std::fs::write(target.join("cgroup.procs"), pid.to_string()).map_err(|e| {
+                CgroupError(format!("--cgroup {sub}: joining {}: {e}", target.display()))
+            })?;
+            joined = true;
+        }
+        if !joined {
+            return Err(CgroupError(format!(
+                "--cgroup {sub}: no such controller in the container's cgroups"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn paths(&self) -> BTreeMap<String, PathBuf> {
         self.manager.paths()
     }

@@ -30,6 +30,8 @@ pub enum ContainerError {
     Hook(#[from] hooks::HookError),
     #[error(transparent)]
     Cgroup(#[from] cgroup::CgroupError),
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
     #[error("container not running")]
     NotRunning,
     #[error("cannot start a container that has stopped")]
@@ -63,6 +65,7 @@ pub struct CreateOpts {
     pub systemd_cgroup: bool,
     /// `run` in the foreground with a terminal and no console socket: we relay the pty.
     pub relay_tty: bool,
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// A container that has just been created, still locked by this process.
@@ -121,6 +124,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         sangja_seccomp::compile(s).map_err(|e| other(e.to_string()))?;
     }
     let process = spec.process().clone().unwrap_or_default();
+    crate::security::lsm::check(&process)?;
     if process.terminal().unwrap_or(false) && opts.console_socket.is_none() && !opts.relay_tty {
         return Err(other(
             "cannot allocate tty if sangja will detach without setting console socket",
@@ -272,6 +276,9 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                 if let Some(p) = &opts.pid_file {
                     write_pid_file(p, st.pid)?;
                 }
+                if let Some(p) = &opts.pidfd_socket {
+                    send_pidfd(p, st.pid)?;
+                }
                 send(&mut chan, Msg::Ack(oci_json(&st, Status::Created)))?;
                 break;
             }
@@ -296,7 +303,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
 }
 
 /// Hands the seccomp notify fd to the agent at listenerPath with the container's state.
-fn send_seccomp_listener(
+pub(crate) fn send_seccomp_listener(
     linux: &oci_spec::runtime::Linux,
     st: &State,
     fd: std::os::fd::BorrowedFd<'_>,
@@ -342,7 +349,7 @@ fn host_root_ids(linux: &oci_spec::runtime::Linux) -> (u32, u32) {
     (map(linux.uid_mappings()), map(linux.gid_mappings()))
 }
 
-fn connect_console(p: &Path) -> Result<OwnedFd, ContainerError> {
+pub(crate) fn connect_console(p: &Path) -> Result<OwnedFd, ContainerError> {
     let meta = std::fs::metadata(p)
         .map_err(|e| other(format!("--console-socket {}: {e}", p.display())))?;
     use std::os::unix::fs::FileTypeExt;
@@ -373,6 +380,20 @@ fn exit_hint(pid: Pid) -> String {
     }
 }
 
+/// runc 1.2's `--pidfd-socket`: a pidfd of `pid` sent over the unix socket at `path`.
+pub(crate) fn send_pidfd(path: &Path, pid: i32) -> Result<(), ContainerError> {
+    let err = |e: &dyn std::fmt::Display| other(format!("--pidfd-socket {}: {e}", path.display()));
+    // SAFETY: pidfd_open with a pid and no flags; the result is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(err(&std::io::Error::last_os_error()));
+    }
+    // SAFETY: pidfd_open returned a new descriptor we own.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) };
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| err(&e))?;
+    crate::tty::send_master(sock.as_raw_fd(), "pidfd", fd.as_raw_fd()).map_err(|e| err(&e))
+}
+
 /// The OCI state document for hooks and `state`.
 pub fn oci_state(st: &State, status: Status) -> OciState {
     OciState {
@@ -392,7 +413,7 @@ fn oci_json(st: &State, status: Status) -> String {
     serde_json::to_string(&oci_state(st, status)).unwrap_or_default()
 }
 
-fn write_pid_file(p: &Path, pid: i32) -> Result<(), ContainerError> {
+pub(crate) fn write_pid_file(p: &Path, pid: i32) -> Result<(), ContainerError> {
     let p = abs(p)?;
     let tmp = p.with_file_name(format!(
         ".{}.tmp",

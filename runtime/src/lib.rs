@@ -8,6 +8,8 @@
 pub mod cgroup;
 pub mod cli;
 pub mod container;
+pub mod exec;
+pub mod foreground;
 pub mod hooks;
 pub mod logging;
 pub mod namespaces;

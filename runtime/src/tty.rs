@@ -58,6 +58,7 @@ pub fn setup_console(
     process: &Process,
     console_fd: Option<RawFd>,
     relay: bool,
+    bind_console: bool,
 ) -> Result<Console, TtyError> {
     if console_fd.is_none() && !relay {
         return Err(TtyError::NoSocket);
@@ -80,7 +81,9 @@ pub fn setup_console(
     // SAFETY: posix_openpt returned a descriptor we own; convert it for generic handling.
     let master: OwnedFd =
         unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) };
-    mount_console(&name)?;
+    if bind_console {
+        mount_console(&name)?;
+    }
     let cname = CString::new(name.clone()).map_err(|e| err("pty name", e))?;
     // SAFETY: open of the slave path we were just given.
     let slave = unsafe {

@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -83,6 +84,8 @@ pub enum Command {
     Start(start::Args),
     /// Create and run a container
     Run(run::Args),
+    /// Execute new process inside the container
+    Exec(exec::Args),
     /// Output the state of a container
     State(state::Args),
     /// Send a signal to the container's init process
@@ -135,6 +138,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Start(a) => start::run(&g, a),
         Command::Run(a) => run::run(&g, a),
         Command::State(a) => state::run(&g, a),
+        Command::Exec(a) => exec::run(&g, a),
         Command::Kill(a) => kill::run(&g, a),
         Command::Delete(a) => delete::run(&g, a),
         Command::List(a) => list::run(&g, a),
@@ -164,6 +168,9 @@ pub struct CreateFlags {
     /// Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
     #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
+    /// Path to an AF_UNIX socket which will receive the pidfd of the container's process (runc 1.2)
+    #[arg(long = "pidfd-socket", value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
     /// The container id
     #[arg(value_name = "container-id")]
     pub id: String,
@@ -185,6 +192,7 @@ impl CreateFlags {
             debug: g.debug,
             systemd_cgroup: g.systemd_cgroup,
             relay_tty,
+            pidfd_socket: self.pidfd_socket.clone(),
         }
     }
 }

@@ -209,9 +209,7 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
         .process()
         .as_ref()
         .ok_or_else(|| other("process is missing"))?;
-    if boot.kind == InitKind::Create {
-        nix::unistd::setsid().map_err(|e| other(format!("setsid: {e}")))?;
-    }
+    nix::unistd::setsid().map_err(|e| other(format!("setsid: {e}")))?;
     let mut console = None;
     if boot.kind == InitKind::Create {
         if !rootfs::Ctx::has_new(spec, LinuxNamespaceType::Mount) {
@@ -250,6 +248,7 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
                 process,
                 boot.console_fd,
                 boot.relay_tty,
+                true,
             )?);
         }
         if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -271,6 +270,14 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
                 .unwrap_or_default(),
         )?;
         rootfs::finalize(spec)?;
+    }
+    if boot.kind == InitKind::Exec && process.terminal().unwrap_or(false) {
+        console = Some(tty::setup_console(
+            process,
+            boot.console_fd,
+            boot.relay_tty,
+            false,
+        )?);
     }
     if let Some(master) = console.and_then(|c| c.master) {
         chan.send(&Msg::Fd(FdKind::PtyMaster))?;
@@ -309,6 +316,7 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
         load_seccomp(chan, f)?;
     }
 
+    security::lsm::apply_on_exec(process)?;
     chan.send(&Msg::Ready)?;
     let state_json = match expect(chan, "Ack", |m| matches!(m, Msg::Ack(_)))? {
         Msg::Ack(s) => s,

@@ -1,6 +1,7 @@
 //! Process security: capabilities, the uid/gid switch, rlimits, no_new_privs, oom score.
 
 pub mod capabilities;
+pub mod lsm;
 pub mod rlimits;
 pub mod user;
 
