@@ -65,6 +65,9 @@ pub fn bundle(store: &Store, image: &Image, dir: &Path, opts: &Options) -> Resul
         })?),
         None => None,
     };
+    if opts.args.is_empty() && !spec::has_command(image) {
+        return Err(BundleError::NoCommand(image.label()));
+    }
     let cleanup = Cleanup::claim(dir)?;
     let rootfs = dir.join("rootfs");
     std::fs::create_dir(&rootfs).map_err(|source| UnpackError::Io {

@@ -33,6 +33,16 @@ fn config_strings(cfg: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether the image names something to run (Entrypoint or Cmd).
+pub fn has_command(image: &Image) -> bool {
+    let cfg = image
+        .config_raw
+        .get("config")
+        .cloned()
+        .unwrap_or(Value::Null);
+    !config_strings(&cfg, "Entrypoint").is_empty() || !config_strings(&cfg, "Cmd").is_empty()
+}
+
 /// The config as JSON (keys sorted, lists in runc's order), checked to parse as a Spec.
 pub fn build(inputs: SpecInputs<'_>) -> Result<Value, BundleError> {
     let image = inputs.image;
