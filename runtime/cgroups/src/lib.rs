@@ -10,10 +10,12 @@ pub mod bpf;
 mod common;
 pub mod devices;
 mod error;
+pub mod events;
 mod fsutil;
 pub mod host;
 pub mod oom;
 pub mod path;
+pub mod ps;
 mod resources;
 pub mod stats;
 pub mod update;
@@ -25,6 +27,7 @@ use std::path::PathBuf;
 
 pub use devices::device_rules;
 pub use error::Error;
+pub use events::Event;
 pub use host::Host;
 pub use oom::{OomWait, OomWatcher};
 pub use stats::Stats;
@@ -121,4 +124,28 @@ pub fn load_manager(saved: &serde_json::Value) -> Result<Box<dyn Manager>, Error
         Some(v2::DRIVER) => Ok(Box::new(v2::V2Manager::load(saved)?)),
         other => Err(Error::Saved(format!("unknown driver {other:?}"))),
     }
+}
+
+/// `update`: applies `new` and, if the kernel refuses part of it, puts `old` back so
+/// nothing is left half-applied (runc's "Setting back cgroup configs"). Devices are
+/// not part of an update: pass resources with `devices: None`.
+pub fn update(
+    m: &dyn Manager,
+    old: &oci_spec::runtime::LinuxResources,
+    new: &oci_spec::runtime::LinuxResources,
+) -> Result<(), Error> {
+    if !m.exists() {
+        return Err(Error::InvalidConfig(
+            "cannot update a container whose cgroup is gone (container not running)".into(),
+        ));
+    }
+    let err = match m.set(new) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    let back = update::restore_values(old, new);
+    if let Err(e2) = m.set(&back) {
+        tracing::warn!("Setting back cgroup configs failed due to error: {e2}, your state.json and actual configs might be inconsistent.");
+    }
+    Err(err)
 }

@@ -669,3 +669,49 @@ fn v2_freezer_files_and_kill_file() {
         sangja_cgroups::FreezerState::Frozen
     );
 }
+
+#[test]
+fn refused_update_puts_old_values_back() {
+    let f = V1Fixture::new(Layout::Legacy, &["memory", "devices", "blkio", "pids"]);
+    touch(&f.dir("memory"), &[("memory.limit_in_bytes", "")]);
+    touch(&f.dir("pids"), &[("pids.max", "")]);
+    fs::create_dir_all(f.dir("blkio")).unwrap();
+    fs::create_dir_all(f.dir("devices")).unwrap();
+    let old = res(r#"{"pids":{"limit":10}}"#);
+    // memory and pids are written, then blkio (no weight file here) is refused.
+    let new = res(r#"{"memory":{"limit":5000000},"pids":{"limit":20},"blockIO":{"weight":100}}"#);
+    let e = sangja_cgroups::update(f.m.as_ref(), &old, &new)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("linux.resources.blockIO.weight"), "{e}");
+    // The limit the update introduced is lifted again, the saved pids limit restored.
+    assert_eq!(get(&f.dir("memory"), "memory.limit_in_bytes"), "5000000-1");
+    assert_eq!(get(&f.dir("pids"), "pids.max"), "2010");
+    // A container whose cgroup is gone cannot be updated.
+    fs::remove_dir_all(f.dir("devices")).unwrap();
+    let e = sangja_cgroups::update(f.m.as_ref(), &old, &old)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("container not running"), "{e}");
+}
+
+#[test]
+fn v2_oom_watcher_counts_oom_kills_and_sees_removal() {
+    use sangja_cgroups::OomWait;
+    use std::time::Duration;
+    let (_t, d, m) = v2_fixture(&[("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n")]);
+    let mut w = m.oom_watcher().unwrap();
+    assert_eq!(
+        w.wait(Some(Duration::from_millis(1))).unwrap(),
+        OomWait::Timeout
+    );
+    fs::write(
+        d.join("memory.events"),
+        "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n",
+    )
+    .unwrap();
+    assert_eq!(w.wait(None).unwrap(), OomWait::Oom(2));
+    assert_eq!(w.oom_kills().unwrap(), 2);
+    fs::remove_file(d.join("memory.events")).unwrap();
+    assert_eq!(w.wait(None).unwrap(), OomWait::Gone);
+}

@@ -136,6 +136,11 @@ impl Manager for V2Manager {
                 "linux.resources.network is ignored: cgroup v2 has no net_cls/net_prio controllers"
             );
         }
+        // cpuset first: a CPU list outside the host is the likeliest refusal, and
+        // nothing else has been written when it comes.
+        if let (Some(c), true) = (r.cpu(), res::has_cpuset(r)) {
+            v1::cpuset::set(d, c)?;
+        }
         if let (Some(p), true) = (r.pids(), res::has_pids(r)) {
             v1::pids::set(d, p)?;
         }
@@ -153,9 +158,6 @@ impl Manager for V2Manager {
                 path: d.to_path_buf(),
                 source,
             })?;
-        }
-        if let (Some(c), true) = (r.cpu(), res::has_cpuset(r)) {
-            v1::cpuset::set(d, c)?;
         }
         if let (Some(h), true) = (r.hugepage_limits(), res::has_hugetlb(r)) {
             hugetlb::set(d, h)?;
