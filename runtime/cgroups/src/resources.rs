@@ -1,6 +1,6 @@
 //! Checks and conversions shared by the v1 and v2 writers (runc's specconv/validate).
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxBlockIo, LinuxResources, LinuxThrottleDevice};
 
 use crate::Error;
 
@@ -66,6 +66,51 @@ pub(crate) fn v2_num(v: i64) -> Option<String> {
         v if v < 0 => Some("max".into()),
         v => Some(v.to_string()),
     }
+}
+
+/// The four throttle lists with their spec field name, v1 file and v2 io.max key,
+/// each entry with the spec path that names it in errors.
+pub(crate) fn throttles(
+    b: &LinuxBlockIo,
+) -> Vec<(String, &'static str, &'static str, &LinuxThrottleDevice)> {
+    let lists = [
+        (
+            "throttleReadBpsDevice",
+            "blkio.throttle.read_bps_device",
+            "rbps",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "throttleWriteBpsDevice",
+            "blkio.throttle.write_bps_device",
+            "wbps",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "throttleReadIOPSDevice",
+            "blkio.throttle.read_iops_device",
+            "riops",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "throttleWriteIOPSDevice",
+            "blkio.throttle.write_iops_device",
+            "wiops",
+            b.throttle_write_iops_device(),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (field, file, key, list) in lists {
+        for (i, t) in list.iter().flatten().enumerate() {
+            out.push((
+                format!("linux.resources.blockIO.{field}[{i}]"),
+                file,
+                key,
+                t,
+            ));
+        }
+    }
+    out
 }
 
 /// The text written to rdma.max (same on v1 and v2).

@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxBlockIo, LinuxThrottleDevice};
+use oci_spec::runtime::LinuxBlockIo;
 
 use crate::fsutil::write;
 use crate::fsutil::{exists, read};
+use crate::resources::throttles;
 use crate::stats::{Blkio, BlkioEntry};
 use crate::Error;
 
@@ -17,23 +18,6 @@ fn weight_files(dir: &Path) -> (&'static str, &'static str) {
     } else {
         ("blkio.bfq.weight", "blkio.bfq.weight_device")
     }
-}
-
-fn throttle(
-    dir: &Path,
-    file: &str,
-    field: &str,
-    list: &Option<Vec<LinuxThrottleDevice>>,
-) -> Result<(), Error> {
-    for (i, t) in list.iter().flatten().enumerate() {
-        write(
-            dir,
-            file,
-            &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
-            &format!("linux.resources.blockIO.{field}[{i}]"),
-        )?;
-    }
-    Ok(())
 }
 
 pub(crate) fn set(dir: &Path, b: &LinuxBlockIo) -> Result<(), Error> {
@@ -73,30 +57,14 @@ pub(crate) fn set(dir: &Path, b: &LinuxBlockIo) -> Result<(), Error> {
             )?;
         }
     }
-    throttle(
-        dir,
-        "blkio.throttle.read_bps_device",
-        "throttleReadBpsDevice",
-        b.throttle_read_bps_device(),
-    )?;
-    throttle(
-        dir,
-        "blkio.throttle.write_bps_device",
-        "throttleWriteBpsDevice",
-        b.throttle_write_bps_device(),
-    )?;
-    throttle(
-        dir,
-        "blkio.throttle.read_iops_device",
-        "throttleReadIOPSDevice",
-        b.throttle_read_iops_device(),
-    )?;
-    throttle(
-        dir,
-        "blkio.throttle.write_iops_device",
-        "throttleWriteIOPSDevice",
-        b.throttle_write_iops_device(),
-    )?;
+    for (field, file, _, t) in throttles(b) {
+        write(
+            dir,
+            file,
+            &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+            &field,
+        )?;
+    }
     Ok(())
 }
 

@@ -2,29 +2,12 @@
 
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxBlockIo, LinuxThrottleDevice};
+use oci_spec::runtime::LinuxBlockIo;
 
 use crate::fsutil::{exists, read, write};
-use crate::resources::blkio_weight_to_io_weight;
+use crate::resources::{blkio_weight_to_io_weight, throttles};
 use crate::stats::{Blkio, BlkioEntry};
 use crate::Error;
-
-fn throttle(
-    dir: &Path,
-    key: &str,
-    field: &str,
-    list: &Option<Vec<LinuxThrottleDevice>>,
-) -> Result<(), Error> {
-    for (i, t) in list.iter().flatten().enumerate() {
-        write(
-            dir,
-            "io.max",
-            &format!("{}:{} {}={}", t.major(), t.minor(), key, t.rate()),
-            &format!("linux.resources.blockIO.{field}[{i}]"),
-        )?;
-    }
-    Ok(())
-}
 
 pub(crate) fn set(dir: &Path, b: &LinuxBlockIo) -> Result<(), Error> {
     // BFQ takes the v1 weight scale as is; io.weight needs runc's conversion.
@@ -67,30 +50,14 @@ pub(crate) fn set(dir: &Path, b: &LinuxBlockIo) -> Result<(), Error> {
             &format!("linux.resources.blockIO.weightDevice[{i}]"),
         )?;
     }
-    throttle(
-        dir,
-        "rbps",
-        "throttleReadBpsDevice",
-        b.throttle_read_bps_device(),
-    )?;
-    throttle(
-        dir,
-        "wbps",
-        "throttleWriteBpsDevice",
-        b.throttle_write_bps_device(),
-    )?;
-    throttle(
-        dir,
-        "riops",
-        "throttleReadIOPSDevice",
-        b.throttle_read_iops_device(),
-    )?;
-    throttle(
-        dir,
-        "wiops",
-        "throttleWriteIOPSDevice",
-        b.throttle_write_iops_device(),
-    )?;
+    for (field, _, key, t) in throttles(b) {
+        write(
+            dir,
+            "io.max",
+            &format!("{}:{} {}={}", t.major(), t.minor(), key, t.rate()),
+            &field,
+        )?;
+    }
     Ok(())
 }
 

@@ -158,3 +158,37 @@ pub fn proc_cgroups(pid: i32) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Pause stops a counter and resume restarts it: a shell loop counting into a file is
+/// moved into the cgroup, frozen, checked still, thawed, checked moving.
+/// `frozen_files` checks the version's own freezer files in each state.
+pub fn freezer_counter(g: &mut Guard, frozen_files: &dyn Fn(&Guard, bool)) {
+    use sangja_cgroups::FreezerState;
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("n");
+    let counter = Proc::sh(&format!(
+        "i=0; while :; do i=$((i+1)); echo $i > {}; done",
+        f.display()
+    ));
+    g.m.apply(counter.pid()).unwrap();
+    let val = || {
+        std::fs::read_to_string(&f)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    wait_until("counter running", || val().is_some_and(|v| v > 10));
+    g.m.freeze().unwrap();
+    assert_eq!(g.m.freezer_state().unwrap(), FreezerState::Frozen);
+    frozen_files(g, true);
+    let a = val();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(val(), a, "a frozen counter advanced");
+    g.m.thaw().unwrap();
+    assert_eq!(g.m.freezer_state().unwrap(), FreezerState::Thawed);
+    frozen_files(g, false);
+    let a = a.unwrap_or(0);
+    wait_until("counter advancing after thaw", || {
+        val().is_some_and(|v| v > a + 10)
+    });
+    drop(counter);
+}

@@ -1,6 +1,6 @@
 //! v1 (legacy or hybrid host) controllers, for real.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use libtest_mimic::Trial;
 use sangja_cgroups::{new_manager, FreezerState, Host, Layout, OomWait, Spec};
@@ -415,41 +415,12 @@ fn pids_limit_stops_fork() {
     assert!(err.to_lowercase().contains("fork"), "{err}");
 }
 
-fn counter_script(file: &Path) -> String {
-    format!(
-        "i=0; while :; do i=$((i+1)); echo $i > {}; done",
-        file.display()
-    )
-}
-
 fn freezer_counter() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("n");
     let mut g = mgr("frz", None);
-    let counter = Proc::sh(&counter_script(&f));
-    g.m.apply(counter.pid()).unwrap();
-    let val = || {
-        std::fs::read_to_string(&f)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-    };
-    wait_until("counter running", || val().is_some_and(|v| v > 10));
-    g.m.freeze().unwrap();
-    assert_eq!(g.m.freezer_state().unwrap(), FreezerState::Frozen);
-    assert_eq!(
-        read(p(&g, "freezer").join("freezer.state")).trim(),
-        "FROZEN"
-    );
-    let a = val();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(val(), a, "a frozen counter advanced");
-    g.m.thaw().unwrap();
-    assert_eq!(g.m.freezer_state().unwrap(), FreezerState::Thawed);
-    let a = a.unwrap_or(0);
-    wait_until("counter advancing after thaw", || {
-        val().is_some_and(|v| v > a + 10)
+    crate::support::freezer_counter(&mut g, &|g, frozen| {
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        assert_eq!(read(p(g, "freezer").join("freezer.state")).trim(), want);
     });
-    drop(counter);
 }
 
 fn pids_and_kill_all() {

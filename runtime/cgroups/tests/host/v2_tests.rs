@@ -99,32 +99,11 @@ fn apply_destroy() {
 }
 
 fn freezer_counter() {
-    let tmp = tempfile::tempdir().unwrap();
-    let f = tmp.path().join("n");
     let mut g = mgr("frz");
-    let counter = Proc::sh(&format!(
-        "i=0; while :; do i=$((i+1)); echo $i > {}; done",
-        f.display()
-    ));
-    g.m.apply(counter.pid()).unwrap();
-    let val = || {
-        std::fs::read_to_string(&f)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-    };
-    wait_until("counter running", || val().is_some_and(|v| v > 10));
-    g.m.freeze().unwrap();
-    assert!(read(dir(&g).join("cgroup.events")).contains("frozen 1"));
-    assert_eq!(g.m.freezer_state().unwrap(), FreezerState::Frozen);
-    let a = val();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(val(), a, "a frozen counter advanced");
-    g.m.thaw().unwrap();
-    assert!(read(dir(&g).join("cgroup.events")).contains("frozen 0"));
-    assert_eq!(g.m.freezer_state().unwrap(), FreezerState::Thawed);
-    let a = a.unwrap_or(0);
-    wait_until("counter advancing", || val().is_some_and(|v| v > a + 10));
-    drop(counter);
+    crate::support::freezer_counter(&mut g, &|g, frozen| {
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        assert!(read(dir(g).join("cgroup.events")).contains(want));
+    });
 }
 
 fn kill_all() {
