@@ -72,6 +72,9 @@ pub enum Error {
         pid: i32,
         source: nix::Error,
     },
+    /// runc's wording (containerd treats it as "already gone").
+    #[error("container not running")]
+    NotRunning,
     #[error("saved cgroup state is invalid: {0}")]
     Saved(String),
     #[error("linux.resources.devices: {0}")]

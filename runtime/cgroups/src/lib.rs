@@ -69,6 +69,9 @@ pub trait Manager {
     /// Creates the cgroup directories (remembering which ones it created) and moves
     /// `pid` into them.
     fn apply(&mut self, pid: i32) -> Result<(), Error>;
+    /// Moves another process (an `exec`) into the existing cgroup; never creates one,
+    /// so a stopped container's removed cgroup is not brought back.
+    fn join(&self, pid: i32) -> Result<(), Error>;
     /// Applies every field the host can express; runc's error or warning otherwise.
     /// Devices are taken from `resources.devices` as given: pass [`device_rules`].
     fn set(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error>;
@@ -135,9 +138,7 @@ pub fn update(
     new: &oci_spec::runtime::LinuxResources,
 ) -> Result<(), Error> {
     if !m.exists() {
-        return Err(Error::InvalidConfig(
-            "cannot update a container whose cgroup is gone (container not running)".into(),
-        ));
+        return Err(Error::NotRunning);
     }
     let err = match m.set(new) {
         Ok(()) => return Ok(()),

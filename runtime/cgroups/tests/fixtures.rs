@@ -692,7 +692,7 @@ fn refused_update_puts_old_values_back() {
     let e = sangja_cgroups::update(f.m.as_ref(), &old, &old)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("container not running"), "{e}");
+    assert_eq!(e, "container not running");
 }
 
 #[test]

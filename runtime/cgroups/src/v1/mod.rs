@@ -133,6 +133,13 @@ impl Manager for V1Manager {
         Ok(())
     }
 
+    fn join(&self, pid: i32) -> Result<(), Error> {
+        for (_, dir) in self.dirs() {
+            common::join(dir, pid)?;
+        }
+        Ok(())
+    }
+
     fn set(&self, r: &LinuxResources) -> Result<(), Error> {
         // Refuse before writing anything, so a bad config leaves no half-applied state.
         if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {

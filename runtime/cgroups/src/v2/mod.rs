@@ -114,6 +114,10 @@ impl Manager for V2Manager {
         common::join(&dir, pid)
     }
 
+    fn join(&self, pid: i32) -> Result<(), Error> {
+        common::join(&self.dir, pid)
+    }
+
     fn set(&self, r: &LinuxResources) -> Result<(), Error> {
         let d = self.dir.as_path();
         // Everything that can be refused without writing is refused first.

@@ -238,6 +238,15 @@ fn save_load() {
     let m2 = sangja_cgroups::load_manager(&back).unwrap();
     assert_eq!(m2.paths(), g.m.paths());
     assert_eq!(m2.pids().unwrap(), vec![sleeper.pid()]);
+    // An exec'd process joins the same cgroups through the loaded manager.
+    let exec = Proc::sleep();
+    m2.join(exec.pid()).unwrap();
+    let mut both = m2.pids().unwrap();
+    both.sort();
+    let mut want = vec![sleeper.pid(), exec.pid()];
+    want.sort();
+    assert_eq!(both, want);
+    drop(exec);
     drop(sleeper);
     wait_until("empty", || {
         g.m.pids().map(|p| p.is_empty()).unwrap_or(false)
@@ -245,6 +254,11 @@ fn save_load() {
     // The loaded manager knows what the first one created, so it can clean up.
     m2.destroy().unwrap();
     assert!(!p(&g, "devices").exists());
+    // Joining a removed cgroup fails instead of recreating it.
+    let late = Proc::sleep();
+    assert!(m2.join(late.pid()).is_err());
+    assert!(!p(&g, "devices").exists());
+    drop(late);
 }
 
 fn resources_written() {
