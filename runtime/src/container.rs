@@ -641,6 +641,58 @@ pub fn destroy_exited(dir: ContainerDir) -> Result<(), ContainerError> {
     destroy(dir, &st)
 }
 
+/// A running container's saved state and its cgroup, for the cgroup commands.
+pub fn running_cgroup(
+    root: &Path,
+    id: &str,
+) -> Result<(ContainerDir, State, Status, cgroup::Cgroup), ContainerError> {
+    let dir = ContainerDir::open(root, id)?;
+    let st = dir.load()?;
+    let s = status(&dir, &st);
+    if s == Status::Stopped {
+        return Err(ContainerError::NotRunning);
+    }
+    let cg = cgroup::Cgroup::load(&st.cgroup)
+        .ok_or_else(|| other(format!("container {id} has no cgroup")))?;
+    Ok((dir, st, s, cg))
+}
+
+/// `pause`: freezes every process of a running or created container.
+pub fn pause(root: &Path, id: &str) -> Result<(), ContainerError> {
+    let (_dir, _st, s, cg) = running_cgroup(root, id)?;
+    if !matches!(s, Status::Running | Status::Created) {
+        return Err(ContainerError::NotRunning);
+    }
+    cg.freeze().map_err(Into::into)
+}
+
+/// `resume`: thaws a paused container.
+pub fn resume(root: &Path, id: &str) -> Result<(), ContainerError> {
+    let (_dir, _st, s, cg) = running_cgroup(root, id)?;
+    if s != Status::Paused {
+        return Err(other("container not paused"));
+    }
+    cg.thaw().map_err(Into::into)
+}
+
+/// `update`: applies new limits and records them in the container's config.
+pub fn update(
+    root: &Path,
+    id: &str,
+    resources: &oci_spec::runtime::LinuxResources,
+) -> Result<(), ContainerError> {
+    let (dir, mut st, _s, cg) = running_cgroup(root, id)?;
+    cg.manager()
+        .set(resources)
+        .map_err(|e| other(e.to_string()))?;
+    let mut linux = st.config.linux().clone().unwrap_or_default();
+    let saved = linux.resources().clone().unwrap_or_default();
+    linux.set_resources(Some(sangja_cgroups::merge_update(&saved, resources)));
+    st.config.set_linux(Some(linux));
+    dir.save(&st)?;
+    Ok(())
+}
+
 /// `list`: the state of every container under root.
 pub fn list(root: &Path) -> Result<Vec<OciState>, ContainerError> {
     let mut out = Vec::new();

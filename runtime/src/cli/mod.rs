@@ -3,14 +3,18 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec_cmd;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -92,6 +96,16 @@ pub enum Command {
     Kill(kill::Args),
     /// Delete any resources held by the container
     Delete(delete::Args),
+    /// Suspend all processes inside the container
+    Pause(pause::Args),
+    /// Resume all processes that have been previously paused
+    Resume(pause::Args),
+    /// Display the processes running inside a container
+    Ps(ps::Args),
+    /// Display container events such as OOM notifications, cpu, memory, and IO usage statistics
+    Events(events::Args),
+    /// Update container resource constraints
+    Update(update::Args),
     /// List containers started by sangja with the given root
     List(list::Args),
     /// Create a new specification file
@@ -142,6 +156,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Kill(a) => kill::run(&g, a),
         Command::Delete(a) => delete::run(&g, a),
         Command::List(a) => list::run(&g, a),
+        Command::Pause(a) => pause::pause(&g, a),
+        Command::Resume(a) => pause::resume(&g, a),
+        Command::Ps(a) => ps::run(&g, a),
+        Command::Events(a) => events::run(&g, a),
+        Command::Update(a) => update::run(&g, a),
         Command::Spec(a) => spec_cmd::run(&g, a),
         Command::Features(a) => features::run(&g, a),
     }
