@@ -7,11 +7,50 @@ use std::sync::Arc;
 use std::thread;
 
 fn main() {
-    run_trials(vec![trial(
-        "concurrent_commands_one_store",
-        &[],
-        concurrent_commands_one_store,
-    )]);
+    run_trials(vec![
+        trial(
+            "concurrent_commands_one_store",
+            &[],
+            concurrent_commands_one_store,
+        ),
+        trial(
+            "concurrent_first_use_of_a_store",
+            &[],
+            concurrent_first_use_of_a_store,
+        ),
+    ]);
+}
+
+/// Several commands creating the same new store at once all succeed.
+fn concurrent_first_use_of_a_store() -> TestResult {
+    let env = Arc::new(Env::new());
+    let rootfs = env.path("rootfs");
+    busybox_rootfs(&rootfs)?;
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let env = Arc::clone(&env);
+            let rootfs = rootfs.clone();
+            thread::spawn(move || {
+                let name = format!("first:{i}");
+                env.ok(["import".as_ref(), rootfs.as_os_str(), name.as_ref()])
+                    .map_err(|e| format!("{name}: {e:?}"))
+            })
+        })
+        .collect();
+    let errors: Vec<String> = handles
+        .into_iter()
+        .filter_map(|h| {
+            h.join()
+                .map_err(|_| "worker panicked".to_string())
+                .and_then(|r| r.map(|_| ()))
+                .err()
+        })
+        .collect();
+    check(errors.is_empty(), errors.join("\n"))?;
+    for i in 0..6 {
+        env.ok(["inspect", &format!("first:{i}")])?;
+    }
+    check(env.ok(["fsck"])?.starts_with("ok:"), "fsck ok")
 }
 
 fn concurrent_commands_one_store() -> TestResult {

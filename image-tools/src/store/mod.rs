@@ -101,20 +101,11 @@ impl Store {
             root: root.to_path_buf(),
         };
         let layout = root.join(LAYOUT_FILE);
-        match fs::read(&layout) {
-            Ok(data) => {
-                let v: serde_json::Value = parse_json(&layout.display().to_string(), &data)?;
-                if v.get("imageLayoutVersion")
-                    .and_then(|v| v.as_str())
-                    .is_none()
-                {
-                    return Err(StoreError::NotALayout {
-                        path: root.to_path_buf(),
-                        reason: "oci-layout has no imageLayoutVersion".into(),
-                    });
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        if !layout.exists() {
+            // Concurrent first uses of a new store: one initialises it, under the index
+            // lock, and the others then find a complete layout.
+            let _guard = store.lock_index()?;
+            if !layout.exists() {
                 let foreign = fs::read_dir(root)
                     .map_err(|e| StoreError::io("read store directory", root, e))?
                     .filter_map(Result::ok)
@@ -127,13 +118,23 @@ impl Store {
                 }
                 store.init_layout()?;
             }
-            Err(e) => return Err(StoreError::io("read", &layout, e)),
+        }
+        let data = fs::read(&layout).map_err(|e| StoreError::io("read", &layout, e))?;
+        let v: serde_json::Value = parse_json(&layout.display().to_string(), &data)?;
+        if v.get("imageLayoutVersion")
+            .and_then(|v| v.as_str())
+            .is_none()
+        {
+            return Err(StoreError::NotALayout {
+                path: root.to_path_buf(),
+                reason: "oci-layout has no imageLayoutVersion".into(),
+            });
         }
         Ok(store)
     }
 
+    /// Creates the layout; the caller holds the index lock.
     fn init_layout(&self) -> Result<(), StoreError> {
-        let _guard = self.lock_index()?;
         let blobs = self.blobs_dir();
         fs::create_dir_all(&blobs).map_err(|e| StoreError::io("create", &blobs, e))?;
         let tmp = self.tmp_dir();
