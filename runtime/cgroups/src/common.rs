@@ -89,20 +89,26 @@ pub(crate) fn signal_frozen(m: &dyn Manager, signal: i32) -> Result<(), Error> {
 
 /// Removes what this manager created, children first. The container's own
 /// directories (`leaves`) may be busy for a moment while the last processes exit,
-/// so they are retried; a created parent that another container now uses is left.
+/// so they are retried (10 ms doubling, about 5 s in all: PID 1 here reaps slowly);
+/// a created parent that another container now uses is left.
 pub(crate) fn remove_created(created: &[PathBuf], leaves: &[&Path]) -> Result<(), Error> {
     let mut order: Vec<&PathBuf> = created.iter().collect();
     // Deepest first, whatever hierarchy each belongs to.
     order.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for dir in order {
         let is_leaf = leaves.contains(&dir.as_path());
+        if is_leaf {
+            // Cgroups made inside the container's own (exec --cgroup, a nested
+            // runtime) belong to it and go with it, as with runc.
+            remove_children(dir)?;
+        }
         let mut delay = Duration::from_millis(10);
         let mut attempt = 0;
         loop {
             match std::fs::remove_dir(dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && is_leaf && attempt < 6 => {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && is_leaf && attempt < 9 => {
                     std::thread::sleep(delay);
                     delay *= 2;
                     attempt += 1;
@@ -120,6 +126,29 @@ pub(crate) fn remove_created(created: &[PathBuf], leaves: &[&Path]) -> Result<()
                 Err(source) => {
                     return Err(Error::Remove {
                         path: dir.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_children(dir: &Path) -> Result<(), Error> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            let child = e.path();
+            remove_children(&child)?;
+            match std::fs::remove_dir(&child) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Remove {
+                        path: child,
                         source,
                     })
                 }

@@ -93,6 +93,8 @@ fn apply_destroy() {
     wait_until("unpopulated", || {
         read(d.join("cgroup.events")).contains("populated 0")
     });
+    // A cgroup made inside the container's own (not by us) is removed with it.
+    std::fs::create_dir_all(d.join("inner/deeper")).unwrap();
     g.m.destroy().unwrap();
     assert!(!d.exists());
     assert!(!g.m.exists());
