@@ -143,6 +143,13 @@ pub static CASES: &[Case] = &[
         note: None,
         run: seccomp_bad_flag,
     },
+    Case {
+        id: "security.runtime-binary-not-writable",
+        field: "runtime (CVE-2019-5736 class)",
+        needs: &[],
+        note: None,
+        run: runtime_binary_not_writable,
+    },
 ];
 
 fn set_caps(cfg: &mut Config, b: &[&str], e: &[&str], p: &[&str], i: &[&str], a: &[&str]) {
@@ -522,6 +529,59 @@ fn seccomp_bad_flag(ctx: &mut Ctx) -> CaseResult {
             || out.stderr.to_lowercase().contains("flag"),
         "error does not name the flag: {}",
         out.stderr.trim()
+    );
+    Ok(())
+}
+
+fn file_digest(path: &std::path::Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(path).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    Some(h.finish())
+}
+
+/// A process in the container holds /proc/1/exe while init is still the
+/// runtime, and after start tries to reopen it for writing: that must fail,
+/// and the runtime binary on the host must be unchanged.
+fn runtime_binary_not_writable(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = crate::cases::util::sleeper();
+    let shared = crate::cases::util::share_dir(&ctx.dir, &mut cfg, "shared")?;
+    let before = file_digest(&ctx.runtime.path);
+    let (id, _) = ctx.create_ok(&cfg)?;
+    let out = ctx.rt(&[
+        "exec",
+        "--detach",
+        &id,
+        "/bin/sh",
+        "-c",
+        "/bin/sangja-check --quiet exe-reopen 1 20 /shared/ready > /shared/out.tmp; mv /shared/out.tmp /shared/out",
+    ])?;
+    ensure!(
+        out.ok(),
+        "exec --detach into the created container failed: {}",
+        out.describe()
+    );
+    crate::cases::util::wait_file(&shared.join("ready"))?;
+    let out = ctx.start(&id)?;
+    ensure!(out.ok(), "start failed: {}", out.describe());
+    let text = crate::cases::util::wait_file(&shared.join("out"))?;
+    let out = ctx.delete(&id, true)?;
+    ensure!(out.ok(), "delete --force failed: {}", out.describe());
+    ensure_eq!(
+        file_digest(&ctx.runtime.path),
+        before,
+        "digest of the runtime binary on the host"
+    );
+    let r = crate::report::Report::parse(&text).map_err(CaseError::Fail)?;
+    let p = r.probe(0);
+    ensure!(
+        p["changed"] == true || p["stage"] == "open-path",
+        "init never exec'd the user process while the probe waited: {p}"
+    );
+    ensure!(
+        p["ok"] != true,
+        "the runtime's executable was reopened and written through /proc/1/exe: {p}"
     );
     Ok(())
 }

@@ -9,7 +9,8 @@ use std::process::{Child, Command};
 use crate::ffi;
 
 /// Probe names and how many arguments each takes.
-pub const PROBES: [(&str, usize); 13] = [
+pub const PROBES: [(&str, usize); 14] = [
+    ("exe-reopen", 3),
     ("openw", 1),
     ("read", 1),
     ("touch", 1),
@@ -94,6 +95,7 @@ pub fn run(name: &str, args: &[String]) -> Value {
         ),
         "syscall" => errno_outcome(harmless_syscall(arg(0))),
         "spawn" => spawn(arg(0).parse().unwrap_or(0)),
+        "exe-reopen" => exe_reopen(arg(0), arg(1).parse().unwrap_or(10), arg(2)),
         "kill" => errno_outcome(
             ffi::send_signal(arg(0).parse().unwrap_or(0), arg(1).parse().unwrap_or(0)).map(|_| 0),
         ),
@@ -143,4 +145,53 @@ fn spawn(n: usize) -> Value {
         let _ = c.wait();
     }
     json!({ "ok": failure.is_null(), "started": started, "failure": failure })
+}
+
+/// The CVE-2019-5736 pattern: hold an O_PATH handle on `/proc/PID/exe` while
+/// PID is still the runtime's init, wait (up to `secs`) until PID has exec'd
+/// something else, then try to reopen the handle for writing and write back
+/// the byte already at offset 0 (so even a success changes nothing).
+/// `ready` is created once the handle is held.
+fn exe_reopen(pid: &str, secs: u64, ready: &str) -> Value {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    use std::os::unix::io::AsRawFd;
+    const O_PATH: i32 = 0o10000000;
+    let exe = format!("/proc/{pid}/exe");
+    let cmdline = format!("/proc/{pid}/cmdline");
+    let handle = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_PATH)
+        .open(&exe)
+    {
+        Ok(h) => h,
+        Err(e) => return json!({ "ok": false, "stage": "open-path", "errno": e.raw_os_error() }),
+    };
+    let before = fs::read(&cmdline).unwrap_or_default();
+    let _ = fs::write(ready, "ready\n");
+    let started = std::time::Instant::now();
+    let mut changed = false;
+    while started.elapsed() < std::time::Duration::from_secs(secs) {
+        if fs::read(&cmdline).map(|c| c != before).unwrap_or(true) {
+            changed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let reopen = format!("/proc/self/fd/{}", handle.as_raw_fd());
+    let file = match fs::OpenOptions::new().read(true).write(true).open(&reopen) {
+        Ok(f) => f,
+        Err(e) => {
+            return json!({ "ok": false, "stage": "reopen", "changed": changed, "errno": e.raw_os_error() })
+        }
+    };
+    let mut byte = [0u8; 1];
+    if let Err(e) = file.read_at(&mut byte, 0) {
+        return json!({ "ok": false, "stage": "read", "changed": changed, "errno": e.raw_os_error() });
+    }
+    match file.write_at(&byte, 0) {
+        Ok(_) => json!({ "ok": true, "stage": "write", "changed": changed }),
+        Err(e) => {
+            json!({ "ok": false, "stage": "write", "changed": changed, "errno": e.raw_os_error() })
+        }
+    }
 }
