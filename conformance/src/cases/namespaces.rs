@@ -409,7 +409,7 @@ fn net_devices(ctx: &mut Ctx) -> CaseResult {
         "the device is not in the container as sceth0: {names:?}"
     );
     ensure!(
-        !names.iter().any(|n| *n == veth.0),
+        !names.contains(&veth.0),
         "the device kept its host name: {names:?}"
     );
     Ok(())
