@@ -435,6 +435,40 @@ fn save_load_roundtrip() -> TestResult {
     let out = child.wait_with_output()?;
     check(out.status.success(), String::from_utf8_lossy(&out.stderr))?;
     contains(&String::from_utf8_lossy(&out.stdout), "Loaded image: src:1")?;
+    // A gzip-compressed archive (docker save | gzip) loads too.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&saved.stdout)?;
+    fs::write(env.path("saved.tar.gz"), gz.finish()?)?;
+    let fifth = Env::new();
+    contains(
+        &fifth.ok([
+            "load".as_ref(),
+            "-i".as_ref(),
+            env.path("saved.tar.gz").as_os_str(),
+        ])?,
+        "Loaded image: src:1",
+    )?;
+    // Two names of one image saved together: one manifest entry with both tags.
+    env.ok(["tag", "src:1", "src:alias"])?;
+    let both = env.path("both.tar");
+    env.ok([
+        "save".as_ref(),
+        "-o".as_ref(),
+        both.as_os_str(),
+        "src:1".as_ref(),
+        "src:alias".as_ref(),
+    ])?;
+    let manifest: Value = serde_json::from_slice(&sh_bytes(
+        Command::new("tar")
+            .arg("xOf")
+            .arg(&both)
+            .arg("manifest.json"),
+    )?)?;
+    check(manifest.as_array().unwrap().len() == 1, &manifest)?;
+    check(
+        manifest[0]["RepoTags"] == serde_json::json!(["src:1", "src:alias"]),
+        &manifest,
+    )?;
     // An image saved by id carries no name and loads untagged.
     let by_id = env.path("id.tar");
     env.ok([
