@@ -92,6 +92,9 @@ pub trait Manager {
     fn save(&self) -> serde_json::Value;
     /// controller -> directory ("" for the cgroup2 tree), like runc's cgroup_paths.
     fn paths(&self) -> BTreeMap<String, PathBuf>;
+    /// The values now in force for what `update` can change, as resources that
+    /// [`Manager::set`] puts back (best effort: a file that cannot be read is left out).
+    fn snapshot(&self) -> oci_spec::runtime::LinuxResources;
     /// Whether the cgroup still exists (update/pause of a removed container fail clearly).
     fn exists(&self) -> bool;
 }
@@ -129,23 +132,20 @@ pub fn load_manager(saved: &serde_json::Value) -> Result<Box<dyn Manager>, Error
     }
 }
 
-/// `update`: applies `new` and, if the kernel refuses part of it, puts `old` back so
-/// nothing is left half-applied (runc's "Setting back cgroup configs"). Devices are
-/// not part of an update: pass resources with `devices: None`.
-pub fn update(
-    m: &dyn Manager,
-    old: &oci_spec::runtime::LinuxResources,
-    new: &oci_spec::runtime::LinuxResources,
-) -> Result<(), Error> {
+/// `update`: applies `new`; if the kernel refuses part of it, writes back what was in
+/// force before (read just before writing), so nothing is left half-applied (runc's
+/// "Setting back cgroup configs", but from the files rather than the saved config).
+/// Devices are not part of an update: pass resources with `devices: None`.
+pub fn update(m: &dyn Manager, new: &oci_spec::runtime::LinuxResources) -> Result<(), Error> {
     if !m.exists() {
         return Err(Error::NotRunning);
     }
+    let before = m.snapshot();
     let err = match m.set(new) {
         Ok(()) => return Ok(()),
         Err(e) => e,
     };
-    let back = update::restore_values(old, new);
-    if let Err(e2) = m.set(&back) {
+    if let Err(e2) = m.set(&before) {
         tracing::warn!("Setting back cgroup configs failed due to error: {e2}, your state.json and actual configs might be inconsistent.");
     }
     Err(err)

@@ -213,39 +213,6 @@ pub fn update_from_flags(
     Ok(r)
 }
 
-/// What puts a cgroup back after a refused update: the saved values, and for a limit
-/// the update introduced where none was saved, the kernel's "no limit" (-1 / max),
-/// since "0" would mean "leave the half-applied value alone".
-pub fn restore_values(saved: &LinuxResources, update: &LinuxResources) -> LinuxResources {
-    let mut back = saved.clone();
-    back.set_devices(None);
-    let set = |v: Option<i64>| v.is_some_and(|v| v != 0);
-    if let Some(um) = update.memory() {
-        let mut m = (*back.memory()).unwrap_or_default();
-        if set(um.limit()) && !set(m.limit()) {
-            m.set_limit(Some(-1));
-        }
-        if set(um.swap()) && !set(m.swap()) {
-            m.set_swap(Some(-1));
-        }
-        back.set_memory(Some(m));
-    }
-    if let Some(uc) = update.cpu() {
-        let mut c = back.cpu().clone().unwrap_or_default();
-        if set(uc.quota()) && !set(c.quota()) {
-            c.set_quota(Some(-1));
-        }
-        back.set_cpu(Some(c));
-    }
-    if update.pids().is_some_and(|p| p.limit() != 0) && !back.pids().is_some_and(|p| p.limit() != 0)
-    {
-        let mut p = LinuxPids::default();
-        p.set_limit(-1);
-        back.set_pids(Some(p));
-    }
-    back
-}
-
 fn merge_json(base: &mut serde_json::Value, given: &serde_json::Value) {
     match (base, given) {
         (serde_json::Value::Object(b), serde_json::Value::Object(g)) => {

@@ -673,26 +673,50 @@ fn v2_freezer_files_and_kill_file() {
 #[test]
 fn refused_update_puts_old_values_back() {
     let f = V1Fixture::new(Layout::Legacy, &["memory", "devices", "blkio", "pids"]);
-    touch(&f.dir("memory"), &[("memory.limit_in_bytes", "")]);
-    touch(&f.dir("pids"), &[("pids.max", "")]);
+    touch(
+        &f.dir("memory"),
+        &[("memory.limit_in_bytes", "104857600\n")],
+    );
+    touch(&f.dir("pids"), &[("pids.max", "10\n")]);
     fs::create_dir_all(f.dir("blkio")).unwrap();
     fs::create_dir_all(f.dir("devices")).unwrap();
-    let old = res(r#"{"pids":{"limit":10}}"#);
     // memory and pids are written, then blkio (no weight file here) is refused.
     let new = res(r#"{"memory":{"limit":5000000},"pids":{"limit":20},"blockIO":{"weight":100}}"#);
-    let e = sangja_cgroups::update(f.m.as_ref(), &old, &new)
+    let e = sangja_cgroups::update(f.m.as_ref(), &new)
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("linux.resources.blockIO.weight"), "{e}");
-    // The limit the update introduced is lifted again, the saved pids limit restored.
-    assert_eq!(get(&f.dir("memory"), "memory.limit_in_bytes"), "5000000-1");
-    assert_eq!(get(&f.dir("pids"), "pids.max"), "2010");
+    // What was in force before is written back.
+    assert_eq!(
+        get(&f.dir("memory"), "memory.limit_in_bytes"),
+        "104857600\n5000000104857600"
+    );
+    assert_eq!(get(&f.dir("pids"), "pids.max"), "10\n2010");
     // A container whose cgroup is gone cannot be updated.
     fs::remove_dir_all(f.dir("devices")).unwrap();
-    let e = sangja_cgroups::update(f.m.as_ref(), &old, &old)
+    let e = sangja_cgroups::update(f.m.as_ref(), &new)
         .unwrap_err()
         .to_string();
     assert_eq!(e, "container not running");
+}
+
+#[test]
+fn v2_snapshot_is_written_back_raw() {
+    let (_t, d, m) = v2_fixture(&[
+        ("cpu.weight", "100\n"),
+        ("cpu.max", "max 100000\n"),
+        ("cpuset.cpus", "\n"),
+        ("pids.max", "max\n"),
+        ("cgroup.controllers", "cpu cpuset pids\n"),
+    ]);
+    let e = sangja_cgroups::update(&m, &res(r#"{"cpu":{"cpus":"1","shares":2048},"pids":{"limit":5},"unified":{"nosuch.file":"1"}}"#))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nosuch"), "{e}");
+    assert_eq!(get(&d, "cpuset.cpus"), "\n1\n");
+    assert_eq!(get(&d, "cpu.weight"), "100\n79100");
+    assert_eq!(get(&d, "cpu.max"), "max 100000\nmax 100000");
+    assert_eq!(get(&d, "pids.max"), "max\n5max");
 }
 
 #[test]

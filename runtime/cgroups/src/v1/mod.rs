@@ -13,6 +13,7 @@ pub(crate) mod net_cls;
 pub(crate) mod net_prio;
 pub(crate) mod pids;
 pub(crate) mod rdma;
+mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -85,7 +86,7 @@ impl V1Manager {
         serde_json::from_value(saved.clone()).map_err(|e| Error::Saved(e.to_string()))
     }
 
-    fn path(&self, controller: &str) -> Option<&Path> {
+    pub(crate) fn path(&self, controller: &str) -> Option<&Path> {
         self.paths.get(controller).map(PathBuf::as_path)
     }
 
@@ -287,6 +288,10 @@ impl Manager for V1Manager {
 
     fn paths(&self) -> BTreeMap<String, PathBuf> {
         self.paths.clone()
+    }
+
+    fn snapshot(&self) -> LinuxResources {
+        snapshot::v1(self)
     }
 
     fn exists(&self) -> bool {

@@ -23,6 +23,20 @@ use crate::{common, fsutil, v1, Error, FreezerState, Manager};
 
 pub const DRIVER: &str = "cgroupfs-v2";
 
+/// What `update` can change, as files.
+const SNAPSHOT_FILES: &[&str] = &[
+    "cpu.weight",
+    "cpu.max",
+    "cpuset.cpus",
+    "cpuset.mems",
+    "memory.max",
+    "memory.low",
+    "memory.swap.max",
+    "pids.max",
+    "io.weight",
+    "io.bfq.weight",
+];
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct V2Manager {
     driver: String,
@@ -231,6 +245,29 @@ impl Manager for V2Manager {
 
     fn paths(&self) -> BTreeMap<String, PathBuf> {
         BTreeMap::from([(String::new(), self.dir.clone())])
+    }
+
+    /// Raw file contents under `unified`: set() writes them back exactly, with no
+    /// conversion to lose precision (cpu.weight from shares, say).
+    fn snapshot(&self) -> LinuxResources {
+        let mut files = std::collections::HashMap::new();
+        for f in SNAPSHOT_FILES {
+            if let Ok(v) = fsutil::read(&self.dir, f) {
+                let v = v.trim();
+                // An empty cpuset means "inherit"; a bare newline writes that back.
+                files.insert(
+                    f.to_string(),
+                    if v.is_empty() {
+                        "\n".into()
+                    } else {
+                        v.to_string()
+                    },
+                );
+            }
+        }
+        let mut r = LinuxResources::default();
+        r.set_unified(Some(files));
+        r
     }
 
     fn exists(&self) -> bool {

@@ -71,6 +71,11 @@ pub fn trials() -> Vec<Trial> {
             memory_below_usage,
         ),
         trial(
+            "v1::refused_update_leaves_nothing_half_applied",
+            || needs_v1_controller("cpuset").or_else(|| needs_v1_controller("memory")),
+            update_set_back,
+        ),
+        trial(
             "v1::cpuset_outside_host_refused",
             || needs_v1_controller("cpuset"),
             cpuset_outside,
@@ -341,6 +346,28 @@ fn memory_below_usage() {
     );
     assert_eq!(read(p(&g, "memory").join("memory.limit_in_bytes")), before);
     drop(sleeper);
+}
+
+fn update_set_back() {
+    let mut g = mgr("setback", None);
+    let mut sh = Proc::sh("read x; v=$(seq 1 200000); echo charged; read y");
+    g.m.apply(sh.pid()).unwrap();
+    sh.go();
+    let usage = p(&g, "memory").join("memory.usage_in_bytes");
+    wait_until("memory charged", || {
+        read(&usage).trim().parse::<u64>().unwrap_or(0) > 64 * 1024
+    });
+    let cpus = read(p(&g, "cpuset").join("cpuset.cpus"));
+    let shares = read(p(&g, "cpu").join("cpu.shares"));
+    // cpuset is written before memory, which the kernel then refuses.
+    let new = resources(r#"{"cpu":{"cpus":"0","shares":300},"memory":{"limit":1000}}"#);
+    let e = sangja_cgroups::update(g.m.as_ref(), &new)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unable to set memory limit to 1000"), "{e}");
+    assert_eq!(read(p(&g, "cpuset").join("cpuset.cpus")), cpus);
+    assert_eq!(read(p(&g, "cpu").join("cpu.shares")), shares);
+    drop(sh);
 }
 
 fn cpuset_outside() {
