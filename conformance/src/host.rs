@@ -26,6 +26,8 @@ pub enum Need {
     Veth,
     /// Mount idmapping (mount_setattr MOUNT_ATTR_IDMAP) on tmpfs.
     IdmappedMounts,
+    /// resctrl (Intel RDT / AMD QoS) mounted at /sys/fs/resctrl.
+    Resctrl,
 }
 
 fn v1_mounted(controller: &str) -> bool {
@@ -75,6 +77,7 @@ impl Need {
             Need::Rdma => v1_mounted("rdma"),
             Need::SysResource => has_cap(24),
             Need::Veth => Path::new("/sys/module/veth").exists() || Path::new("/sbin/ip").exists(),
+            Need::Resctrl => Path::new("/sys/fs/resctrl/schemata").exists(),
             Need::IdmappedMounts => {
                 // mount_setattr exists from 5.12; tmpfs supports idmapping from 6.3.
                 kernel_at_least(6, 3)
@@ -101,6 +104,7 @@ impl Need {
             Need::SysResource => "host: root lacks CAP_SYS_RESOURCE".into(),
             Need::Veth => "host: no veth support".into(),
             Need::IdmappedMounts => "host: kernel older than 6.3 (no idmapped tmpfs)".into(),
+            Need::Resctrl => "host: no resctrl file system (no Intel RDT / AMD QoS)".into(),
         }
     }
 }

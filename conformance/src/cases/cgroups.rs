@@ -37,6 +37,8 @@ pub static CASES: &[Case] = &[
     Case { id: "cgroup.bad-quota", field: "linux.resources.cpu.quota", needs: &[Need::CgroupV1("cpu")], note: None, run: bad_quota },
     Case { id: "cgroup.unified-on-v1", field: "linux.resources.unified", needs: &[Need::CgroupV1("pids")], note: None, run: unified_on_v1 },
     Case { id: "cgroup.cpu-realtime", field: "linux.resources.cpu.realtimeRuntime/Period", needs: &[Need::CgroupV1("cpu")], note: None, run: cpu_realtime },
+    Case { id: "cgroup.memory-swap-below-limit", field: "linux.resources.memory.swap", needs: &[Need::CgroupV1("memory")], note: None, run: swap_below_limit },
+    Case { id: "cgroup.intel-rdt", field: "linux.intelRdt", needs: &[Need::Resctrl], note: None, run: intel_rdt },
 ];
 
 /// Creates a sleeping container with `resources`, reads each (controller,
@@ -455,6 +457,40 @@ fn cpu_realtime(ctx: &mut Ctx) -> CaseResult {
         v,
         vec!["100000", "10000"],
         "cpu.rt_period_us, rt_runtime_us"
+    );
+    Ok(())
+}
+
+/// memory.swap is memory+swap: a value below the memory limit is refused.
+fn swap_below_limit(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = sleeper();
+    cfg.set(
+        "/linux/resources/memory",
+        json!({"limit": 67108864, "swap": 33554432}),
+    );
+    let out = ctx.refused(&cfg, "create")?;
+    ensure!(
+        out.stderr.to_lowercase().contains("swap"),
+        "error does not name swap: {}",
+        out.describe()
+    );
+    Ok(())
+}
+
+fn intel_rdt(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = sleeper();
+    cfg.set(
+        "/linux/intelRdt",
+        json!({"closID": "sangja-conformance", "l3CacheSchema": "L3:0=f"}),
+    );
+    let (id, _) = ctx.create_ok(&cfg)?;
+    let schemata =
+        std::fs::read_to_string("/sys/fs/resctrl/sangja-conformance/schemata").unwrap_or_default();
+    let out = ctx.delete(&id, true)?;
+    ensure!(out.ok(), "delete --force failed: {}", out.describe());
+    ensure!(
+        schemata.contains("L3:0=f"),
+        "resctrl schemata: {schemata:?}"
     );
     Ok(())
 }

@@ -126,6 +126,13 @@ pub static CASES: &[Case] = &[
         note: Some("runc 1.1.5 lacks netDevices: the spec decides"),
         run: net_devices_missing,
     },
+    Case {
+        id: "ns.domainname-without-uts",
+        field: "domainname",
+        needs: &[],
+        note: Some("runc 1.1.5 ignores domainname (added in runc 1.2)"),
+        run: domainname_without_uts,
+    },
 ];
 
 fn hostname(ctx: &mut Ctx) -> CaseResult {
@@ -421,4 +428,17 @@ fn net_devices_missing(ctx: &mut Ctx) -> CaseResult {
         .set("/linux/netDevices/scnosuchdev0", json!({"name": "eth9"}));
     let out = ctx.refused(&cfg, "run")?;
     expect_error(&out, "scnosuchdev0")
+}
+
+fn domainname_without_uts(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&["/bin/true"])
+        .remove_namespace("uts")
+        .remove("/hostname")
+        .set("/domainname", json!("conformance.example"));
+    let before = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap_or_default();
+    let out = ctx.refused(&cfg, "run")?;
+    let after = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap_or_default();
+    ensure_eq!(after, before, "host domainname after the refused run");
+    expect_error(&out, "domainname")
 }

@@ -42,6 +42,7 @@ pub static CASES: &[Case] = &[
     Case { id: "readonly.custom", field: "linux.readonlyPaths", needs: &[], note: None, run: readonly_custom },
     Case { id: "readonly.symlink-planted", field: "linux.readonlyPaths", needs: &[], note: None, run: readonly_symlink },
     Case { id: "mounts.idmapped", field: "mounts[].uidMappings/gidMappings", needs: &[Need::UserNs, Need::IdmappedMounts], note: Some("runc 1.1.5 lacks idmapped mounts: the spec decides"), run: idmapped },
+    Case { id: "readonly.missing-path-ignored", field: "linux.readonlyPaths", needs: &[], note: None, run: readonly_missing },
 ];
 
 fn harness<E: std::fmt::Display>(e: E) -> CaseError {
@@ -585,6 +586,18 @@ fn idmapped(ctx: &mut Ctx) -> CaseResult {
         owner(0),
         (Some(0), Some(0)),
         "owner through the idmapped bind"
+    );
+    Ok(())
+}
+
+fn readonly_missing(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.set("/linux/readonlyPaths", json!(["/no/such/path"]));
+    let r = ctx.check(cfg, &["stat", "/no/such/path"])?;
+    ensure_eq!(
+        r.probe_errno(0),
+        Some(libc::ENOENT as i64),
+        "stat of the missing readonly path"
     );
     Ok(())
 }
