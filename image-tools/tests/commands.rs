@@ -520,6 +520,7 @@ fn unpack_layer_features() -> TestResult {
     let mut l2 = RawTar::new();
     l2.file(".wh.gone", b"")
         .dir("opaque/")
+        .file("opaque/before", b"same layer, before the marker")
         .file("opaque/.wh..wh..opq", b"")
         .file("opaque/new", b"new")
         .file("dir/.wh.hard", b"")
@@ -553,6 +554,10 @@ fn unpack_layer_features() -> TestResult {
         format!("opaque dir hides lower entries: {snap:?}"),
     )?;
     check(get("opaque/new").starts_with("file 3"), get("opaque/new"))?;
+    check(
+        get("opaque/before").starts_with("file 29"),
+        "an entry of the same layer survives its opaque marker",
+    )?;
     check(get("added").starts_with("file 9"), get("added"))?;
     check(
         get("dir/file").ends_with("mode=640 owner=1000:29"),
