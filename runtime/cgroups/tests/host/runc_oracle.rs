@@ -135,11 +135,27 @@ fn runc_paths(c: &RuncContainer) -> std::collections::BTreeMap<String, PathBuf> 
     serde_json::from_value(c.state()["cgroup_paths"].clone()).unwrap()
 }
 
+/// Removes the listed directories' parents on drop (runc leaves parents it created).
+struct RmParents(Vec<PathBuf>);
+
+impl Drop for RmParents {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            if let Some(parent) = p.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
 fn same_placement() {
     let parent = unique("place");
     let rel = format!("../{parent}/./ctr");
+    // Declared before the container, so it runs after the container's delete.
+    let mut leftovers = RmParents(Vec::new());
     let c = RuncContainer::run(&rel, serde_json::json!({}));
     let theirs = runc_paths(&c);
+    leftovers.0 = theirs.values().cloned().collect();
     let id = unique("mine");
     let m = new_manager(&Spec {
         cgroups_path: Some(&rel),
@@ -155,11 +171,6 @@ fn same_placement() {
         }
     }
     assert!(ours.contains_key("") == theirs.contains_key(""));
-    drop(c);
-    // runc leaves the parent it created; remove it so the host stays clean.
-    for p in theirs.values() {
-        let _ = std::fs::remove_dir(p.parent().unwrap());
-    }
 }
 
 fn list(p: &Path) -> BTreeSet<String> {
