@@ -110,7 +110,12 @@ impl Host {
             }
         }
         let has_v1 = v1.keys().any(|k| !k.starts_with("name="));
-        let layout = match (has_v1, unified.is_some()) {
+        // runc's test: cgroup2 mounted at /sys/fs/cgroup itself means a unified host,
+        // whatever v1 hierarchies someone mounted elsewhere.
+        let cgroup2_at_root = unified
+            .as_ref()
+            .is_some_and(|m: &Mount| m.mountpoint == Path::new("/sys/fs/cgroup"));
+        let layout = match (has_v1 && !cgroup2_at_root, unified.is_some()) {
             (true, true) => Layout::Hybrid,
             (true, false) => Layout::Legacy,
             (false, true) => Layout::Unified,
@@ -254,6 +259,13 @@ mod tests {
         .unwrap();
         assert_eq!(l.layout, Layout::Legacy);
         assert_eq!(l.v1["cpuacct"], l.v1["cpu"]);
+        let odd = Host::from_texts(
+            "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n40 30 0:30 / /mnt/v1mem rw - cgroup cgroup rw,memory\n",
+            "0::/\n",
+        )
+        .unwrap();
+        assert_eq!(odd.layout, Layout::Unified);
+        assert!(odd.v1.is_empty());
         assert!(matches!(
             Host::from_texts("1 1 0:1 / / rw - ext4 /dev/sda rw\n", ""),
             Err(Error::NoCgroupMounts)
