@@ -122,6 +122,13 @@ pub static CASES: &[Case] = &[
         note: None,
         run: wrong_type,
     },
+    Case {
+        id: "bad.invalid-id",
+        field: "container id",
+        needs: &[],
+        note: None,
+        run: invalid_id,
+    },
 ];
 
 /// `run` of `cfg` must fail with `needle` in the error and leave nothing.
@@ -317,6 +324,21 @@ fn wrong_type(ctx: &mut Ctx) -> CaseResult {
         fail!(
             "error does not name the field process.user.uid: {}",
             out.stderr.trim()
+        );
+    }
+    Ok(())
+}
+
+/// Ids that would name paths outside --root (or nothing) are refused.
+fn invalid_id(ctx: &mut Ctx) -> CaseResult {
+    let b = ctx.bundle(&Config::default())?;
+    let bundle = b.to_string_lossy().into_owned();
+    for id in ["../escape", "a/b", "..", ""] {
+        let out = ctx.rt(&["create", "--bundle", &bundle, id])?;
+        ensure!(!out.ok(), "create with id {id:?} succeeded");
+        ensure!(
+            !ctx.dir.join("escape").exists(),
+            "id {id:?} created a state directory outside --root"
         );
     }
     Ok(())

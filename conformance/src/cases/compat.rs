@@ -48,6 +48,13 @@ pub static CASES: &[Case] = &[
         note: None,
         run: features,
     },
+    Case {
+        id: "cli.list",
+        field: "list --format json",
+        needs: &[],
+        note: None,
+        run: list,
+    },
 ];
 
 fn pid_file(ctx: &mut Ctx) -> CaseResult {
@@ -233,5 +240,30 @@ fn features(ctx: &mut Ctx) -> CaseResult {
         Value::from(true),
         "linux.cgroup.v1"
     );
+    Ok(())
+}
+
+fn list(ctx: &mut Ctx) -> CaseResult {
+    let (id, pid) = ctx.create_ok(&sleeper())?;
+    let out = ctx.rt(&["list", "--format", "json"])?;
+    ensure!(out.ok(), "list failed: {}", out.describe());
+    let v: Value = serde_json::from_str(out.stdout.trim())
+        .map_err(|e| CaseError::Fail(format!("list output is not JSON ({e}): {:?}", out.stdout)))?;
+    let entry = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["id"] == id.as_str())
+        .cloned();
+    let out = ctx.rt(&["list", "--quiet"])?;
+    let quiet = out.stdout.lines().any(|l| l.trim() == id);
+    let del = ctx.delete(&id, true)?;
+    ensure!(del.ok(), "delete --force failed: {}", del.describe());
+    let Some(e) = entry else {
+        fail!("list --format json does not show {id}: {v}");
+    };
+    ensure_eq!(e["status"], Value::from("created"), "status in list");
+    ensure_eq!(e["pid"].as_i64(), Some(pid as i64), "pid in list");
+    ensure!(quiet, "list --quiet does not print the id");
     Ok(())
 }

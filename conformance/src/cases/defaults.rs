@@ -33,6 +33,9 @@ pub static CASES: &[Case] = &[
         note: Some("the spec leaves the default path to the runtime; expected as runc: <caller's cgroup>/<id>"),
         run: cgroup_placement,
     },
+    Case { id: "default.host-mounts-untouched", field: "mounts (isolation)", needs: &[], note: None, run: host_mounts_untouched },
+    Case { id: "default.proc-shows-container-only", field: "linux.namespaces[pid] + /proc", needs: &[], note: None, run: proc_container_only },
+    Case { id: "default.network-loopback-only", field: "linux.namespaces[network]", needs: &[], note: None, run: loopback_only },
 ];
 
 fn pid1(ctx: &mut Ctx) -> CaseResult {
@@ -507,5 +510,67 @@ fn cgroup_placement(ctx: &mut Ctx) -> CaseResult {
             format!("cgroup path in hierarchy {:?}", m.controllers)
         );
     }
+    Ok(())
+}
+
+/// Mount points as (target, fstype) pairs of the host's mount namespace.
+fn host_mounts() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Nothing the container mounts shows up in the host's mount namespace.
+fn host_mounts_untouched(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.push(
+        "/mounts",
+        serde_json::json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs"}),
+    );
+    let prefix = ctx.dir.to_string_lossy().into_owned();
+    let (id, pid) = ctx.create_ok(&{
+        let mut c = cfg.clone();
+        c.args(&["/bin/sleep", "1000"]);
+        c
+    })?;
+    let during: Vec<String> = host_mounts()
+        .into_iter()
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    ctx.delete(&id, true)?;
+    crate::cases::util::wait_dead(pid)?;
+    ensure!(
+        during.is_empty(),
+        "container mounts visible on the host while it runs: {during:?}"
+    );
+    let after: Vec<String> = host_mounts()
+        .into_iter()
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    ensure!(after.is_empty(), "mounts left on the host: {after:?}");
+    Ok(())
+}
+
+fn proc_container_only(ctx: &mut Ctx) -> CaseResult {
+    let r = ctx.check(Config::default(), &["ls", "/proc"])?;
+    let pids: Vec<String> = crate::cases::util::strings(&r.probe(0)["value"])
+        .into_iter()
+        .filter(|n| n.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    ensure_eq!(pids, vec!["1".to_string()], "processes visible in /proc");
+    Ok(())
+}
+
+fn loopback_only(ctx: &mut Ctx) -> CaseResult {
+    let r = ctx.check(Config::default(), &["ls", "/sys/class/net"])?;
+    ensure_eq!(
+        crate::cases::util::strings(&r.probe(0)["value"]),
+        vec!["lo".to_string()],
+        "network devices"
+    );
     Ok(())
 }

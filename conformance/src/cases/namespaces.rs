@@ -133,6 +133,13 @@ pub static CASES: &[Case] = &[
         note: Some("runc 1.1.5 ignores domainname (added in runc 1.2)"),
         run: domainname_without_uts,
     },
+    Case {
+        id: "ns.join-pid",
+        field: "linux.namespaces[pid].path",
+        needs: &[],
+        note: None,
+        run: join_pid,
+    },
 ];
 
 fn hostname(ctx: &mut Ctx) -> CaseResult {
@@ -199,6 +206,17 @@ fn user_mappings(ctx: &mut Ctx) -> CaseResult {
     );
     ensure_eq!(r.0["uid_map"], json!([[0, 100000, 65536]]), "uid_map");
     ensure_eq!(r.0["gid_map"], json!([[0, 200000, 65536]]), "gid_map");
+    // Device nodes cannot be made in a user namespace: the defaults still work.
+    let null = r.device("/dev/null").cloned().unwrap_or_default();
+    ensure_eq!(
+        (
+            null["type"].as_str(),
+            null["major"].as_u64(),
+            null["minor"].as_u64()
+        ),
+        (Some("c"), Some(1), Some(3)),
+        "/dev/null in a user namespace"
+    );
     ensure_eq!(
         r.status("Uid").split_whitespace().next(),
         Some("0"),
@@ -441,4 +459,25 @@ fn domainname_without_uts(ctx: &mut Ctx) -> CaseResult {
     let after = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap_or_default();
     ensure_eq!(after, before, "host domainname after the refused run");
     expect_error(&out, "domainname")
+}
+
+fn join_pid(ctx: &mut Ctx) -> CaseResult {
+    let (holder, pid) = ctx.create_ok(&sleeper())?;
+    ensure!(ctx.start(&holder)?.ok(), "start of the holder failed");
+    let mut cfg = Config::default();
+    cfg.namespace("pid", Some(&format!("/proc/{pid}/ns/pid")));
+    let r = ctx.check(cfg, &["ls", "/proc"])?;
+    let want = std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ensure_eq!(r.ns("pid"), want.as_str(), "pid namespace joined by path");
+    ensure!(r.0["pid"] != 1, "the joining process became pid 1");
+    let procs = crate::cases::util::strings(&r.probe(0)["value"]);
+    ensure!(
+        procs.iter().any(|p| p == "1"),
+        "the holder's init (pid 1) is not visible: {procs:?}"
+    );
+    let out = ctx.delete(&holder, true)?;
+    ensure!(out.ok(), "delete --force of the holder: {}", out.describe());
+    Ok(())
 }

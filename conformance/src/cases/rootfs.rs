@@ -43,6 +43,8 @@ pub static CASES: &[Case] = &[
     Case { id: "readonly.symlink-planted", field: "linux.readonlyPaths", needs: &[], note: None, run: readonly_symlink },
     Case { id: "mounts.idmapped", field: "mounts[].uidMappings/gidMappings", needs: &[Need::UserNs, Need::IdmappedMounts], note: Some("runc 1.1.5 lacks idmapped mounts: the spec decides"), run: idmapped },
     Case { id: "readonly.missing-path-ignored", field: "linux.readonlyPaths", needs: &[], note: None, run: readonly_missing },
+    Case { id: "mounts.bind-flags", field: "mounts[].options (bind + nosuid,nodev,noexec)", needs: &[], note: None, run: bind_flags },
+    Case { id: "mounts.recursive-readonly", field: "mounts[].options (rro)", needs: &[], note: None, run: recursive_readonly },
 ];
 
 fn harness<E: std::fmt::Display>(e: E) -> CaseError {
@@ -598,6 +600,70 @@ fn readonly_missing(ctx: &mut Ctx) -> CaseResult {
         r.probe_errno(0),
         Some(libc::ENOENT as i64),
         "stat of the missing readonly path"
+    );
+    Ok(())
+}
+
+fn bind_flags(ctx: &mut Ctx) -> CaseResult {
+    let src = source_dir(ctx, "src")?;
+    let mut cfg = Config::default();
+    bind(
+        &mut cfg,
+        &src,
+        "/data",
+        &["bind", "nosuid", "nodev", "noexec", "ro"],
+    );
+    let r = ctx.check(cfg, &[])?;
+    for o in ["nosuid", "nodev", "noexec", "ro"] {
+        ensure!(
+            r.mount_has("/data", o),
+            "/data lacks {o}: {:?}",
+            r.mount("/data")
+        );
+    }
+    Ok(())
+}
+
+/// `rro` makes every mount under a recursive bind read-only, not only the top.
+fn recursive_readonly(ctx: &mut Ctx) -> CaseResult {
+    let src = source_dir(ctx, "rro-src")?;
+    let sub = src.join("sub");
+    std::fs::create_dir_all(&sub).map_err(harness)?;
+    let c = std::ffi::CString::new(sub.to_string_lossy().as_bytes()).map_err(harness)?;
+    // SAFETY: mount(2) with NUL-terminated strings we own; the tmpfs goes under
+    // this case's scratch directory, which the harness unmounts at the end.
+    let rc = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            c.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    ensure!(
+        rc == 0,
+        "harness: cannot mount a tmpfs at {}: {}",
+        sub.display(),
+        std::io::Error::last_os_error()
+    );
+    let mut cfg = Config::default();
+    bind(&mut cfg, &src, "/data", &["rbind", "rro"]);
+    let r = ctx.check(cfg, &["touch", "/data/sub/x", "touch", "/data/x"]);
+    // SAFETY: as above; detaching the tmpfs this case mounted.
+    unsafe {
+        libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+    }
+    let r = r?;
+    ensure_eq!(
+        r.probe_errno(0),
+        Some(libc::EROFS as i64),
+        "errno creating a file in the submount"
+    );
+    ensure_eq!(
+        r.probe_errno(1),
+        Some(libc::EROFS as i64),
+        "errno creating a file at the top"
     );
     Ok(())
 }
