@@ -271,7 +271,13 @@ impl Manager for V1Manager {
         if signal == libc::SIGKILL {
             if let Some(u) = self.unified().filter(|u| fsutil::exists(u, "cgroup.kill")) {
                 // Hybrid: every container process also sits in the cgroup2 directory.
-                return fsutil::write(u, "cgroup.kill", "1", "cgroup.kill");
+                fsutil::write(u, "cgroup.kill", "1", "cgroup.kill")?;
+                // A task frozen by the v1 freezer only dies once thawed (runc thaws
+                // after signalling too), so a paused container must be let go.
+                if self.freezer_state()? == FreezerState::Frozen {
+                    self.thaw()?;
+                }
+                return Ok(());
             }
         }
         common::signal_frozen(self, signal)

@@ -490,6 +490,19 @@ fn pids_and_kill_all() {
     wait_until("cgroup empty", || {
         g.m.pids().map(|p| p.is_empty()).unwrap_or(false)
     });
+    // A paused container is killed too (the v1 freezer holds signals until thawed).
+    let mut sh3 = Proc::sh("read x; sleep 1000 & read y");
+    g.m.apply(sh3.pid()).unwrap();
+    sh3.go();
+    wait_until("two processes", || {
+        g.m.pids().map(|p| p.len() == 2).unwrap_or(false)
+    });
+    g.m.freeze().unwrap();
+    g.m.kill_all(libc::SIGKILL).unwrap();
+    wait_until("paused container killed", || sh3.exited());
+    wait_until("cgroup empty", || {
+        g.m.pids().map(|p| p.is_empty()).unwrap_or(false)
+    });
 }
 
 fn stats_shape() {

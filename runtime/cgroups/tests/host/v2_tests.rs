@@ -116,6 +116,8 @@ fn kill_all() {
     wait_until("three", || {
         g.m.pids().map(|p| p.len() == 3).unwrap_or(false)
     });
+    // Paused first: cgroup.kill reaches frozen tasks on cgroup2.
+    g.m.freeze().unwrap();
     g.m.kill_all(libc::SIGKILL).unwrap();
     wait_until("killed", || sh.exited());
     wait_until("empty", || {
