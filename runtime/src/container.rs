@@ -80,6 +80,9 @@ struct Cleanup {
     pids: Vec<Pid>,
     cgroup: Option<cgroup::Cgroup>,
     dir: Option<PathBuf>,
+    /// Once the container process exists, a failed create goes on with the lifecycle at
+    /// delete, as the spec says: poststop hooks run with this state.
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
 }
 
 impl Drop for Cleanup {
@@ -95,6 +98,9 @@ impl Drop for Cleanup {
         }
         if let Some(d) = self.dir.take() {
             let _ = std::fs::remove_dir_all(d);
+        }
+        if let Some((hooks, state)) = self.poststop.take() {
+            hooks::run_all_warn(Kind::Poststop, &hooks, &state);
         }
     }
 }
@@ -150,11 +156,18 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         pids: Vec::new(),
         cgroup: None,
         dir: Some(dir.path.clone()),
+        poststop: None,
     };
 
     let fifo_path = dir.fifo_path();
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(|e| other(format!("mkfifo {}: {e}", fifo_path.display())))?;
+    // Any container user must be able to open it for writing: 0622 whatever our umask.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .map_err(|e| other(format!("chmod {}: {e}", fifo_path.display())))?;
     let (root_uid, root_gid) = host_root_ids(&linux);
     let _ = nix::unistd::chown(&fifo_path, Some(root_uid.into()), Some(root_gid.into()));
     // Inherited by the init (not close-on-exec); it reopens it for writing after setup.
@@ -252,6 +265,10 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                     .map(|c| c.save())
                     .unwrap_or_default();
                 dir.save(&st)?;
+                cleanup.poststop = Some((
+                    hooks::of(&spec, Kind::Poststop),
+                    oci_json(&st, Status::Stopped),
+                ));
                 send(&mut chan, Msg::Go(oci_json(&st, Status::Creating)))?;
             }
             Msg::RunHooks => {
@@ -295,6 +312,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
     cleanup.pids.clear();
     cleanup.cgroup = None;
     cleanup.dir = None;
+    cleanup.poststop = None;
     Ok(Created {
         dir,
         state: st,

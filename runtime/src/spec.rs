@@ -223,6 +223,14 @@ pub fn validate(spec: &Spec, bundle: &Path, need_process: bool) -> Result<(), Sp
             "user namespaces enabled, but no user mapping found".into(),
         ));
     }
+    if let Some(sysctl) = linux.sysctl() {
+        let mut keys: Vec<&String> = sysctl.keys().collect();
+        keys.sort();
+        for key in keys {
+            check_sysctl(key, &namespaces, spec)
+                .map_err(|msg| field(&format!("linux.sysctl.{key}"), msg))?;
+        }
+    }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
         && !new(LinuxNamespaceType::Time)
     {
@@ -232,6 +240,77 @@ pub fn validate(spec: &Spec, bundle: &Path, need_process: bool) -> Result<(), Sp
         ));
     }
     Ok(())
+}
+
+/// runc's sysctl validation: only namespaced keys, and only with their namespace.
+fn check_sysctl(
+    key: &str,
+    namespaces: &[oci_spec::runtime::LinuxNamespace],
+    spec: &Spec,
+) -> Result<(), String> {
+    let ns = |t: LinuxNamespaceType| namespaces.iter().find(|n| n.typ() == t);
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        return match ns(LinuxNamespaceType::Ipc) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "sysctl {key:?} is not allowed in the host's ipc namespace"
+            )),
+        };
+    }
+    if key.starts_with("net.") {
+        return match ns(LinuxNamespaceType::Network) {
+            Some(n) if n.path().is_none() => Ok(()),
+            Some(n) if !same_ns(n.path().as_deref(), "net") => Ok(()),
+            _ => Err(format!(
+                "sysctl {key:?} not allowed in host network namespace"
+            )),
+        };
+    }
+    if key == "kernel.hostname" || key == "kernel.domainname" {
+        if ns(LinuxNamespaceType::Uts).is_none() {
+            return Err(format!(
+                "sysctl {key:?} is not allowed in the host's uts namespace"
+            ));
+        }
+        let field = if key == "kernel.hostname" {
+            spec.hostname()
+        } else {
+            spec.domainname()
+        };
+        if field.as_deref().is_some_and(|v| !v.is_empty()) {
+            return Err(format!(
+                "sysctl {key:?} is not allowed as it conflicts with the OCI {} field",
+                &key[7..]
+            ));
+        }
+        return Ok(());
+    }
+    Err(format!(
+        "sysctl {key:?} is not in a separate kernel namespace"
+    ))
+}
+
+/// Whether a namespace path is the one this process lives in (the host's, for the runtime).
+fn same_ns(path: Option<&Path>, kind: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(p) = path else { return false };
+    match (
+        std::fs::metadata(p),
+        std::fs::metadata(format!("/proc/self/ns/{kind}")),
+    ) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
 }
 
 /// `root.path` is taken relative to the bundle unless absolute.

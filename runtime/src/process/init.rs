@@ -22,7 +22,7 @@ use super::{Bootstrap, FdKind, InitKind, Msg, INIT_FD_ENV};
 use crate::hooks::{self, HookError, Kind};
 use crate::namespaces::{self, NsError};
 use crate::rootfs::{self, resolve, RootfsError};
-use crate::security::{self, capabilities, rlimits, user, SecurityError};
+use crate::security::{self, capabilities, rlimits, sched, user, SecurityError};
 use crate::syscall;
 use crate::tty;
 
@@ -115,6 +115,14 @@ fn expect(
 }
 
 fn stage1(chan: &mut Channel, boot: &Bootstrap) -> Result<(), InitError> {
+    if let Some(a) = boot
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.exec_cpu_affinity().as_ref())
+    {
+        sched::apply_initial_affinity(a)?;
+    }
     let ns = boot
         .spec
         .linux()
@@ -243,6 +251,7 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
         } else {
             rootfs::pivot::pivot_root(&boot.rootfs)?;
         }
+        rootfs::pivot::root_propagation(spec)?;
         if process.terminal().unwrap_or(false) {
             console = Some(tty::setup_console(
                 process,
@@ -285,6 +294,15 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
     }
     if let Some(l) = process.rlimits() {
         rlimits::apply(l)?;
+    }
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        sched::apply_personality(p)?;
+    }
+    if let Some(p) = process.io_priority() {
+        sched::apply_io_priority(p)?;
+    }
+    if let Some(s) = process.scheduler() {
+        sched::apply_scheduler(s)?;
     }
     if let Some(adj) = process.oom_score_adj() {
         security::set_oom_score_adj(adj)?;
@@ -347,6 +365,12 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
         }
     }
     drop(state_json);
+    if let Some(a) = process.exec_cpu_affinity() {
+        if let Err(e) = sched::apply_final_affinity(a) {
+            report(&mut fifo, &e.to_string());
+            return Err(e.into());
+        }
+    }
     reset_signals();
     if let Err(e) = syscall::cloexec_from(3 + boot.preserve_fds) {
         return Err(other(format!("marking descriptors close-on-exec: {e}")));

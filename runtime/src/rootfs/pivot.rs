@@ -51,3 +51,26 @@ pub fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
     chroot(".").map_err(|e| err(rootfs, "chroot", e))?;
     chdir("/").map_err(|e| err(rootfs, "chdir /", e))
 }
+
+/// `linux.rootfsPropagation` for the container's own `/`: pivot_root leaves the new root
+/// with its parent's (private) propagation, so the asked mode is applied again here.
+pub fn root_propagation(spec: &oci_spec::runtime::Spec) -> Result<(), RootfsError> {
+    let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(());
+    };
+    let flags = super::options::propagation(p).ok_or_else(|| RootfsError::Path {
+        field: "rootfsPropagation",
+        path: p.to_string(),
+        msg: "unknown propagation mode".into(),
+    })?;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|e| RootfsError::Path {
+        field: "rootfsPropagation",
+        path: p.to_string(),
+        msg: format!("setting it on /: {e}"),
+    })
+}

@@ -3,6 +3,7 @@
 pub mod capabilities;
 pub mod lsm;
 pub mod rlimits;
+pub mod sched;
 pub mod user;
 
 #[derive(Debug, thiserror::Error)]
