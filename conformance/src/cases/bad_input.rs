@@ -250,7 +250,9 @@ fn missing_root_path(ctx: &mut Ctx) -> CaseResult {
 fn hostname_without_uts(ctx: &mut Ctx) -> CaseResult {
     let mut cfg = Config::default();
     cfg.args(&["/bin/true"]).remove_namespace("uts");
-    refused_with(ctx, &cfg, "hostname")
+    crate::cases::util::guard_host_value("/proc/sys/kernel/hostname", || {
+        refused_with(ctx, &cfg, "hostname")
+    })
 }
 
 fn mappings_without_userns(ctx: &mut Ctx) -> CaseResult {

@@ -103,3 +103,24 @@ pub fn strings(v: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Runs `f` (which may make a buggy runtime write the host's `path`, a
+/// /proc/sys file) and puts the host's value back if it changed, failing the
+/// case then.
+pub fn guard_host_value<T>(
+    path: &str,
+    f: impl FnOnce() -> Result<T, CaseError>,
+) -> Result<T, CaseError> {
+    let before = std::fs::read_to_string(path).unwrap_or_default();
+    let result = f();
+    let after = std::fs::read_to_string(path).unwrap_or_default();
+    if after != before {
+        let _ = std::fs::write(path, &before);
+        crate::fail!(
+            "the runtime changed the host's {path} ({:?} -> {:?}); restored",
+            before.trim(),
+            after.trim()
+        );
+    }
+    result
+}
