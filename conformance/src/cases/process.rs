@@ -175,6 +175,20 @@ pub static CASES: &[Case] = &[
         note: None,
         run: terminal_without_socket,
     },
+    Case {
+        id: "process.env-invalid",
+        field: "process.env",
+        needs: &[],
+        note: None,
+        run: env_invalid,
+    },
+    Case {
+        id: "process.additional-gids-invalid",
+        field: "process.user.additionalGids",
+        needs: &[],
+        note: None,
+        run: additional_gids_invalid,
+    },
 ];
 
 fn args(ctx: &mut Ctx) -> CaseResult {
@@ -562,5 +576,23 @@ fn terminal(ctx: &mut Ctx) -> CaseResult {
         (Some("c"), Some(136)),
         "/dev/console (the pty slave)"
     );
+    Ok(())
+}
+
+fn env_invalid(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&["/bin/true"])
+        .push("/process/env", json!("NOEQUALS"));
+    let out = ctx.refused(&cfg, "run")?;
+    expect_error(&out, "NOEQUALS")
+}
+
+/// (gid_t)-1 is not a group id: setgroups refuses it.
+fn additional_gids_invalid(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&["/bin/true"])
+        .set("/process/user/additionalGids", json!([4294967295u64]));
+    let out = ctx.refused(&cfg, "run")?;
+    ensure!(!out.stderr.trim().is_empty(), "refused without a message");
     Ok(())
 }
