@@ -1,5 +1,6 @@
-//! The receiving end of `--console-socket`: the runtime connects and passes
-//! the pty master as an SCM_RIGHTS message.
+//! Receiving descriptors over unix sockets: the pty master of
+//! `--console-socket`, and the seccomp notify fd (with the container process
+//! state) sent to a `linux.seccomp.listenerPath`.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -16,33 +17,52 @@ pub fn receive_in_background(
     deadline: Duration,
 ) -> io::Result<JoinHandle<io::Result<OwnedFd>>> {
     let listener = UnixListener::bind(path)?;
-    listener.set_nonblocking(true)?;
     Ok(std::thread::spawn(move || {
-        let started = Instant::now();
-        loop {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    stream.set_nonblocking(false)?;
-                    return recv_fd(&stream);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if started.elapsed() > deadline {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "no runtime connected to the console socket",
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        accept_fd(listener, deadline).map(|(fd, _)| fd)
     }))
+}
+
+/// Like `receive_in_background`, also returning the bytes sent with the fd.
+pub fn receive_with_data_in_background(
+    path: &Path,
+    deadline: Duration,
+) -> io::Result<JoinHandle<io::Result<(OwnedFd, Vec<u8>)>>> {
+    let listener = UnixListener::bind(path)?;
+    Ok(std::thread::spawn(move || accept_fd(listener, deadline)))
+}
+
+/// Accepts one connection (polling, so it can give up) and receives a fd.
+fn accept_fd(listener: UnixListener, deadline: Duration) -> io::Result<(OwnedFd, Vec<u8>)> {
+    listener.set_nonblocking(true)?;
+    let started = Instant::now();
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                return recv_fd_with_data(&stream);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if started.elapsed() > deadline {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "nothing connected to the socket",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Receives one descriptor sent with SCM_RIGHTS.
 pub fn recv_fd(stream: &UnixStream) -> io::Result<OwnedFd> {
-    let mut data = [0u8; 256];
+    recv_fd_with_data(stream).map(|(fd, _)| fd)
+}
+
+/// Receives one descriptor sent with SCM_RIGHTS and the data of that message.
+pub fn recv_fd_with_data(stream: &UnixStream) -> io::Result<(OwnedFd, Vec<u8>)> {
+    let mut data = vec![0u8; 64 * 1024];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),
@@ -68,7 +88,7 @@ pub fn recv_fd(stream: &UnixStream) -> io::Result<OwnedFd> {
         while !cmsg.is_null() {
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
                 let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
-                return Ok(OwnedFd::from_raw_fd(fd));
+                return Ok((OwnedFd::from_raw_fd(fd), data[..n as usize].to_vec()));
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }

@@ -150,6 +150,13 @@ pub static CASES: &[Case] = &[
         note: None,
         run: runtime_binary_not_writable,
     },
+    Case {
+        id: "seccomp.notify-listener",
+        field: "linux.seccomp.listenerPath (SCMP_ACT_NOTIFY)",
+        needs: &[],
+        note: None,
+        run: seccomp_notify,
+    },
 ];
 
 fn set_caps(cfg: &mut Config, b: &[&str], e: &[&str], p: &[&str], i: &[&str], a: &[&str]) {
@@ -582,6 +589,71 @@ fn runtime_binary_not_writable(ctx: &mut Ctx) -> CaseResult {
     ensure!(
         p["ok"] != true,
         "the runtime's executable was reopened and written through /proc/1/exe: {p}"
+    );
+    Ok(())
+}
+
+/// SCMP_ACT_NOTIFY: the runtime sends the notify fd with the container
+/// process state to listenerPath. The case closes the fd without answering,
+/// so the notified call fails with ENOSYS in the container.
+fn seccomp_notify(ctx: &mut Ctx) -> CaseResult {
+    use std::time::Duration;
+    let sock = ctx.dir.join("seccomp.sock");
+    let mut cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]),
+    );
+    cfg.set("/linux/seccomp/listenerPath", json!(sock.to_string_lossy()))
+        .set(
+            "/linux/seccomp/listenerMetadata",
+            json!("conformance-metadata"),
+        );
+    let rx = crate::console::receive_with_data_in_background(&sock, Duration::from_secs(60))
+        .map_err(|e| CaseError::Harness(format!("listener socket: {e}")))?;
+    // The listener thread drops the fd as soon as it has it.
+    let listener = std::thread::spawn(move || match rx.join() {
+        Ok(Ok((fd, data))) => {
+            drop(fd);
+            Ok(data)
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("listener thread panicked".to_string()),
+    });
+    let r = ctx.check(cfg, &["syscall", "getppid"]);
+    let data = listener
+        .join()
+        .map_err(|_| CaseError::Harness("listener panicked".into()))?;
+    let r = r?;
+    let data =
+        data.map_err(|e| CaseError::Fail(format!("no notify fd on the listener socket: {e}")))?;
+    let state: Value = serde_json::from_slice(&data).map_err(|e| {
+        CaseError::Fail(format!(
+            "listener message is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&data)
+        ))
+    })?;
+    ensure_eq!(
+        state["fds"],
+        json!(["seccompFd"]),
+        "fds named in the container process state"
+    );
+    ensure_eq!(
+        state["metadata"],
+        Value::from("conformance-metadata"),
+        "metadata"
+    );
+    ensure!(
+        state["pid"].as_i64().is_some_and(|p| p > 0),
+        "no pid in {state}"
+    );
+    ensure!(
+        state["state"]["id"].as_str().is_some_and(|s| !s.is_empty()),
+        "no state.id in {state}"
+    );
+    ensure_eq!(
+        r.probe_errno(0),
+        Some(libc::ENOSYS as i64),
+        "errno of getppid once the listener closed the fd"
     );
     Ok(())
 }
