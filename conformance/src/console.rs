@@ -10,6 +10,9 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// A descriptor and the bytes of the message that carried it.
+pub type Received = (OwnedFd, Vec<u8>);
+
 /// Listens on `path` in a thread and returns the first descriptor a client
 /// passes; gives up (an error) after `deadline` without a connection.
 pub fn receive_in_background(
@@ -26,7 +29,7 @@ pub fn receive_in_background(
 pub fn receive_with_data_in_background(
     path: &Path,
     deadline: Duration,
-) -> io::Result<JoinHandle<io::Result<(OwnedFd, Vec<u8>)>>> {
+) -> io::Result<JoinHandle<io::Result<Received>>> {
     let listener = UnixListener::bind(path)?;
     Ok(std::thread::spawn(move || accept_fd(listener, deadline)))
 }
