@@ -157,6 +157,13 @@ pub static CASES: &[Case] = &[
         note: None,
         run: seccomp_notify,
     },
+    Case {
+        id: "security.cwd-no-host-leak",
+        field: "process.cwd (CVE-2024-21626 class)",
+        needs: &[],
+        note: None,
+        run: cwd_no_host_leak,
+    },
 ];
 
 fn set_caps(cfg: &mut Config, b: &[&str], e: &[&str], p: &[&str], i: &[&str], a: &[&str]) {
@@ -655,5 +662,29 @@ fn seccomp_notify(ctx: &mut Ctx) -> CaseResult {
         Some(libc::ENOSYS as i64),
         "errno of getppid once the listener closed the fd"
     );
+    Ok(())
+}
+
+/// cwd `/proc/self/fd/N` names whatever the runtime's init holds open at N:
+/// a leaked host directory would become the process's working directory
+/// outside the rootfs. The runtime refuses, or the cwd is inside the container
+/// (getcwd reports a directory outside the root as "(unreachable)/...").
+fn cwd_no_host_leak(ctx: &mut Ctx) -> CaseResult {
+    for n in 3..=9 {
+        let mut cfg = Config::default();
+        cfg.args(&[CHECKER])
+            .set("/process/cwd", json!(format!("/proc/self/fd/{n}")));
+        let (id, out) = ctx.run(&cfg)?;
+        if !out.ok() {
+            ctx.nothing_left(&id)?;
+            continue;
+        }
+        let r = crate::report::Report::parse(&out.stdout).map_err(CaseError::Fail)?;
+        let cwd = r.0["cwd"].as_str().unwrap_or("(none)");
+        ensure!(
+            !cwd.starts_with("(unreachable)") && cwd != "(none)",
+            "cwd /proc/self/fd/{n} put the process outside the rootfs: {cwd:?}"
+        );
+    }
     Ok(())
 }
