@@ -45,6 +45,8 @@ pub static CASES: &[Case] = &[
     Case { id: "readonly.missing-path-ignored", field: "linux.readonlyPaths", needs: &[], note: None, run: readonly_missing },
     Case { id: "mounts.bind-flags", field: "mounts[].options (bind + nosuid,nodev,noexec)", needs: &[], note: None, run: bind_flags },
     Case { id: "mounts.recursive-readonly", field: "mounts[].options (rro)", needs: &[], note: None, run: recursive_readonly },
+    Case { id: "mounts.sync-flags", field: "mounts[].options (sync, dirsync, nosymfollow)", needs: &[], note: None, run: sync_flags },
+    Case { id: "mounts.kinds", field: "mounts[].type (proc, mqueue, sysfs, tmpfs)", needs: &[], note: None, run: mount_kinds },
 ];
 
 fn harness<E: std::fmt::Display>(e: E) -> CaseError {
@@ -665,5 +667,49 @@ fn recursive_readonly(ctx: &mut Ctx) -> CaseResult {
         Some(libc::EROFS as i64),
         "errno creating a file at the top"
     );
+    Ok(())
+}
+
+fn sync_flags(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.push("/mounts", json!({"destination": "/mnt/s", "type": "tmpfs", "source": "tmpfs", "options": ["sync", "dirsync", "nosymfollow"]}));
+    let r = ctx.check(cfg, &[])?;
+    for o in ["sync", "dirsync", "nosymfollow"] {
+        ensure!(
+            r.mount_has("/mnt/s", o),
+            "/mnt/s lacks {o}: {:?}",
+            r.mount("/mnt/s")
+        );
+    }
+    Ok(())
+}
+
+/// Extra mounts of each pseudo file system type land with that type.
+fn mount_kinds(ctx: &mut Ctx) -> CaseResult {
+    let kinds = [
+        ("/mnt/proc2", "proc"),
+        ("/mnt/mq2", "mqueue"),
+        ("/mnt/sys2", "sysfs"),
+        ("/mnt/tmp2", "tmpfs"),
+    ];
+    let mut cfg = Config::default();
+    for (dest, ty) in kinds {
+        let mut opts = vec!["nosuid", "nodev", "noexec"];
+        if ty == "sysfs" {
+            opts.push("ro");
+        }
+        cfg.push(
+            "/mounts",
+            json!({"destination": dest, "type": ty, "source": ty, "options": opts}),
+        );
+    }
+    let r = ctx.check(cfg, &[])?;
+    for (dest, ty) in kinds {
+        ensure_eq!(
+            r.mount(dest).map(|m| m["fstype"].clone()),
+            Some(Value::from(ty)),
+            format!("type of {dest}")
+        );
+    }
     Ok(())
 }
