@@ -1,0 +1,243 @@
+//! A private containerd 1.6: its own root, state, socket and opt dir under a temp
+//! dir, the CRI plugin off, stopped by its PID when dropped. Containers run in a
+//! namespace unique to this test run, so the shim's runtime root
+//! (/run/containerd/runc/<ns>) and the cgroups (/<ns>/<id>) are ours alone.
+
+use crate::cmd::{self, run, wait_for, Outcome};
+use crate::leftovers::{self, Report};
+use anyhow::{Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Where containerd's runc shim keeps runtime state, whatever containerd's state dir.
+const SHIM_RUNC_ROOT: &str = "/run/containerd/runc";
+/// Shared directories containerd and ctr create under /run whatever their config.
+const SHARED_RUN_DIRS: [&str; 4] = [
+    "/run/containerd/s",
+    "/run/containerd/fifo",
+    "/run/containerd/runc",
+    "/run/containerd",
+];
+
+pub struct Containerd {
+    dir: PathBuf,
+    pub socket: PathBuf,
+    pub namespace: String,
+    child: Option<Child>,
+    /// Shared /run directories that did not exist before we started: removed at the
+    /// end when empty (another daemon's files keep them).
+    created_run_dirs: Vec<&'static str>,
+}
+
+impl Containerd {
+    /// Starts the daemon under `dir` and waits until it answers.
+    pub fn start(dir: &Path, namespace: &str) -> Result<Containerd> {
+        fs::create_dir_all(dir)?;
+        let socket = dir.join("containerd.sock");
+        let config = dir.join("config.toml");
+        fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{sock}\"\n\
+                 [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
+                root = dir.join("root").display(),
+                state = dir.join("state").display(),
+                sock = socket.display(),
+                opt = dir.join("opt").display(),
+            ),
+        )?;
+        let created_run_dirs = SHARED_RUN_DIRS
+            .into_iter()
+            .filter(|d| !Path::new(d).exists())
+            .collect();
+        let log = fs::File::create(dir.join("containerd.log"))?;
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("start containerd")?;
+        let mut me = Containerd {
+            dir: dir.to_path_buf(),
+            socket,
+            namespace: namespace.to_string(),
+            child: Some(child),
+            created_run_dirs,
+        };
+        wait_for("containerd to answer `ctr version`", || {
+            if let Some(c) = me.child.as_mut() {
+                if let Some(status) = c.try_wait()? {
+                    anyhow::bail!("containerd exited early ({status}): {}", me.daemon_log());
+                }
+            }
+            Ok(me.ctr(&["version"])?.success().then_some(()))
+        })?;
+        Ok(me)
+    }
+
+    /// The daemon's own log, for failure messages.
+    pub fn daemon_log(&self) -> String {
+        fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
+    }
+
+    /// `ctr --address <ours> -n <ns> args...`
+    pub fn ctr_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ctr");
+        c.arg("--address")
+            .arg(&self.socket)
+            .arg("--namespace")
+            .arg(&self.namespace)
+            .args(args);
+        c
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> Result<Outcome> {
+        run(&mut self.ctr_cmd(args))
+    }
+
+    pub fn ctr_ok(&self, args: &[&str]) -> Result<Outcome> {
+        self.ctr(args)?.ok()
+    }
+
+    /// `ctr task ls` as (id, pid, status) rows.
+    pub fn tasks(&self) -> Result<Vec<(String, u32, String)>> {
+        let out = self.ctr_ok(&["task", "ls"])?;
+        Ok(out
+            .stdout
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                match f.as_slice() {
+                    [id, pid, status] => {
+                        Some((id.to_string(), pid.parse().ok()?, status.to_string()))
+                    }
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
+    /// The task's (pid, status), if the task exists.
+    pub fn task(&self, id: &str) -> Result<Option<(u32, String)>> {
+        Ok(self
+            .tasks()?
+            .into_iter()
+            .find(|t| t.0 == id)
+            .map(|t| (t.1, t.2)))
+    }
+
+    /// Waits until the task shows `status`; returns its pid.
+    pub fn wait_status(&self, id: &str, status: &str) -> Result<u32> {
+        wait_for(&format!("task {id} to be {status}"), || {
+            Ok(self.task(id)?.filter(|t| t.1 == status).map(|t| t.0))
+        })
+    }
+
+    /// The bundle directory the shim made for a container.
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.dir
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&self.namespace)
+            .join(id)
+    }
+
+    /// ctr makes a FIFO directory under /run/containerd/fifo for every process it
+    /// starts and never removes the one of an exec it detached from (`task exec -d`),
+    /// whatever the runtime. Removes the directories holding `<exec_id>-std*` FIFOs.
+    pub fn remove_exec_fifos(&self, exec_id: &str) {
+        for dir in leftovers::entries(Path::new("/run/containerd/fifo")) {
+            let ours = leftovers::entries(&dir).iter().any(|f| {
+                f.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{exec_id}-std")))
+            });
+            if ours {
+                let _ = fs::remove_dir_all(&dir);
+            }
+        }
+    }
+
+    /// Forced removal of whatever a failed flow left: task killed and deleted,
+    /// container record removed. Errors are ignored (parts may be gone already).
+    pub fn force_remove(&self, id: &str) {
+        let _ = self.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", id]);
+        let _ = self.ctr(&["task", "delete", "--force", id]);
+        let _ = self.ctr(&["container", "delete", id]);
+    }
+
+    /// Everything one container may leave: its shim, mounts, bundle, runtime state
+    /// and cgroup. Shims exit asynchronously after the delete, so wait for them.
+    pub fn leftovers_of(&self, id: &str) -> Result<()> {
+        let mut report = Report::default();
+        let shim_needle = format!("-namespace {} -id {id} ", self.namespace);
+        let waited = wait_for("the shim to exit", || {
+            Ok(leftovers::processes_with(&shim_needle)
+                .is_empty()
+                .then_some(()))
+        });
+        if waited.is_err() {
+            report.processes("shim", leftovers::processes_with(&shim_needle));
+        }
+        let bundle = self.bundle(id);
+        report.mounts(leftovers::mounts_with(&bundle.display().to_string()));
+        if bundle.exists() {
+            report.paths("bundle directory", vec![bundle]);
+        }
+        let state = Path::new(SHIM_RUNC_ROOT).join(&self.namespace).join(id);
+        if state.exists() {
+            report.paths("runtime state directory", vec![state]);
+        }
+        report.paths(
+            "cgroup",
+            leftovers::cgroups_named(&format!("{}/{id}", self.namespace)),
+        );
+        if self
+            .ctr_ok(&["container", "ls", "-q"])?
+            .stdout
+            .lines()
+            .any(|l| l == id)
+        {
+            report.paths("container record", vec![PathBuf::from(id)]);
+        }
+        report.into_result()
+    }
+
+    /// Stops the daemon (SIGTERM, then SIGKILL) and every shim it started, by PID;
+    /// removes what it made outside its temp dir when empty.
+    pub fn stop(&mut self) -> Result<()> {
+        let shims = leftovers::processes_with(&format!("-namespace {} ", self.namespace));
+        if let Some(mut child) = self.child.take() {
+            let pid = Pid::from_raw(child.id() as i32);
+            let _ = kill(pid, Signal::SIGTERM);
+            let line = "containerd (stopping)";
+            if wait_for("containerd to stop", || Ok(child.try_wait()?.map(|_| ()))).is_err() {
+                let _ = child.kill();
+            }
+            cmd::wait_guarded(&mut child, line)?;
+        }
+        // Shims outlive containerd by design; any left here were started by our daemon.
+        for (pid, _) in &shims {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        let _ = fs::remove_dir(Path::new(SHIM_RUNC_ROOT).join(&self.namespace));
+        leftovers::remove_empty_cgroup(&self.namespace);
+        for d in &self.created_run_dirs {
+            let _ = fs::remove_dir(d);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}

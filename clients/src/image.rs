@@ -1,0 +1,47 @@
+//! A busybox image built locally (no registry on this machine): a busybox-static
+//! rootfs packed by umoci into an OCI layout, then written by skopeo as one
+//! oci-archive that both `ctr image import` and `podman load` read.
+
+use crate::cmd::ok;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The name the image carries in both clients.
+pub const IMAGE: &str = "docker.io/library/busybox:sangja-clients";
+
+/// Builds the image under `dir`; returns the oci-archive path.
+pub fn build_busybox_archive(dir: &Path) -> Result<PathBuf> {
+    let layout = dir.join("layout");
+    let bundle = dir.join("unpacked");
+    let image = format!("{}:bb", layout.display());
+    ok(Command::new("umoci")
+        .arg("init")
+        .arg("--layout")
+        .arg(&layout))?;
+    ok(Command::new("umoci").args(["new", "--image"]).arg(&image))?;
+    ok(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(&image)
+        .arg(&bundle))?;
+    let mkrootfs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mkrootfs.sh");
+    ok(Command::new("bash")
+        .arg(&mkrootfs)
+        .arg(bundle.join("rootfs")))
+    .context("scripts/mkrootfs.sh")?;
+    ok(Command::new("umoci")
+        .args(["config", "--config.cmd", "sh", "--image"])
+        .arg(&image))?;
+    ok(Command::new("umoci")
+        .args(["repack", "--image"])
+        .arg(&image)
+        .arg(&bundle))?;
+    let archive = dir.join("busybox.oci.tar");
+    ok(Command::new("skopeo")
+        .arg("copy")
+        .arg(format!("oci:{image}"))
+        .arg(format!("oci-archive:{}:{IMAGE}", archive.display())))?;
+    // The unpacked tree is only the packing source; it holds device-less busybox files.
+    std::fs::remove_dir_all(&bundle).ok();
+    Ok(archive)
+}

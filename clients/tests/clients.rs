@@ -1,0 +1,103 @@
+//! Real clients drive the runtime: every flow runs once with sangja and once with
+//! runc from apt (the reference), through a private containerd 1.6 (stock runc
+//! shim, `--runc-binary`) and a private podman 4.3 store (`--runtime`).
+//!
+//! Flows of one client run one at a time (a per-client lock), so the leftover check
+//! after each flow sees only what that flow made.
+
+mod ctr_flows;
+mod podman_flows;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use sangja_clients::lab::Lab;
+use sangja_clients::runtimes::Runtime;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+/// The lab, built by the first flow that runs; `Err` carries why it could not be.
+pub type SharedLab = Arc<OnceLock<Result<Lab, String>>>;
+
+pub fn lab<'a>(shared: &'a SharedLab, runtimes: &[Runtime]) -> Result<&'a Lab, Failed> {
+    shared
+        .get_or_init(|| Lab::new(runtimes).map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| format!("test lab could not be set up: {e}").into())
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Why nothing can run on this machine at all, if so.
+fn lab_blockers() -> Vec<String> {
+    let mut why: Vec<String> = ["umoci", "skopeo"]
+        .iter()
+        .filter(|t| !have(t))
+        .map(|t| format!("{t} not installed"))
+        .collect();
+    if !nix::unistd::geteuid().is_root() {
+        why.push("needs root (daemons, mounts, cgroups)".into());
+    }
+    if !std::path::Path::new("/bin/busybox").is_file() {
+        why.push("/bin/busybox (busybox-static) not installed".into());
+    }
+    why
+}
+
+/// One flow: a trial named `<client>::<runtime>::<flow>`, ignored (with the reason
+/// printed) when it cannot run here.
+pub struct Flow {
+    pub client: &'static str,
+    pub name: &'static str,
+    /// Why this flow cannot work on this machine, decided before running.
+    pub skip: Option<String>,
+    pub run: Box<dyn FnOnce() -> Result<(), Failed> + Send>,
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let runtimes = vec![Runtime::sangja(), Runtime::runc()];
+    let shared: SharedLab = Arc::new(OnceLock::new());
+    let blockers = lab_blockers();
+
+    let mut trials = Vec::new();
+    for rt in &runtimes {
+        let mut flows = ctr_flows::flows(&shared, &runtimes, rt);
+        flows.extend(podman_flows::flows(&shared, &runtimes, rt));
+        for flow in flows {
+            let name = format!("{}::{}::{}", flow.client, rt.name, flow.name);
+            let mut why: Vec<String> = blockers.clone();
+            why.extend(rt.missing());
+            why.extend(flow.skip);
+            let trial = Trial::test(&name, flow.run);
+            if why.is_empty() {
+                trials.push(trial);
+            } else {
+                // Listing (`--list`) must stay quiet; real runs say why.
+                if !args.list {
+                    eprintln!("SKIPPED {name}: {}", why.join("; "));
+                }
+                trials.push(trial.with_ignored_flag(true));
+            }
+        }
+    }
+
+    let conclusion = libtest_mimic::run(&args, trials);
+
+    // Pass or fail, stop what we started (the trials hold no more references).
+    let mut teardown_failed = false;
+    if let Some(Ok(lab)) = Arc::try_unwrap(shared).ok().and_then(|l| l.into_inner()) {
+        for problem in lab.teardown() {
+            eprintln!("teardown: {problem}");
+            teardown_failed = true;
+        }
+    }
+    if teardown_failed {
+        std::process::exit(101);
+    }
+    conclusion.exit()
+}

@@ -1,0 +1,525 @@
+//! containerd 1.6 flows: `ctr` with the stock runc shim (io.containerd.runc.v2) and
+//! `--runc-binary` pointing at the runtime under test. The shim calls the runtime
+//! with `--root /run/containerd/runc/<ns> --log <bundle>/log.json --log-format json`.
+
+use crate::{lab, Flow, SharedLab};
+use anyhow::{bail, ensure, Context, Result};
+use libtest_mimic::Failed;
+use sangja_clients::cmd::{self, run, wait_for};
+use sangja_clients::containerd::Containerd;
+use sangja_clients::image::IMAGE;
+use sangja_clients::leftovers;
+use sangja_clients::pty::{PtySession, COLS, ROWS};
+use sangja_clients::runtimes::Runtime;
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+/// What a flow gets: the daemon, the runtime, and container ids it must claim
+/// (so the leftover check and the forced cleanup know them).
+struct Ctx<'a> {
+    c: &'a Containerd,
+    rt: &'a Runtime,
+    base: String,
+    ids: RefCell<Vec<String>>,
+}
+
+impl Ctx<'_> {
+    fn id(&self, suffix: &str) -> String {
+        let id = if suffix.is_empty() {
+            self.base.clone()
+        } else {
+            format!("{}-{suffix}", self.base)
+        };
+        self.ids.borrow_mut().push(id.clone());
+        id
+    }
+
+    /// `ctr run --runc-binary <rt> <opts> IMAGE <id> <cmd>`
+    fn run_cmd(&self, opts: &[&str], id: &str, command: &[&str]) -> Command {
+        let mut c = self.c.ctr_cmd(&["run", "--runc-binary"]);
+        c.arg(&self.rt.path)
+            .args(opts)
+            .arg(IMAGE)
+            .arg(id)
+            .args(command);
+        c
+    }
+
+    /// A detached `sleep` container, running when this returns; its init pid.
+    fn sleeper(&self, id: &str, opts: &[&str]) -> Result<u32> {
+        let mut all = vec!["-d"];
+        all.extend_from_slice(opts);
+        cmd::ok(&mut self.run_cmd(&all, id, &["sleep", "1000"]))?;
+        self.c.wait_status(id, "RUNNING")
+    }
+
+    /// Kill, wait for STOPPED, delete the task and the container: what a user does.
+    fn stop_and_delete(&self, id: &str) -> Result<()> {
+        self.c
+            .ctr_ok(&["task", "kill", "--signal", "SIGKILL", id])?;
+        self.c.wait_status(id, "STOPPED")?;
+        self.c.ctr_ok(&["task", "delete", id])?;
+        self.c.ctr_ok(&["container", "delete", id])?;
+        Ok(())
+    }
+
+    /// The container's cgroup directory in the hierarchy holding `file`.
+    fn cgroup_file(&self, id: &str, file: &str) -> Result<String> {
+        let rel = format!("{}/{id}", self.c.namespace);
+        leftovers::cgroups_named(&rel)
+            .into_iter()
+            .map(|d| d.join(file))
+            .find(|p| p.exists())
+            .map(|p| std::fs::read_to_string(&p).map(|s| s.trim().to_string()))
+            .transpose()?
+            .with_context(|| format!("no cgroup /{rel} with {file} on the host"))
+    }
+}
+
+type FlowFn = fn(&Ctx) -> Result<()>;
+
+pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow> {
+    let tools: Vec<String> = ["containerd", "ctr"]
+        .iter()
+        .filter(|t| !crate::have(t))
+        .map(|t| format!("{t} not installed"))
+        .collect();
+    let no_update = ctr_lacks_task_update();
+    let table: [(&'static str, FlowFn, Option<String>); 10] = [
+        ("run_output", run_output, None),
+        ("exit_status", exit_status, None),
+        ("detach_exec", detach_exec, None),
+        ("kill_and_wait", kill_and_wait, None),
+        ("pause_resume", pause_resume, None),
+        ("ps", ps, None),
+        ("update", update, no_update),
+        ("metrics", metrics, None),
+        ("tty", tty, None),
+        ("delete_and_errors", delete_and_errors, None),
+    ];
+    table
+        .into_iter()
+        .map(|(name, f, skip)| {
+            let (shared, rts, rt) = (shared.clone(), runtimes.to_vec(), rt.clone());
+            let skip = if tools.is_empty() {
+                skip
+            } else {
+                Some(tools.join(", "))
+            };
+            Flow {
+                client: "containerd",
+                name,
+                skip,
+                run: Box::new(move || run_flow(&shared, &rts, &rt, name, f)),
+            }
+        })
+        .collect()
+}
+
+/// ctr 1.6 has no `task update` (it came with 1.7): then the flow cannot be driven.
+fn ctr_lacks_task_update() -> Option<String> {
+    let help = Command::new("ctr").args(["task", "--help"]).output().ok()?;
+    let text = String::from_utf8_lossy(&help.stdout);
+    let has = text.lines().any(|l| l.trim_start().starts_with("update"));
+    (!has).then(|| {
+        let version = Command::new("ctr")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        format!("`ctr task update` does not exist in this ctr ({version}); the shim's update path is unreachable from ctr")
+    })
+}
+
+fn run_flow(
+    shared: &SharedLab,
+    runtimes: &[Runtime],
+    rt: &Runtime,
+    name: &str,
+    f: FlowFn,
+) -> Result<(), Failed> {
+    let lab = lab(shared, runtimes)?;
+    let c = lab
+        .containerd
+        .as_ref()
+        .map_err(|e| format!("the private containerd could not start: {e}"))?;
+    let c = c.lock().unwrap_or_else(|e| e.into_inner());
+    let ctx = Ctx {
+        c: &c,
+        rt,
+        base: format!("{}-{}", rt.name, name.replace('_', "-")),
+        ids: RefCell::new(Vec::new()),
+    };
+    let res = f(&ctx);
+    let ids = ctx.ids.take();
+    if res.is_err() {
+        for id in &ids {
+            c.force_remove(id);
+        }
+    }
+    let left: Vec<String> = ids
+        .iter()
+        .filter_map(|id| c.leftovers_of(id).err().map(|e| format!("{id}: {e:#}")))
+        .collect();
+    match res {
+        Err(e) if left.is_empty() => Err(format!("{e:#}").into()),
+        Err(e) => Err(format!("{e:#}\nafter forced cleanup still:\n{}", left.join("\n")).into()),
+        Ok(()) if left.is_empty() => Ok(()),
+        Ok(()) => {
+            for id in &ids {
+                c.force_remove(id);
+            }
+            Err(left.join("\n").into())
+        }
+    }
+}
+
+/// `ctr run --rm`: stdout and stderr of the container reach the user separately.
+fn run_output(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    let out = cmd::ok(&mut x.run_cmd(
+        &["--rm"],
+        &id,
+        &["sh", "-c", "echo out-$((6*7)); echo err-$((6*7)) >&2"],
+    ))?;
+    ensure!(
+        out.stdout.contains("out-42"),
+        "{}",
+        out.describe("lacks out-42")
+    );
+    ensure!(
+        out.stderr.contains("err-42"),
+        "{}",
+        out.describe("lacks err-42 on stderr")
+    );
+    Ok(())
+}
+
+/// The container's exit code is ctr's exit code.
+fn exit_status(x: &Ctx) -> Result<()> {
+    for code in [0, 7, 255] {
+        let id = x.id(&code.to_string());
+        run(&mut x.run_cmd(&["--rm"], &id, &["sh", "-c", &format!("exit {code}")]))?
+            .code_is(code)?;
+    }
+    Ok(())
+}
+
+/// `ctr run -d`, then `ctr task exec` (runtime `exec --process F --detach`): output,
+/// exit code, and the exec'd process really is inside the container.
+fn detach_exec(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    let out = x.c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "probe",
+        &id,
+        "sh",
+        "-c",
+        "echo exec-$((6*7)); tr '\\0' ' ' < /proc/1/cmdline; echo; exit 4",
+    ])?;
+    let out = out.code_is(4)?;
+    ensure!(
+        out.stdout.contains("exec-42"),
+        "{}",
+        out.describe("lacks exec-42")
+    );
+    ensure!(
+        out.stdout.contains("sleep 1000"),
+        "{}",
+        out.describe("pid 1 seen from the exec is not the container's sleep")
+    );
+    // A second exec with the same container, after the first one finished.
+    x.c.ctr_ok(&["task", "exec", "--exec-id", "again", &id, "true"])?;
+    x.stop_and_delete(&id)
+}
+
+/// `ctr task kill` delivers SIGTERM to a foreground `ctr run`, whose exit code is
+/// the container's; `kill --all` with SIGKILL stops every process.
+fn kill_and_wait(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    let mut child = x
+        .run_cmd(
+            &["--rm"],
+            &id,
+            &[
+                "sh",
+                "-c",
+                "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done",
+            ],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Only signal once the trap is set: an init without a handler ignores SIGTERM.
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().context("stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            if line == "ready" {
+                let _ = tx.send(());
+            }
+            seen.push(line);
+        }
+        seen
+    });
+    let stderr = cmd::drain(child.stderr.take());
+    let ready = wait_for("the container to print ready", || match rx.try_recv() {
+        Ok(()) => Ok(Some(())),
+        Err(mpsc::TryRecvError::Empty) => Ok(None),
+        Err(mpsc::TryRecvError::Disconnected) => bail!("ctr run ended before ready"),
+    });
+    if let Err(e) = ready {
+        let _ = child.kill();
+        let _ = child.wait();
+        let err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+        return Err(e.context(format!("ctr run stderr: {err}")));
+    }
+    x.c.ctr_ok(&["task", "kill", &id])?;
+    let status = cmd::wait_guarded(&mut child, "ctr run (killed)")?;
+    let seen = reader.join().unwrap_or_default();
+    let err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    ensure!(
+        status.code() == Some(3) && seen.iter().any(|l| l == "got-term"),
+        "ctr run after `ctr task kill`: {status}, stdout {seen:?}, stderr {err}"
+    );
+
+    // kill --all: the shim runs `kill --all <id> 9`; children die with init.
+    let id2 = x.id("all");
+    cmd::ok(&mut x.run_cmd(
+        &["-d"],
+        &id2,
+        &["sh", "-c", "sleep 1000 & sleep 1000 & wait"],
+    ))?;
+    x.c.wait_status(&id2, "RUNNING")?;
+    x.c.ctr_ok(&["task", "kill", "--all", "--signal", "SIGKILL", &id2])?;
+    x.c.wait_status(&id2, "STOPPED")?;
+    let del = x.c.ctr_ok(&["task", "delete", &id2])?;
+    ensure!(
+        del.stderr.contains("exit code 137"),
+        "{}",
+        del.describe("should report exit code 137 after SIGKILL")
+    );
+    x.c.ctr_ok(&["container", "delete", &id2])?;
+    Ok(())
+}
+
+/// `ctr task pause`/`resume`: the freezer cgroup really freezes and thaws.
+fn pause_resume(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    x.c.ctr_ok(&["task", "pause", &id])?;
+    x.c.wait_status(&id, "PAUSED")?;
+    let frozen = freezer_state(x, &id)?;
+    ensure!(
+        frozen == "FROZEN",
+        "paused task's freezer state is {frozen}"
+    );
+    x.c.ctr_ok(&["task", "resume", &id])?;
+    x.c.wait_status(&id, "RUNNING")?;
+    let thawed = freezer_state(x, &id)?;
+    ensure!(
+        thawed == "THAWED",
+        "resumed task's freezer state is {thawed}"
+    );
+    let out =
+        x.c.ctr_ok(&["task", "exec", "--exec-id", "alive", &id, "echo", "alive"])?;
+    ensure!(
+        out.stdout.contains("alive"),
+        "{}",
+        out.describe("exec after resume")
+    );
+    x.stop_and_delete(&id)
+}
+
+/// v1 freezer.state, or the v2 cgroup.freeze translated to the same words.
+fn freezer_state(x: &Ctx, id: &str) -> Result<String> {
+    x.cgroup_file(id, "freezer.state").or_else(|_| {
+        x.cgroup_file(id, "cgroup.freeze")
+            .map(|v| if v == "1" { "FROZEN" } else { "THAWED" }.to_string())
+    })
+}
+
+/// `ctr task ps` (runtime `ps --format json`) lists init and exec'd processes.
+fn ps(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    let init = x.sleeper(&id, &[])?;
+    let bg = format!("{id}-bg");
+    x.c.ctr_ok(&[
+        "task",
+        "exec",
+        "--detach",
+        "--exec-id",
+        &bg,
+        &id,
+        "sleep",
+        "999",
+    ])?;
+    let out = x.c.ctr_ok(&["task", "ps", &id])?;
+    let pids: Vec<u32> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    ensure!(
+        pids.contains(&init),
+        "{}",
+        out.describe(&format!("lacks init pid {init}"))
+    );
+    let cmdlines: Vec<String> = pids
+        .iter()
+        .map(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default()
+        })
+        .collect();
+    ensure!(
+        cmdlines.iter().any(|c| c.trim() == "sleep 999"),
+        "exec'd sleep 999 missing from `ctr task ps`: pids {pids:?} are {cmdlines:?}"
+    );
+    let res = x.stop_and_delete(&id);
+    x.c.remove_exec_fifos(&bg);
+    res
+}
+
+/// Would run `ctr task update` (runtime `update --resources -`); only reached with a
+/// ctr that has the command.
+fn update(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    x.c.ctr_ok(&["task", "update", "--memory-limit", "50331648", &id])?;
+    let limit = x
+        .cgroup_file(&id, "memory.limit_in_bytes")
+        .or_else(|_| x.cgroup_file(&id, "memory.max"))?;
+    ensure!(limit == "50331648", "memory limit after update is {limit}");
+    x.stop_and_delete(&id)
+}
+
+/// `ctr task metrics`: the shim reads the container's cgroups, so they must be where
+/// the runtime was told to put them, with the limits asked for.
+fn metrics(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    let limit = "67108864";
+    x.sleeper(&id, &["--memory-limit", limit])?;
+    let out = x.c.ctr_ok(&["task", "metrics", &id])?;
+    let value = |key: &str| {
+        out.stdout.lines().find_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next() == Some(key)).then(|| f.next().unwrap_or("").to_string())
+        })
+    };
+    let shown = value("memory.limit_in_bytes").or_else(|| value("memory.max"));
+    ensure!(
+        shown.as_deref() == Some(limit),
+        "{}",
+        out.describe(&format!("memory limit should be {limit}"))
+    );
+    let pids = value("pids.current").and_then(|v| v.parse::<u64>().ok());
+    ensure!(
+        pids.is_some_and(|n| n >= 1),
+        "{}",
+        out.describe("pids.current should count the sleep")
+    );
+    let usage = value("memory.usage_in_bytes")
+        .or_else(|| value("memory.usage"))
+        .and_then(|v| v.parse::<u64>().ok());
+    ensure!(
+        usage.is_some_and(|n| n > 0),
+        "{}",
+        out.describe("memory usage should be non-zero")
+    );
+    let host = x
+        .cgroup_file(&id, "memory.limit_in_bytes")
+        .or_else(|_| x.cgroup_file(&id, "memory.max"))?;
+    ensure!(
+        host == limit,
+        "host cgroup memory limit is {host}, not {limit}"
+    );
+    x.stop_and_delete(&id)
+}
+
+/// `ctr run -t` under a pty we own: the shim passes `--console-socket`, the runtime
+/// sends back the pty master; the container sees a terminal of our size, and the
+/// exit code comes back.
+fn tty(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    let mut s = PtySession::spawn(x.run_cmd(&["-t", "--rm"], &id, &["sh"]))?;
+    s.expect("# ")?;
+    // Arithmetic so the echo of the typed line never matches what we look for.
+    s.send(
+        "[ -t 0 ] && [ -t 1 ] && echo TTY-$((40+2)); echo SIZE-$(stty size | tr ' ' x); exit 3\r",
+    )?;
+    let (code, transcript) = s.finish()?;
+    ensure!(
+        transcript.contains("TTY-42"),
+        "the container's stdin/stdout are no terminal:\n{transcript}"
+    );
+    let size = format!("SIZE-{ROWS}x{COLS}");
+    ensure!(
+        transcript.contains(&size),
+        "the container's terminal size is not {ROWS}x{COLS}:\n{transcript}"
+    );
+    ensure!(
+        code == Some(3),
+        "ctr run -t exited {code:?}, not 3:\n{transcript}"
+    );
+    Ok(())
+}
+
+/// `ctr task delete` of a running task is refused, `--force` removes it; runtime
+/// failures (create and exec of a missing command) reach the ctr user as the
+/// runtime's own message, read by the shim from the JSON log.
+fn delete_and_errors(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    x.c.ctr(&["task", "delete", &id])?.failed()?;
+    x.c.ctr_ok(&["task", "delete", "--force", &id])?;
+    ensure!(
+        x.c.task(&id)?.is_none(),
+        "task still listed after delete --force"
+    );
+    x.c.ctr_ok(&["container", "delete", &id])?;
+
+    let bad = x.id("create-error");
+    let out = run(&mut x.run_cmd(&["--rm"], &bad, &["/nonexistent-cmd"]))?.failed()?;
+    let name = x.rt.command_name();
+    ensure!(
+        out.stderr.contains(&format!("{name} create failed: "))
+            && out.stderr.contains("/nonexistent-cmd"),
+        "{}",
+        out.describe(&format!(
+            "should carry {name}'s own create error naming /nonexistent-cmd"
+        ))
+    );
+    // `ctr run --rm` leaves the container record when create fails.
+    let _ = x.c.ctr(&["container", "delete", &bad]);
+
+    let host = x.id("exec-error");
+    x.sleeper(&host, &[])?;
+    let out =
+        x.c.ctr(&[
+            "task",
+            "exec",
+            "--exec-id",
+            "bad",
+            &host,
+            "/nonexistent-cmd",
+        ])?
+        .failed()?;
+    ensure!(
+        out.stderr.contains("exec failed: ") && out.stderr.contains("/nonexistent-cmd"),
+        "{}",
+        out.describe("should carry the runtime's exec error naming /nonexistent-cmd")
+    );
+    // The container survives a failed exec.
+    x.c.ctr_ok(&["task", "exec", "--exec-id", "good", &host, "true"])?;
+    x.stop_and_delete(&host)
+}
