@@ -284,6 +284,12 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
             Msg::Fd(FdKind::PtyMaster) => {
                 pty_master = Some(chan.recv_fd().map_err(|e| other(e.to_string()))?);
             }
+            Msg::Fd(FdKind::IdmapTree(index)) => {
+                let tree = chan.recv_fd().map_err(|e| other(e.to_string()))?;
+                crate::rootfs::idmap::set_mapping(&spec, index, tree.as_fd())
+                    .map_err(|e| other(e.to_string()))?;
+                send(&mut chan, Msg::IdmapSet)?;
+            }
             Msg::Fd(FdKind::SeccompListener) => {
                 let fd = chan.recv_fd().map_err(|e| other(e.to_string()))?;
                 send_seccomp_listener(&linux, &st, fd.as_fd())?;

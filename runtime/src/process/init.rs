@@ -225,7 +225,17 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
                 "linux.namespaces: sangja needs a new mount namespace to build the rootfs",
             ));
         }
-        let ctx = rootfs::prepare(spec, &boot.rootfs)?;
+        let mut idmapped = Vec::new();
+        for (index, source, recursive) in rootfs::idmap::requests(spec) {
+            let tree = rootfs::idmap::clone_tree(index, &source, recursive)
+                .map_err(|e| other(e.to_string()))?;
+            chan.send(&Msg::Fd(FdKind::IdmapTree(index)))?;
+            chan.send_fd(tree.as_raw_fd())?;
+            expect(chan, "IdmapSet", |m| matches!(m, Msg::IdmapSet))?;
+            idmapped.push((index, tree.as_raw_fd()));
+            std::mem::forget(tree); // closed by the mount code once attached
+        }
+        let ctx = rootfs::prepare(spec, &boot.rootfs, idmapped)?;
         let runtime_hooks = !hooks::of(spec, Kind::Prestart).is_empty()
             || !hooks::of(spec, Kind::CreateRuntime).is_empty();
         if runtime_hooks {

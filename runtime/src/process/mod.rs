@@ -73,6 +73,8 @@ pub enum Msg {
     RunHooks,
     /// runtime -> stage 2: hooks ran.
     HooksDone,
+    /// runtime -> stage 2: the idmapping of the tree just sent is set.
+    IdmapSet,
     /// stage 2 -> runtime: a descriptor follows (seccomp listener or pty master).
     Fd(FdKind),
     /// stage 2 -> runtime: set up, waiting for start (or about to exec).
@@ -87,4 +89,6 @@ pub enum Msg {
 pub enum FdKind {
     SeccompListener,
     PtyMaster,
+    /// A detached clone of `mounts[i]`'s source that the runtime gives its idmapping.
+    IdmapTree(usize),
 }

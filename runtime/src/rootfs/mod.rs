@@ -3,6 +3,7 @@
 
 pub mod cgroupfs;
 pub mod devices;
+pub mod idmap;
 pub mod masked;
 pub mod mount;
 pub mod options;
@@ -49,6 +50,8 @@ pub struct Ctx<'a> {
     pub userns: bool,
     pub cgroupns: bool,
     pub netns: bool,
+    /// Prepared idmapped mounts: (mounts index, detached mount descriptor).
+    pub idmapped: Vec<(usize, i32)>,
 }
 
 impl Ctx<'_> {
@@ -75,7 +78,11 @@ fn root_err(rootfs: &Path, what: &str, e: impl std::fmt::Display) -> RootfsError
 
 /// Sets the propagation of `/`, makes the rootfs a mount of its own and mounts every
 /// entry of `mounts`, then creates devices. Runs in the container's new mount namespace.
-pub fn prepare<'a>(spec: &'a Spec, rootfs: &'a Path) -> Result<Ctx<'a>, RootfsError> {
+pub fn prepare<'a>(
+    spec: &'a Spec,
+    rootfs: &'a Path,
+    idmapped: Vec<(usize, i32)>,
+) -> Result<Ctx<'a>, RootfsError> {
     let linux = spec.linux().as_ref();
     let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
@@ -108,6 +115,7 @@ pub fn prepare<'a>(spec: &'a Spec, rootfs: &'a Path) -> Result<Ctx<'a>, RootfsEr
         userns: Ctx::has(spec, LinuxNamespaceType::User),
         cgroupns: Ctx::has_new(spec, LinuxNamespaceType::Cgroup),
         netns: Ctx::has(spec, LinuxNamespaceType::Network),
+        idmapped,
     };
     for (index, m) in spec
         .mounts()

@@ -34,7 +34,7 @@ pub fn mount_entry(ctx: &Ctx, index: usize, m: &Mount) -> Result<(), RootfsError
         return cgroupfs::mount_cgroup(ctx, &dest, typ, &opts).map_err(err);
     }
     if opts.is_bind() || typ == "bind" {
-        return bind(ctx, m, &dest, &opts).map_err(err);
+        return bind(ctx, index, m, &dest, &opts).map_err(err);
     }
     if typ.is_empty() {
         return Err(err("type is missing (and no bind option)".into()));
@@ -104,7 +104,13 @@ pub fn mount_entry(ctx: &Ctx, index: usize, m: &Mount) -> Result<(), RootfsError
     after(ctx, &dest, &opts).map_err(err)
 }
 
-fn bind(ctx: &Ctx, m: &Mount, dest: &Path, opts: &MountOptions) -> Result<(), String> {
+fn bind(
+    ctx: &Ctx,
+    index: usize,
+    m: &Mount,
+    dest: &Path,
+    opts: &MountOptions,
+) -> Result<(), String> {
     let source = m.source().as_ref().ok_or("bind mount without a source")?;
     // Relative sources are taken against the bundle, which is our working directory.
     let meta =
@@ -124,6 +130,21 @@ fn bind(ctx: &Ctx, m: &Mount, dest: &Path, opts: &MountOptions) -> Result<(), St
         ));
     }
     let tpath = fd_path(target.as_raw_fd());
+    if let Some((_, tree)) = ctx.idmapped.iter().find(|(i, _)| *i == index) {
+        super::idmap::attach(*tree, target.as_raw_fd())
+            .map_err(|e| format!("attaching the idmapped mount: {e}"))?;
+        // SAFETY: the descriptor was inherited for this one attach.
+        unsafe { libc::close(*tree) };
+        let extra = opts.flags() & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            let mounted = reopen(ctx, dest)?;
+            remount(&mounted, MsFlags::MS_BIND | extra, None)
+                .map_err(|e| format!("remounting with {extra:?}: {e}"))?;
+        }
+        let mut rest = opts.clone();
+        rest.idmap = false;
+        return after(ctx, dest, &rest);
+    }
     let rec = opts.set & MsFlags::MS_REC;
     mount(
         Some(source.as_path()),
@@ -177,9 +198,7 @@ fn after(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), String> {
         .map_err(|e| format!("mount_setattr (recursive options): {e}"))?;
     }
     if opts.idmap {
-        return Err(
-            "idmapped mounts (idmap/ridmap and mounts[].uidMappings) are not supported yet".into(),
-        );
+        return Err("idmap/ridmap applies to bind mounts only".into());
     }
     Ok(())
 }
