@@ -83,6 +83,8 @@ struct Cleanup {
     /// Once the container process exists, a failed create goes on with the lifecycle at
     /// delete, as the spec says: poststop hooks run with this state.
     poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
+    /// Devices moved into the container, to give back if create fails.
+    net_devices: Vec<(String, String)>,
 }
 
 impl Drop for Cleanup {
@@ -97,6 +99,11 @@ impl Drop for Cleanup {
             }
         }
         if let Some(d) = self.dir.take() {
+            if let Err(e) =
+                crate::netdev::move_out(&self.net_devices, &crate::netdev::netns_keeper(&d))
+            {
+                tracing::warn!("cleaning up after a failed create: {e}");
+            }
             let _ = std::fs::remove_dir_all(d);
         }
         if let Some((hooks, state)) = self.poststop.take() {
@@ -125,6 +132,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         "gidMappings",
         linux.gid_mappings().as_deref().unwrap_or_default(),
     )?;
+    let net_devices = net_devices(&linux)?;
     if let Some(s) = linux.seccomp() {
         // Compiled here too so a bad profile fails before anything is created.
         sangja_seccomp::compile(s).map_err(|e| other(e.to_string()))?;
@@ -157,6 +165,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         cgroup: None,
         dir: Some(dir.path.clone()),
         poststop: None,
+        net_devices: Vec::new(),
     };
 
     let fifo_path = dir.fifo_path();
@@ -259,6 +268,17 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                 cleanup.pids.push(Pid::from_raw(pid));
                 st.pid = pid;
                 st.pid_start = start_time(pid).unwrap_or(0);
+                if !net_devices.is_empty() {
+                    cleanup.net_devices = net_devices.clone();
+                    st.net_devices = net_devices.clone();
+                    dir.save(&st)?;
+                    crate::netdev::move_in(
+                        pid,
+                        &net_devices,
+                        &crate::netdev::netns_keeper(&dir.path),
+                    )
+                    .map_err(|e| other(e.to_string()))?;
+                }
                 st.cgroup = cleanup
                     .cgroup
                     .as_ref()
@@ -357,6 +377,37 @@ fn send(chan: &mut Channel, msg: Msg) -> Result<(), ContainerError> {
 fn unsafe_borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
     // SAFETY: the log descriptor stays open for the whole life of this process.
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// `linux.netDevices` as (host name, container name), checked against the host.
+fn net_devices(linux: &oci_spec::runtime::Linux) -> Result<Vec<(String, String)>, ContainerError> {
+    let Some(map) = linux.net_devices() else {
+        return Ok(Vec::new());
+    };
+    let mut list: Vec<(String, String)> = map
+        .iter()
+        .map(|(host, d)| {
+            (
+                host.clone(),
+                d.name()
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| host.clone()),
+            )
+        })
+        .collect();
+    list.sort();
+    let new_netns = linux.namespaces().as_ref().is_some_and(|ns| {
+        ns.iter()
+            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+    });
+    if !list.is_empty() && !new_netns {
+        return Err(other(
+            "linux.netDevices: needs a network namespace in linux.namespaces",
+        ));
+    }
+    crate::netdev::check(&list).map_err(|e| other(e.to_string()))?;
+    Ok(list)
 }
 
 /// The host uid/gid of the container's root (for files the container's root must open).
@@ -644,6 +695,11 @@ fn kill_and_wait(st: &State) -> Result<(), ContainerError> {
 
 /// Removes what the container owns on the host, then runs poststop hooks.
 fn destroy(dir: ContainerDir, st: &State) -> Result<(), ContainerError> {
+    if let Err(e) =
+        crate::netdev::move_out(&st.net_devices, &crate::netdev::netns_keeper(&dir.path))
+    {
+        tracing::warn!("{e}");
+    }
     if let Some(cg) = cgroup::Cgroup::load(&st.cgroup) {
         cg.destroy()?;
     }

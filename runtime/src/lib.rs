@@ -13,6 +13,7 @@ pub mod foreground;
 pub mod hooks;
 pub mod logging;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 pub mod rootfs;
 pub mod security;
