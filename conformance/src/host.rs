@@ -28,6 +28,8 @@ pub enum Need {
     IdmappedMounts,
     /// resctrl (Intel RDT / AMD QoS) mounted at /sys/fs/resctrl.
     Resctrl,
+    /// CRIU installed and `criu check` passing on this kernel.
+    Criu,
 }
 
 fn v1_mounted(controller: &str) -> bool {
@@ -78,6 +80,7 @@ impl Need {
             Need::SysResource => has_cap(24),
             Need::Veth => Path::new("/sys/module/veth").exists() || Path::new("/sbin/ip").exists(),
             Need::Resctrl => Path::new("/sys/fs/resctrl/schemata").exists(),
+            Need::Criu => criu_works(),
             Need::IdmappedMounts => {
                 // mount_setattr exists from 5.12; tmpfs supports idmapping from 6.3.
                 kernel_at_least(6, 3)
@@ -105,8 +108,23 @@ impl Need {
             Need::Veth => "host: no veth support".into(),
             Need::IdmappedMounts => "host: kernel older than 6.3 (no idmapped tmpfs)".into(),
             Need::Resctrl => "host: no resctrl file system (no Intel RDT / AMD QoS)".into(),
+            Need::Criu => "host: `criu check` fails on this kernel (CRIU cannot checkpoint here)".into(),
         }
     }
+}
+
+/// `criu check` once per run (it takes a moment).
+fn criu_works() -> bool {
+    static RESULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *RESULT.get_or_init(|| {
+        std::process::Command::new("criu")
+            .arg("check")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    })
 }
 
 fn kernel_at_least(major: u32, minor: u32) -> bool {

@@ -55,6 +55,20 @@ pub static CASES: &[Case] = &[
         note: None,
         run: list,
     },
+    Case {
+        id: "cli.no-pivot",
+        field: "run --no-pivot",
+        needs: &[],
+        note: None,
+        run: no_pivot,
+    },
+    Case {
+        id: "cli.checkpoint-restore",
+        field: "checkpoint/restore",
+        needs: &[Need::Criu],
+        note: None,
+        run: checkpoint_restore,
+    },
 ];
 
 fn pid_file(ctx: &mut Ctx) -> CaseResult {
@@ -265,5 +279,81 @@ fn list(ctx: &mut Ctx) -> CaseResult {
     ensure_eq!(e["status"], Value::from("created"), "status in list");
     ensure_eq!(e["pid"].as_i64(), Some(pid as i64), "pid in list");
     ensure!(quiet, "list --quiet does not print the id");
+    Ok(())
+}
+
+fn no_pivot(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = Config::default();
+    cfg.args(&[crate::harness::CHECKER, "ls", "/"]);
+    let b = ctx.bundle(&cfg)?;
+    let id = ctx.new_id();
+    let out = ctx.rt(&["run", "--no-pivot", "--bundle", &b.to_string_lossy(), &id])?;
+    ensure!(out.ok(), "run --no-pivot failed: {}", out.describe());
+    let r = crate::report::Report::parse(&out.stdout).map_err(CaseError::Fail)?;
+    let names = crate::cases::util::strings(&r.probe(0)["value"]);
+    ensure!(
+        names.iter().any(|n| n == "bin") && names.iter().any(|n| n == "proc"),
+        "/ is not the rootfs: {names:?}"
+    );
+    ensure!(r.mount_has("/", "ro"), "root not read-only with --no-pivot");
+    Ok(())
+}
+
+/// checkpoint stops the container and leaves its image; restore brings it
+/// back running under the same id from the same bundle.
+fn checkpoint_restore(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = crate::cases::util::shell(
+        "i=0; while :; do i=$((i+1)); echo $i > /shared/count; sleep 0.1; done",
+    );
+    let shared = crate::cases::util::share_dir(&ctx.dir, &mut cfg, "shared")?;
+    let (id, bundle, out) = ctx.create(&cfg)?;
+    ensure!(out.ok(), "create failed: {}", out.describe());
+    ensure!(ctx.start(&id)?.ok(), "start failed");
+    crate::cases::util::wait_file(&shared.join("count"))?;
+    let img = ctx.dir.join("images").to_string_lossy().into_owned();
+    let out = ctx.rt(&["checkpoint", "--image-path", &img, &id])?;
+    ensure!(out.ok(), "checkpoint failed: {}", out.describe());
+    let bundle = bundle.to_string_lossy().into_owned();
+    let out = ctx.rt(&[
+        "restore",
+        "--detach",
+        "--image-path",
+        &img,
+        "--bundle",
+        &bundle,
+        &id,
+    ])?;
+    ensure!(out.ok(), "restore failed: {}", out.describe());
+    ensure_eq!(
+        ctx.state(&id)?["status"],
+        Value::from("running"),
+        "status after restore"
+    );
+    // The restored loop goes on counting from where it was.
+    let before: u64 = std::fs::read_to_string(shared.join("count"))
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let started = std::time::Instant::now();
+    let mut advanced = false;
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        let now: u64 = std::fs::read_to_string(shared.join("count"))
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if now > before {
+            advanced = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = ctx.delete(&id, true)?;
+    ensure!(out.ok(), "delete --force failed: {}", out.describe());
+    ensure!(
+        advanced,
+        "the restored process does not run (count stuck at {before})"
+    );
     Ok(())
 }

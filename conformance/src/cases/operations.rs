@@ -60,6 +60,34 @@ pub static CASES: &[Case] = &[
         note: None,
         run: ps_json,
     },
+    Case {
+        id: "exec.flags",
+        field: "exec --env/--cwd/--user/--additional-gids/--cap",
+        needs: &[],
+        note: None,
+        run: exec_flags,
+    },
+    Case {
+        id: "exec.process-caps-rlimits",
+        field: "exec --process (capabilities, rlimits)",
+        needs: &[],
+        note: None,
+        run: exec_process_caps,
+    },
+    Case {
+        id: "pause.delete-force",
+        field: "delete --force (paused)",
+        needs: &[],
+        note: None,
+        run: delete_paused_force,
+    },
+    Case {
+        id: "lifecycle.init-killed-externally",
+        field: "state",
+        needs: &[],
+        note: None,
+        run: init_killed_externally,
+    },
 ];
 
 fn running(ctx: &mut Ctx) -> Result<(String, i32), CaseError> {
@@ -227,4 +255,110 @@ fn ps_json(ctx: &mut Ctx) -> CaseResult {
     })?;
     ensure_eq!(pids, vec![pid as i64], "pids of the container");
     finish(ctx, &id)
+}
+
+fn exec_flags(ctx: &mut Ctx) -> CaseResult {
+    let (id, _) = running(ctx)?;
+    let out = ctx.rt(&[
+        "exec",
+        "--env",
+        "FLAGVAR=set",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1000:1000",
+        "--additional-gids",
+        "2000",
+        "--cap",
+        "CAP_CHOWN",
+        &id,
+        CHECKER,
+    ])?;
+    ensure!(out.ok(), "exec with flags failed: {}", out.describe());
+    let r = Report::parse(&out.stdout).map_err(CaseError::Fail)?;
+    ensure_eq!(r.env("FLAGVAR"), Some("set"), "--env");
+    ensure_eq!(r.0["cwd"], Value::from("/tmp"), "--cwd");
+    ensure_eq!(
+        r.status("Uid").split_whitespace().next(),
+        Some("1000"),
+        "--user uid"
+    );
+    ensure_eq!(
+        r.status("Gid").split_whitespace().next(),
+        Some("1000"),
+        "--user gid"
+    );
+    ensure_eq!(r.status("Groups"), "2000", "--additional-gids");
+    ensure!(
+        r.caps("CapBnd").contains(&"CAP_CHOWN".to_string()),
+        "--cap CAP_CHOWN not in the bounding set: {:?}",
+        r.caps("CapBnd")
+    );
+    finish(ctx, &id)
+}
+
+fn exec_process_caps(ctx: &mut Ctx) -> CaseResult {
+    let (id, _) = running(ctx)?;
+    let p = ctx.dir.join("process.json");
+    let caps = ["CAP_KILL", "CAP_SYS_CHROOT"];
+    let process = json!({
+        "terminal": false, "user": {"uid": 0, "gid": 0}, "args": [CHECKER], "env": ["PATH=/bin"], "cwd": "/",
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 256, "hard": 512}],
+        "noNewPrivileges": true
+    });
+    std::fs::write(&p, process.to_string()).map_err(|e| CaseError::Harness(e.to_string()))?;
+    let out = ctx.rt(&["exec", "--process", &p.to_string_lossy(), &id])?;
+    ensure!(out.ok(), "exec --process failed: {}", out.describe());
+    let r = Report::parse(&out.stdout).map_err(CaseError::Fail)?;
+    ensure_eq!(
+        r.caps("CapBnd"),
+        crate::caps::sorted(&caps),
+        "CapBnd of the exec'd process"
+    );
+    ensure_eq!(
+        r.caps("CapEff"),
+        crate::caps::sorted(&caps),
+        "CapEff of the exec'd process"
+    );
+    ensure_eq!(
+        r.rlimit("RLIMIT_NOFILE"),
+        (Value::from(256), Value::from(512)),
+        "RLIMIT_NOFILE of the exec'd process"
+    );
+    finish(ctx, &id)
+}
+
+fn delete_paused_force(ctx: &mut Ctx) -> CaseResult {
+    let (id, pid) = running(ctx)?;
+    let out = ctx.rt(&["pause", &id])?;
+    ensure!(out.ok(), "pause failed: {}", out.describe());
+    let out = ctx.delete(&id, true)?;
+    ensure!(
+        out.ok(),
+        "delete --force of a paused container failed: {}",
+        out.describe()
+    );
+    wait_dead(pid)?;
+    let st = ctx.rt(&["state", &id])?;
+    ensure!(!st.ok(), "state still answers after delete --force");
+    Ok(())
+}
+
+/// The init killed from outside the runtime: state says stopped, delete works.
+fn init_killed_externally(ctx: &mut Ctx) -> CaseResult {
+    let (id, pid) = running(ctx)?;
+    // SAFETY: kill takes integers; pid is this case's container init.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    wait_dead(pid)?;
+    ctx.wait_status(&id, "stopped")?;
+    let out = ctx.delete(&id, false)?;
+    ensure!(
+        out.ok(),
+        "delete after the init was killed failed: {}",
+        out.describe()
+    );
+    Ok(())
 }
