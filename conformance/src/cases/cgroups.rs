@@ -39,6 +39,7 @@ pub static CASES: &[Case] = &[
     Case { id: "cgroup.cpu-realtime", field: "linux.resources.cpu.realtimeRuntime/Period", needs: &[Need::CgroupV1("cpu")], note: None, run: cpu_realtime },
     Case { id: "cgroup.memory-swap-below-limit", field: "linux.resources.memory.swap", needs: &[Need::CgroupV1("memory")], note: None, run: swap_below_limit },
     Case { id: "cgroup.intel-rdt", field: "linux.intelRdt", needs: &[Need::Resctrl], note: None, run: intel_rdt },
+    Case { id: "cgroup.memory-kernel-ignored", field: "linux.resources.memory.kernel", needs: &[Need::CgroupV1("memory")], note: Some("kernel memory limits are deprecated: accepted and ignored (runc warns)"), run: memory_kernel_ignored },
 ];
 
 /// Creates a sleeping container with `resources`, reads each (controller,
@@ -491,6 +492,20 @@ fn intel_rdt(ctx: &mut Ctx) -> CaseResult {
     ensure!(
         schemata.contains("L3:0=f"),
         "resctrl schemata: {schemata:?}"
+    );
+    Ok(())
+}
+
+fn memory_kernel_ignored(ctx: &mut Ctx) -> CaseResult {
+    let v = read_back(
+        ctx,
+        json!({"memory": {"limit": 67108864, "kernel": 33554432, "kernelTCP": 16777216}}),
+        &[("memory", "memory.limit_in_bytes")],
+    )?;
+    ensure_eq!(
+        v,
+        vec!["67108864"],
+        "memory.limit_in_bytes beside the ignored kernel limits"
     );
     Ok(())
 }

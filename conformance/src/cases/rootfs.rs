@@ -47,6 +47,7 @@ pub static CASES: &[Case] = &[
     Case { id: "mounts.recursive-readonly", field: "mounts[].options (rro)", needs: &[], note: None, run: recursive_readonly },
     Case { id: "mounts.sync-flags", field: "mounts[].options (sync, dirsync, nosymfollow)", needs: &[], note: None, run: sync_flags },
     Case { id: "mounts.kinds", field: "mounts[].type (proc, mqueue, sysfs, tmpfs)", needs: &[], note: None, run: mount_kinds },
+    Case { id: "mounts.bind-file-new-parents", field: "mounts[].destination (file, missing parents)", needs: &[], note: None, run: bind_file_new_parents },
 ];
 
 fn harness<E: std::fmt::Display>(e: E) -> CaseError {
@@ -711,5 +712,33 @@ fn mount_kinds(ctx: &mut Ctx) -> CaseResult {
             format!("type of {dest}")
         );
     }
+    Ok(())
+}
+
+/// A file bind whose destination and parents do not exist: the parents are
+/// made as directories and the mount point as a file.
+fn bind_file_new_parents(ctx: &mut Ctx) -> CaseResult {
+    let src = source_dir(ctx, "src")?;
+    let mut cfg = Config::default();
+    bind(
+        &mut cfg,
+        &src.join("hello"),
+        "/new/parent/hello.txt",
+        &["bind", "ro"],
+    );
+    let r = ctx.check(
+        cfg,
+        &["read", "/new/parent/hello.txt", "stat", "/new/parent"],
+    )?;
+    ensure_eq!(
+        r.probe(0)["value"],
+        Value::from("from the host\n"),
+        "content of the bound file"
+    );
+    ensure_eq!(
+        r.probe(1)["value"]["type"],
+        Value::from("d"),
+        "type of the created parent"
+    );
     Ok(())
 }
