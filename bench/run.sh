@@ -25,7 +25,8 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date +%s)
 ID_PREFIX=sjb$$
 WORK=$(mktemp -d /tmp/sangja-bench.XXXXXX)
-# State directories live on tmpfs, as /run/runc and /run/crun do.
+# State directories go under /run, where /run/runc and /run/crun live (tmpfs on most hosts;
+# on this VM /run is the ext4 root, and every runtime pays the same for it).
 RUNDIR=$(mktemp -d /run/sangja-bench.XXXXXX)
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
@@ -97,8 +98,10 @@ targets | tee "$WORK/targets.md"
   echo "Written by \`make bench\` ($(date -u '+%Y-%m-%d %H:%M UTC'); measuring took ${elapsed}s). Lower is better everywhere; the ratio is the row's median over sangja's in the same group."
   echo
   machine_description
-  echo "- Lifecycle: hyperfine, $WARMUP warm-up + $RUNS runs per row; a busybox \`true\` container from \`runc spec\` defaults; private --root per runtime on tmpfs. Phases: the other phases run in hyperfine's untimed --prepare."
-  [ -n "${IMAGE_DESC:-}" ] && echo "- Image: $IMAGE_DESC; served by a local docker-registry; hyperfine, ${IMG_WARMUP:-1} warm-up + ${IMG_RUNS:-10} runs per row."
+  echo "- Lifecycle: hyperfine, $WARMUP warm-up + $RUNS runs per row; a busybox \`true\` container from \`runc spec\` defaults (all namespaces, read-only rootfs); a private --root per runtime under /run. Phases: the other phases run in hyperfine's untimed --prepare."
+  [ -n "${IMAGE_DESC:-}" ] && echo "- Image: $IMAGE_DESC, built with umoci and served by a local docker-registry. hyperfine: fetch+unpack rows $IMG_RUNS runs each (cold first; its last run leaves the stores filled for the warm rows), fetch-only rows 1 warm-up + $IMG_FETCH_RUNS runs."
+  echo "- Churn: $CHURN_N containers, $CHURN_PAR at a time, $CHURN_ROUNDS rounds: create all, read memory, start all, wait, delete all."
+  echo "- Peak RSS: GNU time %M of the runtime command (itself and the children it waited for), $RSS_SAMPLES runs."
   echo
   markdown_table "$RESULTS"
   echo
