@@ -16,6 +16,8 @@ use sangja_image::unpack;
 use std::io::Write;
 use std::path::PathBuf;
 
+mod remote;
+
 #[derive(Parser)]
 #[command(
     name = "sangja-image",
@@ -130,6 +132,57 @@ enum Command {
     },
     /// Verify every blob and every index entry of the store.
     Fsck,
+    /// Pull an image (by tag or digest) from a registry.
+    Pull {
+        /// Every tag of the repository.
+        #[arg(short = 'a', long)]
+        all_tags: bool,
+        /// Print only the image reference.
+        #[arg(short, long)]
+        quiet: bool,
+        /// The platform to pick from a multi-platform image (os/arch[/variant]).
+        #[arg(long)]
+        platform: Option<String>,
+        #[command(flatten)]
+        net: NetArgs,
+        image: String,
+    },
+    /// Push an image to a registry.
+    Push {
+        /// Every tag of the repository in the store.
+        #[arg(short = 'a', long)]
+        all_tags: bool,
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        net: NetArgs,
+        image: String,
+    },
+    /// Log in to a registry; credentials go where docker keeps them.
+    Login {
+        #[arg(short, long)]
+        username: Option<String>,
+        #[arg(short, long)]
+        password: Option<String>,
+        /// Read the password from stdin.
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
+        #[command(flatten)]
+        net: NetArgs,
+        registry: Option<String>,
+    },
+    /// Forget a registry's credentials.
+    Logout { registry: Option<String> },
+}
+
+#[derive(clap::Args)]
+struct NetArgs {
+    /// Allow plain http to this registry when TLS fails.
+    #[arg(long)]
+    insecure: bool,
+    /// A directory with the registry's CA (*.crt) and client certificate (*.cert, *.key).
+    #[arg(long)]
+    cert_dir: Option<PathBuf>,
 }
 
 fn main() {
@@ -151,10 +204,21 @@ fn find(store: &Store, query: &str) -> Result<Image> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let command = match cli.command {
+        Command::Login {
+            username,
+            password,
+            password_stdin,
+            net,
+            registry,
+        } => return remote::login(username, password, password_stdin, &net, registry),
+        Command::Logout { registry } => return remote::logout(registry),
+        other => other,
+    };
     let store = Store::open(&cli.store)
         .with_context(|| format!("opening image store {}", cli.store.display()))?;
     let mut out = std::io::stdout().lock();
-    match cli.command {
+    match command {
         Command::Images {
             format,
             quiet,
@@ -389,6 +453,26 @@ fn run(cli: Cli) -> Result<()> {
             }
             writeln!(out, "ok: {} blobs verified", report.blobs_checked)?;
         }
+        Command::Pull {
+            all_tags,
+            quiet,
+            platform,
+            net,
+            image,
+        } => {
+            drop(out);
+            return remote::pull(&store, &image, all_tags, quiet, platform, &net);
+        }
+        Command::Push {
+            all_tags,
+            quiet,
+            net,
+            image,
+        } => {
+            drop(out);
+            return remote::push(&store, &image, all_tags, quiet, &net);
+        }
+        Command::Login { .. } | Command::Logout { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

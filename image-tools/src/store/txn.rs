@@ -46,6 +46,15 @@ impl Write for BlobWriter {
     }
 }
 
+impl BlobWriter {
+    /// Drops a blob that will not be finished (a failed transfer), removing its file.
+    pub fn discard(self) {
+        let BlobWriter { inner, path } = self;
+        drop(inner);
+        let _ = fs::remove_file(&path);
+    }
+}
+
 impl<'a> Txn<'a> {
     pub(super) fn new(store: &'a Store) -> Result<Self, StoreError> {
         let lock = store.lock_shared()?;
@@ -130,6 +139,50 @@ impl<'a> Txn<'a> {
             return Err(StoreError::io("write blob from", &path, e));
         }
         self.finish_blob(w, expected)
+    }
+
+    /// Takes over blobs that an earlier command verified and staged but never committed
+    /// because it was killed (its staging directory names a process that is gone), so an
+    /// interrupted pull resumes from them. Each is hashed again before it is taken.
+    pub fn adopt_leftovers(&mut self, wanted: &[(Digest, u64)]) -> Vec<Digest> {
+        let mut adopted = Vec::new();
+        let Ok(dirs) = fs::read_dir(self.store.tmp_dir()) else {
+            return adopted;
+        };
+        let own = std::process::id().to_string();
+        for dir in dirs.flatten() {
+            let name = dir.file_name().to_string_lossy().to_string();
+            let Some(pid) = name.strip_prefix("txn-").and_then(|r| r.split('-').next()) else {
+                continue;
+            };
+            if pid == own || pid.is_empty() || std::path::Path::new("/proc").join(pid).exists() {
+                continue;
+            }
+            for (digest, size) in wanted {
+                if self.has_blob(digest) {
+                    continue;
+                }
+                let path = dir.path().join(digest.hex());
+                let Ok(file) = File::open(&path) else {
+                    continue;
+                };
+                let mut h = Hasher::new(file);
+                if io::copy(&mut h, &mut io::sink()).is_err() {
+                    continue;
+                }
+                let (_, actual, len) = h.finish();
+                if actual != *digest || len != *size {
+                    continue;
+                }
+                let dest = self.dir.join(digest.hex());
+                if fs::rename(&path, &dest).is_ok() {
+                    self.staged.insert(digest.clone(), dest);
+                    adopted.push(digest.clone());
+                }
+            }
+            let _ = fs::remove_dir(dir.path());
+        }
+        adopted
     }
 
     pub fn write_bytes(&mut self, data: &[u8]) -> Result<BlobInfo, StoreError> {
