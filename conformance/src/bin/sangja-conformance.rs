@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sangja_conformance::cases;
 use sangja_conformance::rootfs::RootfsTemplate;
@@ -30,6 +31,24 @@ struct Cli {
     /// List the cases and exit.
     #[arg(long)]
     list: bool,
+}
+
+/// Set by SIGINT/SIGTERM: the run stops after the current case, whose cleanup
+/// (and the scratch directory's) still runs.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+fn catch_interrupts() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe.
+        unsafe {
+            libc::signal(sig, on_interrupt as *const () as libc::sighandler_t);
+        }
+    }
 }
 
 fn default_checker() -> PathBuf {
@@ -80,7 +99,12 @@ fn main() -> Result<()> {
     let mut stdout = std::io::stdout();
     suite::print_header(&mut stdout, &runtimes, width);
     let mut rows = Vec::new();
+    catch_interrupts();
     for case in selected {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            eprintln!("interrupted: stopping after the cases run so far");
+            break;
+        }
         let outcomes = runtimes
             .iter()
             .map(|rt| suite::run_case(case, rt, &template, &scratch.0))
@@ -97,6 +121,9 @@ fn main() -> Result<()> {
     let (p, f, s) = suite::totals(&rows, last);
     println!("{p} passed, {f} failed, {s} skipped");
     drop(scratch);
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        std::process::exit(130);
+    }
     if f > 0 {
         std::process::exit(1);
     }
