@@ -140,6 +140,13 @@ pub static CASES: &[Case] = &[
         note: None,
         run: join_pid,
     },
+    Case {
+        id: "ns.join-user",
+        field: "linux.namespaces[user].path",
+        needs: &[Need::UserNs],
+        note: Some("runc 1.1.5 demands uidMappings even when joining a user namespace by path (runc 1.2 reads them from the joined namespace)"),
+        run: join_user,
+    },
 ];
 
 fn hostname(ctx: &mut Ctx) -> CaseResult {
@@ -475,6 +482,29 @@ fn join_pid(ctx: &mut Ctx) -> CaseResult {
     ensure!(
         procs.iter().any(|p| p == "1"),
         "the holder's init (pid 1) is not visible: {procs:?}"
+    );
+    let out = ctx.delete(&holder, true)?;
+    ensure!(out.ok(), "delete --force of the holder: {}", out.describe());
+    Ok(())
+}
+
+/// Joining another container's user namespace by path: the process sees
+/// that namespace's mappings (the config gives none of its own).
+fn join_user(ctx: &mut Ctx) -> CaseResult {
+    let mut holder_cfg = userns_config();
+    holder_cfg.args(&["/bin/sleep", "1000"]);
+    let (holder, pid) = ctx.create_ok(&holder_cfg)?;
+    let mut cfg = Config::default();
+    cfg.namespace("user", Some(&format!("/proc/{pid}/ns/user")));
+    let r = ctx.check(cfg, &[])?;
+    let want = std::fs::read_link(format!("/proc/{pid}/ns/user"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ensure_eq!(r.ns("user"), want.as_str(), "user namespace joined by path");
+    ensure_eq!(
+        r.0["uid_map"],
+        json!([[0, 100000, 65536]]),
+        "uid_map of the joined namespace"
     );
     let out = ctx.delete(&holder, true)?;
     ensure!(out.ok(), "delete --force of the holder: {}", out.describe());

@@ -164,6 +164,20 @@ pub static CASES: &[Case] = &[
         note: None,
         run: cwd_no_host_leak,
     },
+    Case {
+        id: "seccomp.kill-process",
+        field: "linux.seccomp (SCMP_ACT_KILL_PROCESS)",
+        needs: &[],
+        note: None,
+        run: seccomp_kill_process,
+    },
+    Case {
+        id: "seccomp.args-masked",
+        field: "linux.seccomp.syscalls[].args (SCMP_CMP_MASKED_EQ)",
+        needs: &[],
+        note: None,
+        run: seccomp_args_masked,
+    },
 ];
 
 fn set_caps(cfg: &mut Config, b: &[&str], e: &[&str], p: &[&str], i: &[&str], a: &[&str]) {
@@ -686,5 +700,27 @@ fn cwd_no_host_leak(ctx: &mut Ctx) -> CaseResult {
             "cwd /proc/self/fd/{n} put the process outside the rootfs: {cwd:?}"
         );
     }
+    Ok(())
+}
+
+fn seccomp_kill_process(ctx: &mut Ctx) -> CaseResult {
+    killed_by_sigsys(ctx, "SCMP_ACT_KILL_PROCESS")
+}
+
+/// MASKED_EQ: `value` is the mask and `valueTwo` what the masked argument
+/// must equal.
+fn seccomp_args_masked(ctx: &mut Ctx) -> CaseResult {
+    let cfg = seccomp(
+        "SCMP_ACT_ALLOW",
+        json!([{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 48,
+                "args": [{"index": 0, "value": 0xffff, "valueTwo": 0xffff, "op": "SCMP_CMP_MASKED_EQ"}]}]),
+    );
+    let r = ctx.check(cfg, &["syscall", "personality", "syscall", "getpid"])?;
+    ensure_eq!(
+        r.probe_errno(0),
+        Some(48),
+        "errno of personality(0xffffffff) (masked arg matches)"
+    );
+    ensure_eq!(r.probe_errno(1), None, "errno of getpid");
     Ok(())
 }
