@@ -21,12 +21,20 @@ fn client_options(
     if net.insecure {
         insecure.push(registry.to_string());
     }
-    Ok(ClientOptions {
+    let mut opts = ClientOptions {
         insecure,
         cert_dir: net.cert_dir.clone(),
         credential,
         ..ClientOptions::default()
-    })
+    };
+    // The first retry's delay (tests shorten it).
+    if let Some(ms) = std::env::var("SANGJA_IMAGE_RETRY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        opts.retry_base = std::time::Duration::from_millis(ms);
+    }
+    Ok(opts)
 }
 
 fn connect(registry: &str, net: &NetArgs) -> Result<Client> {

@@ -277,7 +277,11 @@ fn check_config(
     let _: oci_spec::image::ImageConfiguration = parse_typed(ctx, &what, &data)?;
     if let Some(want) = platform {
         let doc: Platform = parse_typed(ctx, &what, &data)?;
-        if !want.matches(&doc) {
+        // Configs often leave the variant out: compare it only when there is one.
+        let same = doc.os == want.os
+            && doc.architecture == want.architecture
+            && (doc.variant.is_none() || want.matches(&doc));
+        if !same {
             return Err(ctx.invalid(
                 &what,
                 format!("the image is for {doc}, not the requested {want}"),

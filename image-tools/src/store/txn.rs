@@ -180,6 +180,17 @@ impl<'a> Txn<'a> {
                     adopted.push(digest.clone());
                 }
             }
+            // A transfer cut off mid-blob cannot be resumed, and copies of blobs this
+            // transaction already has are of no use: drop both.
+            if let Ok(files) = fs::read_dir(dir.path()) {
+                for f in files.flatten() {
+                    let name = f.file_name().to_string_lossy().to_string();
+                    let redundant = Digest::from_hex(&name).is_ok_and(|d| self.has_blob(&d));
+                    if name.starts_with("blob-") || redundant {
+                        let _ = fs::remove_file(f.path());
+                    }
+                }
+            }
             let _ = fs::remove_dir(dir.path());
         }
         adopted
