@@ -101,7 +101,16 @@ fn truncate(s: &str) -> String {
 
 /// The host's own namespace link for `kind` (`net`, `mnt`, ...).
 pub fn host_ns(kind: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+    ns_link("self", kind)
+}
+
+/// The namespace link of process `pid` for `kind`, as the host sees it.
+pub fn pid_ns(pid: i32, kind: &str) -> String {
+    ns_link(&pid.to_string(), kind)
+}
+
+fn ns_link(proc_entry: &str, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{proc_entry}/ns/{kind}"))
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default()
 }

@@ -298,9 +298,7 @@ fn join_paths(ctx: &mut Ctx) -> CaseResult {
     cfg.remove("/hostname");
     let r = ctx.check(cfg, &[])?;
     for link in ["net", "ipc", "uts"] {
-        let want = std::fs::read_link(format!("/proc/{pid}/ns/{link}"))
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let want = crate::report::pid_ns(pid, link);
         ensure_eq!(
             r.ns(link),
             want.as_str(),
@@ -473,9 +471,7 @@ fn join_pid(ctx: &mut Ctx) -> CaseResult {
     let mut cfg = Config::default();
     cfg.namespace("pid", Some(&format!("/proc/{pid}/ns/pid")));
     let r = ctx.check(cfg, &["ls", "/proc"])?;
-    let want = std::fs::read_link(format!("/proc/{pid}/ns/pid"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let want = crate::report::pid_ns(pid, "pid");
     ensure_eq!(r.ns("pid"), want.as_str(), "pid namespace joined by path");
     ensure!(r.0["pid"] != 1, "the joining process became pid 1");
     let procs = crate::cases::util::strings(&r.probe(0)["value"]);
@@ -497,9 +493,7 @@ fn join_user(ctx: &mut Ctx) -> CaseResult {
     let mut cfg = Config::default();
     cfg.namespace("user", Some(&format!("/proc/{pid}/ns/user")));
     let r = ctx.check(cfg, &[])?;
-    let want = std::fs::read_link(format!("/proc/{pid}/ns/user"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let want = crate::report::pid_ns(pid, "user");
     ensure_eq!(r.ns("user"), want.as_str(), "user namespace joined by path");
     ensure_eq!(
         r.0["uid_map"],

@@ -109,9 +109,7 @@ fn exec_joins(ctx: &mut Ctx) -> CaseResult {
     ensure!(out.ok(), "exec failed: {}", out.describe());
     let r = Report::parse(&out.stdout).map_err(CaseError::Fail)?;
     for link in ["pid", "net", "ipc", "uts", "mnt", "cgroup", "user"] {
-        let want = std::fs::read_link(format!("/proc/{pid}/ns/{link}"))
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let want = crate::report::pid_ns(pid, link);
         ensure_eq!(
             r.ns(link),
             want.as_str(),
