@@ -121,6 +121,22 @@ impl<'a> Ctx<'a> {
         )?)
     }
 
+    /// Like `rt`, the runtime inheriting the given umask and oom_score_adj.
+    pub fn rt_inheriting(
+        &self,
+        args: &[&str],
+        inherited: runtime::Inherited,
+    ) -> Result<CmdOutput, CaseError> {
+        Ok(runtime::run_inheriting(
+            self.runtime,
+            &self.root,
+            args,
+            &self.dir,
+            None,
+            Some(inherited),
+        )?)
+    }
+
     /// Like `rt` with stdin from a file.
     pub fn rt_stdin(&self, args: &[&str], stdin: &Path) -> Result<CmdOutput, CaseError> {
         Ok(runtime::run(

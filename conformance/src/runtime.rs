@@ -126,6 +126,28 @@ pub fn run(
     scratch: &Path,
     stdin: Option<&Path>,
 ) -> Result<CmdOutput, RuntimeError> {
+    run_inheriting(runtime, root, args, scratch, stdin, None)
+}
+
+/// What the runtime process inherits from its caller, for cases about values
+/// the spec says a runtime must leave as it found them.
+#[derive(Debug, Clone, Copy)]
+pub struct Inherited {
+    pub umask: u32,
+    pub oom_score_adj: i32,
+}
+
+/// Like `run`, started through /bin/sh that first sets the umask and
+/// oom_score_adj the runtime then inherits (raising oom_score_adj needs no
+/// privilege, and only that child is affected).
+pub fn run_inheriting(
+    runtime: &Runtime,
+    root: &Path,
+    args: &[&str],
+    scratch: &Path,
+    stdin: Option<&Path>,
+    inherited: Option<Inherited>,
+) -> Result<CmdOutput, RuntimeError> {
     let stamp = format!(
         "{}-{}",
         args.first().copied().unwrap_or("cmd"),
@@ -151,7 +173,20 @@ pub fn run(
         })?),
         None => Stdio::null(),
     };
-    let mut cmd = Command::new(&runtime.path);
+    let mut cmd = match inherited {
+        None => Command::new(&runtime.path),
+        Some(i) => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c")
+                .arg(format!(
+                    "umask {:o} && echo {} > /proc/self/oom_score_adj && exec \"$@\"",
+                    i.umask, i.oom_score_adj
+                ))
+                .arg("sh")
+                .arg(&runtime.path);
+            c
+        }
+    };
     cmd.arg("--root").arg(root).args(args);
     cmd.stdin(stdin).stdout(out_file).stderr(err_file);
     let command = format!(

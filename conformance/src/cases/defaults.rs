@@ -36,6 +36,14 @@ pub static CASES: &[Case] = &[
     Case { id: "default.host-mounts-untouched", field: "mounts (isolation)", needs: &[], note: None, run: host_mounts_untouched },
     Case { id: "default.proc-shows-container-only", field: "linux.namespaces[pid] + /proc", needs: &[], note: None, run: proc_container_only },
     Case { id: "default.network-loopback-only", field: "linux.namespaces[network]", needs: &[], note: None, run: loopback_only },
+    Case { id: "default.oom-score-adj-inherited", field: "process.oomScoreAdj (unset)", needs: &[], note: None, run: oom_inherited },
+    Case {
+        id: "default.umask-inherited",
+        field: "process.user.umask (unset)",
+        needs: &[],
+        note: Some("spec: with no umask the runtime SHOULD keep the caller's; runc 1.1.5 always sets 0022"),
+        run: umask_inherited,
+    },
 ];
 
 fn pid1(ctx: &mut Ctx) -> CaseResult {
@@ -571,6 +579,61 @@ fn loopback_only(ctx: &mut Ctx) -> CaseResult {
         crate::cases::util::strings(&r.probe(0)["value"]),
         vec!["lo".to_string()],
         "network devices"
+    );
+    Ok(())
+}
+
+/// Runs the checker with the runtime started under `inherited`.
+fn check_inheriting(
+    ctx: &mut Ctx,
+    inherited: crate::runtime::Inherited,
+) -> Result<crate::report::Report, crate::case::CaseError> {
+    let mut cfg = Config::default();
+    cfg.args(&[crate::harness::CHECKER]);
+    let b = ctx.bundle(&cfg)?;
+    let id = ctx.new_id();
+    let out = ctx.rt_inheriting(&["run", "--bundle", &b.to_string_lossy(), &id], inherited)?;
+    ensure!(out.ok(), "run failed: {}", out.describe());
+    crate::report::Report::parse(&out.stdout).map_err(crate::case::CaseError::Fail)
+}
+
+/// The driver's own oom_score_adj (only ever raised for children: lowering
+/// needs CAP_SYS_RESOURCE).
+fn own_oom_score_adj() -> i32 {
+    std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Spec: with no oomScoreAdj the runtime MUST NOT change oom_score_adj.
+fn oom_inherited(ctx: &mut Ctx) -> CaseResult {
+    let adj = (own_oom_score_adj() + 123).min(1000);
+    let r = check_inheriting(
+        ctx,
+        crate::runtime::Inherited {
+            umask: 0o022,
+            oom_score_adj: adj,
+        },
+    )?;
+    ensure_eq!(
+        r.0["oom_score_adj"],
+        Value::from(adj.to_string()),
+        "oom_score_adj (inherited from the runtime's caller)"
+    );
+    Ok(())
+}
+
+fn umask_inherited(ctx: &mut Ctx) -> CaseResult {
+    let inherited = crate::runtime::Inherited {
+        umask: 0o027,
+        oom_score_adj: own_oom_score_adj(),
+    };
+    let r = check_inheriting(ctx, inherited)?;
+    ensure_eq!(
+        r.0["umask"],
+        Value::from(0o027),
+        "umask (inherited from the runtime's caller)"
     );
     Ok(())
 }
