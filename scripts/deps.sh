@@ -8,7 +8,7 @@ PKGS=(
   runc crun                                   # reference runtimes
   iproute2 jq procps util-linux               # test tooling
   containerd podman skopeo umoci              # real clients and image interop
-  docker-registry apache2-utils               # a local registry with htpasswd auth
+  docker-registry apache2-utils openssl       # a local registry with htpasswd auth; test certs and tokens
   golang-github-containers-common             # /usr/share/containers/seccomp.json
   hyperfine time file curl                    # make bench (timings, peak RSS, linkage, registry probe)
 )

@@ -261,12 +261,19 @@ fn run(cli: Cli) -> Result<()> {
             }
             let _lock = store.lock_shared()?;
             store.update_index(|entries| {
+                // The new name keeps the manifest's media type (a pulled Docker manifest
+                // stays one).
+                let media_type = entries
+                    .iter()
+                    .find(|e| e.digest == image.manifest_digest)
+                    .map(|e| e.media_type.clone())
+                    .unwrap_or_else(|| store::MANIFEST_MEDIA_TYPE.to_string());
                 store::set_name(
                     entries,
                     &name,
                     &image.manifest_digest,
                     image.manifest_size,
-                    store::MANIFEST_MEDIA_TYPE,
+                    &media_type,
                 );
                 Ok(())
             })?;

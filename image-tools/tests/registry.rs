@@ -38,6 +38,7 @@ fn main() {
         ),
         t("interrupted_pull_resumes", interrupted_pull_resumes),
         t("tls_with_cert_dir", tls_with_cert_dir),
+        t("insecure_registries", insecure_registries),
     ]);
 }
 
@@ -1079,5 +1080,37 @@ fn tls_with_cert_dir() -> TestResult {
         out.status.success() && sha256(&out.stdout) == digest,
         format!("skopeo over TLS: {}", String::from_utf8_lossy(&out.stderr)),
     )?;
+    Ok(())
+}
+
+fn insecure_registries() -> TestResult {
+    let t = T::new();
+    // Plain http on a loopback address that is not a local name.
+    let reg = Registry::start_on(&t.env.path("registry"), Auth::None, "127.0.0.2", None)?;
+    let name = format!("{}/plain/img:1", reg.host);
+    t.load(&t.env.store, &name, &layers(&t.env, 1)?)?;
+    let err = t.fails(&["push", &name])?;
+    contains(&err, &reg.host)?;
+    t.ok(&["push", "--insecure", &name])?;
+    let digest = stored_digest(&t.env.store, &name)?;
+    // Listed in the settings file instead.
+    let other = t.store("other");
+    let base = t.cmd(&other, &["pull", &name]);
+    let settings = t.env.path("registries.json");
+    fs::write(
+        &settings,
+        format!("{{\"insecure-registries\": [\"{}\"]}}", reg.host),
+    )?;
+    let mut c = base;
+    c.env("SANGJA_REGISTRIES_CONFIG", &settings);
+    let out = c.output()?;
+    check(
+        out.status.success(),
+        format!(
+            "pull with settings: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
+    check(stored_digest(&other, &name)? == digest, "pulled digest")?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use super::auth::{parse_challenge, Auth, Challenge};
 use super::{media, tls, RegistryError};
 use crate::credentials::Credential;
 use crate::digest::Digest;
+use crate::progress::{Counting, Task};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,8 +43,8 @@ impl Default for ClientOptions {
 pub enum Body<'a> {
     Empty,
     Bytes(&'a [u8], &'a str),
-    /// A file streamed with its length.
-    File(&'a Path, u64),
+    /// A file streamed with its length, its bytes counted on a progress task.
+    File(&'a Path, u64, Option<&'a Task<'a>>),
 }
 
 pub struct Request<'a> {
@@ -265,7 +266,7 @@ impl Client {
             let result = match &req.body {
                 Body::Empty => r.call(),
                 Body::Bytes(b, content_type) => r.set("Content-Type", content_type).send_bytes(b),
-                Body::File(path, len) => {
+                Body::File(path, len, task) => {
                     let f = std::fs::File::open(path).map_err(|e| {
                         RegistryError::Other(format!(
                             "{}: opening {}: {e}",
@@ -273,9 +274,16 @@ impl Client {
                             path.display()
                         ))
                     })?;
-                    r.set("Content-Type", "application/octet-stream")
-                        .set("Content-Length", &len.to_string())
-                        .send(f)
+                    let r = r
+                        .set("Content-Type", "application/octet-stream")
+                        .set("Content-Length", &len.to_string());
+                    match task {
+                        Some(task) => {
+                            task.restart();
+                            r.send(Counting { inner: f, task })
+                        }
+                        None => r.send(f),
+                    }
                 }
             };
             match result {

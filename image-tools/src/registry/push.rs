@@ -6,7 +6,7 @@ use super::client::{scope, Body, Client, Request};
 use super::RegistryError;
 use crate::digest::Digest;
 use crate::image::Image;
-use crate::progress::Progress;
+use crate::progress::{Progress, Task};
 use crate::reference::Reference;
 use crate::store::{IndexEntry, Store};
 use std::collections::BTreeSet;
@@ -52,6 +52,10 @@ pub fn push(
         .map(|e| e.media_type.clone())
         .unwrap_or_else(|| crate::store::MANIFEST_MEDIA_TYPE.to_string());
     let manifest = store.read_blob(&image.manifest_digest)?;
+    // What the manifest says it is wins over the index entry.
+    let media_type = serde_json::from_slice::<serde_json::Value>(&manifest)
+        .map(|doc| super::media::declared(&doc, &media_type))
+        .unwrap_or(media_type);
     let mut blobs: Vec<(Digest, u64, Option<String>)> = Vec::new();
     for (d, size) in store.manifest_children(&image.manifest_digest)? {
         if blobs.iter().any(|(b, _, _)| *b == d) {
@@ -85,9 +89,9 @@ pub fn push(
             client,
             repository,
             &scopes,
-            digest,
-            *size,
+            (digest, *size),
             from.as_deref(),
+            &task,
         );
         match result {
             Ok(Outcome::Existed) => {
@@ -102,7 +106,6 @@ pub fn push(
             }
             Ok(Outcome::Uploaded) => {
                 uploaded.fetch_add(1, Ordering::Relaxed);
-                task.add(*size);
                 task.finish("Pushed");
                 Ok(())
             }
@@ -186,9 +189,9 @@ fn push_blob(
     client: &Client,
     repository: &str,
     scopes: &[String],
-    digest: &Digest,
-    size: u64,
+    (digest, size): (&Digest, u64),
     from: Option<&str>,
+    task: &Task<'_>,
 ) -> Result<Outcome, RegistryError> {
     let what = format!("blob {digest}");
     match client.send(Request {
@@ -239,7 +242,7 @@ fn push_blob(
         repository,
         scopes,
         headers: vec![],
-        body: Body::File(&path, size),
+        body: Body::File(&path, size, Some(task)),
     })?;
     Ok(Outcome::Uploaded)
 }
