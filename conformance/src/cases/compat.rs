@@ -69,6 +69,20 @@ pub static CASES: &[Case] = &[
         note: None,
         run: checkpoint_restore,
     },
+    Case {
+        id: "cli.update-memory-cpu",
+        field: "update --resources (memory, cpu)",
+        needs: &[Need::CgroupV1("memory"), Need::CgroupV1("cpu")],
+        note: None,
+        run: update_memory_cpu,
+    },
+    Case {
+        id: "cli.update-refused-keeps-limits",
+        field: "update --resources",
+        needs: &[Need::CgroupV1("cpu")],
+        note: None,
+        run: update_refused,
+    },
 ];
 
 fn pid_file(ctx: &mut Ctx) -> CaseResult {
@@ -355,5 +369,59 @@ fn checkpoint_restore(ctx: &mut Ctx) -> CaseResult {
         advanced,
         "the restored process does not run (count stuck at {before})"
     );
+    Ok(())
+}
+
+fn update_memory_cpu(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = sleeper();
+    cfg.set(
+        "/linux/resources",
+        json!({"memory": {"limit": 67108864}, "cpu": {"shares": 512}}),
+    );
+    let (id, pid) = ctx.create_ok(&cfg)?;
+    ensure!(ctx.start(&id)?.ok(), "start failed");
+    let res = ctx.dir.join("resources.json");
+    std::fs::write(&res, json!({"memory": {"limit": 134217728}, "cpu": {"shares": 256, "quota": 20000, "period": 100000}}).to_string())
+        .map_err(|e| CaseError::Harness(e.to_string()))?;
+    let out = ctx.rt_stdin(&["update", "--resources", "-", &id], &res)?;
+    let read = |c: &str, f: &str| cgroups::read(pid, c, f).unwrap_or_else(|e| e);
+    let got = vec![
+        read("memory", "memory.limit_in_bytes"),
+        read("cpu", "cpu.shares"),
+        read("cpu", "cpu.cfs_quota_us"),
+    ];
+    let del = ctx.delete(&id, true)?;
+    ensure!(out.ok(), "update --resources - failed: {}", out.describe());
+    ensure!(del.ok(), "delete --force failed: {}", del.describe());
+    ensure_eq!(
+        got,
+        vec!["134217728", "256", "20000"],
+        "memory.limit_in_bytes, cpu.shares, cfs_quota_us after update"
+    );
+    Ok(())
+}
+
+/// An update the kernel refuses (a quota below 1ms) fails and leaves the
+/// limits in force as they were.
+fn update_refused(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = sleeper();
+    cfg.set(
+        "/linux/resources/cpu",
+        json!({"shares": 512, "quota": 50000, "period": 100000}),
+    );
+    let (id, pid) = ctx.create_ok(&cfg)?;
+    ensure!(ctx.start(&id)?.ok(), "start failed");
+    let res = ctx.dir.join("resources.json");
+    std::fs::write(
+        &res,
+        json!({"cpu": {"quota": 500, "period": 100000}}).to_string(),
+    )
+    .map_err(|e| CaseError::Harness(e.to_string()))?;
+    let out = ctx.rt_stdin(&["update", "--resources", "-", &id], &res)?;
+    let quota = cgroups::read(pid, "cpu", "cpu.cfs_quota_us").unwrap_or_else(|e| e);
+    let del = ctx.delete(&id, true)?;
+    ensure!(!out.ok(), "update with a 500us quota succeeded");
+    ensure!(del.ok(), "delete --force failed: {}", del.describe());
+    ensure_eq!(quota, "50000", "cpu.cfs_quota_us after the refused update");
     Ok(())
 }
