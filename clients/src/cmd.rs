@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 /// How long any single client command may take before it counts as hung.
 pub const HANG_GUARD: Duration = Duration::from_secs(120);
 
+/// The guard for cleanup after a failure and for processes expected to be gone
+/// already: shorter, so a badly broken runtime fails the suite in minutes, not hours.
+pub const CLEANUP_GUARD: Duration = Duration::from_secs(15);
+
 /// What a finished command left behind.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -70,6 +74,11 @@ pub fn line_of(cmd: &Command) -> String {
 
 /// Runs to completion with stdin closed, capturing stdout and stderr.
 pub fn run(cmd: &mut Command) -> Result<Outcome> {
+    run_within(cmd, HANG_GUARD)
+}
+
+/// `run` with its own hang guard.
+pub fn run_within(cmd: &mut Command, guard: Duration) -> Result<Outcome> {
     let line = line_of(cmd);
     let mut child = cmd
         .stdin(Stdio::null())
@@ -79,7 +88,7 @@ pub fn run(cmd: &mut Command) -> Result<Outcome> {
         .with_context(|| format!("spawn `{line}`"))?;
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
-    let status = wait_guarded(&mut child, &line)?;
+    let status = wait_within(&mut child, &line, guard)?;
     Ok(Outcome {
         line,
         code: status.code(),
@@ -113,16 +122,21 @@ fn join_reader(r: Option<Reader>) -> String {
 /// Waits for a child we spawned; past the hang guard it is killed (by its own PID)
 /// and the wait fails.
 pub fn wait_guarded(child: &mut Child, line: &str) -> Result<ExitStatus> {
+    wait_within(child, line, HANG_GUARD)
+}
+
+/// `wait_guarded` with its own guard.
+pub fn wait_within(child: &mut Child, line: &str, guard: Duration) -> Result<ExitStatus> {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(status);
         }
-        if start.elapsed() > HANG_GUARD {
+        if start.elapsed() > guard {
             let _ = child.kill();
             let _ = child.wait();
             return Err(anyhow!(
-                "`{line}` still running after {HANG_GUARD:?}: killed (pid {})",
+                "`{line}` still running after {guard:?}: killed (pid {})",
                 child.id()
             ));
         }
@@ -132,7 +146,16 @@ pub fn wait_guarded(child: &mut Child, line: &str) -> Result<ExitStatus> {
 
 /// Polls `probe` until it yields a value, up to the hang guard. For waiting on
 /// asynchronous effects (a task reaching STOPPED, a shim exiting), not for timing.
-pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+pub fn wait_for<T>(what: &str, probe: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    wait_for_within(what, HANG_GUARD, probe)
+}
+
+/// `wait_for` with its own guard.
+pub fn wait_for_within<T>(
+    what: &str,
+    guard: Duration,
+    mut probe: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
     let start = Instant::now();
     let mut last_err = None;
     loop {
@@ -141,10 +164,10 @@ pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<Option<T>>) -> 
             Ok(None) => {}
             Err(e) => last_err = Some(e),
         }
-        if start.elapsed() > HANG_GUARD {
+        if start.elapsed() > guard {
             return Err(match last_err {
                 Some(e) => e.context(format!("gave up waiting for {what}")),
-                None => anyhow!("gave up waiting for {what} after {HANG_GUARD:?}"),
+                None => anyhow!("gave up waiting for {what} after {guard:?}"),
             });
         }
         thread::sleep(Duration::from_millis(20));

@@ -3,7 +3,7 @@
 //! namespace unique to this test run, so the shim's runtime root
 //! (/run/containerd/runc/<ns>) and the cgroups (/<ns>/<id>) are ours alone.
 
-use crate::cmd::{self, run, wait_for, Outcome};
+use crate::cmd::{self, run, run_within, wait_for, wait_for_within, Outcome, CLEANUP_GUARD};
 use crate::leftovers::{self, Report};
 use anyhow::{Context, Result};
 use nix::sys::signal::{kill, Signal};
@@ -168,9 +168,19 @@ impl Containerd {
     /// Forced removal of whatever a failed flow left: task killed and deleted,
     /// container record removed. Errors are ignored (parts may be gone already).
     pub fn force_remove(&self, id: &str) {
-        let _ = self.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", id]);
-        let _ = self.ctr(&["task", "delete", "--force", id]);
-        let _ = self.ctr(&["container", "delete", id]);
+        for args in [
+            &["task", "kill", "--all", "--signal", "SIGKILL", id][..],
+            &["task", "delete", "--force", id],
+            &["container", "delete", id],
+        ] {
+            let _ = run_within(&mut self.ctr_cmd(args), CLEANUP_GUARD);
+        }
+    }
+
+    /// The shim's ttrpc socket for a container: containerd 1.6 names it by the
+    /// sha256 of `<containerd address>/<namespace>/<id>` under /run/containerd/s.
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        shim_socket(&self.socket, &self.namespace, id)
     }
 
     /// Everything one container may leave: its shim, mounts, bundle, runtime state
@@ -178,13 +188,17 @@ impl Containerd {
     pub fn leftovers_of(&self, id: &str) -> Result<()> {
         let mut report = Report::default();
         let shim_needle = format!("-namespace {} -id {id} ", self.namespace);
-        let waited = wait_for("the shim to exit", || {
+        let waited = wait_for_within("the shim to exit", CLEANUP_GUARD, || {
             Ok(leftovers::processes_with(&shim_needle)
                 .is_empty()
                 .then_some(()))
         });
         if waited.is_err() {
             report.processes("shim", leftovers::processes_with(&shim_needle));
+        }
+        let socket = self.shim_socket(id);
+        if socket.exists() {
+            report.paths("shim socket", vec![socket]);
         }
         let bundle = self.bundle(id);
         report.mounts(leftovers::mounts_with(&bundle.display().to_string()));
@@ -199,8 +213,8 @@ impl Containerd {
             "cgroup",
             leftovers::cgroups_named(&format!("{}/{id}", self.namespace)),
         );
-        if self
-            .ctr_ok(&["container", "ls", "-q"])?
+        if run_within(&mut self.ctr_cmd(&["container", "ls", "-q"]), CLEANUP_GUARD)?
+            .ok()?
             .stdout
             .lines()
             .any(|l| l == id)
@@ -223,17 +237,40 @@ impl Containerd {
             }
             cmd::wait_guarded(&mut child, line)?;
         }
-        // Shims outlive containerd by design; any left here were started by our daemon.
-        for (pid, _) in &shims {
+        // Shims outlive containerd by design; any left here were started by our
+        // daemon. Their sockets and the mounts under our dir go with them.
+        for (pid, cmdline) in &shims {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            let mut words = cmdline.split_whitespace();
+            if let Some(id) = words.by_ref().skip_while(|w| *w != "-id").nth(1) {
+                let _ = fs::remove_file(self.shim_socket(id));
+            }
+        }
+        let stale = leftovers::mounts_with(&self.dir.display().to_string());
+        for m in stale.iter().rev() {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
         let _ = fs::remove_dir(Path::new(SHIM_RUNC_ROOT).join(&self.namespace));
         leftovers::remove_empty_cgroup(&self.namespace);
         for d in &self.created_run_dirs {
             let _ = fs::remove_dir(d);
         }
+        anyhow::ensure!(
+            shims.is_empty() && stale.is_empty(),
+            "containerd left shims {shims:?} and mounts {stale:?} (killed and detached)"
+        );
         Ok(())
     }
+}
+
+/// containerd 1.6's `shim.SocketAddress`: the hex sha256 of
+/// `filepath.Join(address, namespace, id)` under /run/containerd/s.
+pub fn shim_socket(address: &Path, namespace: &str, id: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let key = address.join(namespace).join(id);
+    let digest = Sha256::digest(key.as_os_str().as_encoded_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Path::new("/run/containerd/s").join(hex)
 }
 
 impl Drop for Containerd {

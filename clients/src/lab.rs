@@ -5,7 +5,7 @@
 use crate::containerd::Containerd;
 use crate::image::build_busybox_archive;
 use crate::podman::Podman;
-use crate::runtimes::Runtime;
+use crate::runtimes::{Runtime, Traced};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,6 +15,8 @@ pub struct Lab {
     pub containerd: Result<Mutex<Containerd>, String>,
     pub podman: Result<Mutex<Podman>, String>,
     pub archive: PathBuf,
+    /// Every runtime under test, wrapped so its calls are logged.
+    pub traced: Vec<Traced>,
     pub dir: tempfile::TempDir,
 }
 
@@ -26,19 +28,34 @@ impl Lab {
             .context("temp dir")?;
         let archive = build_busybox_archive(&dir.path().join("image"))
             .context("building the busybox image")?;
+        let traced = runtimes
+            .iter()
+            .map(|r| r.traced(&dir.path().join("traced")))
+            .collect::<Result<Vec<_>>>()?;
         let namespace = format!("sangja-clients-{}", std::process::id());
         let containerd = start_containerd(&dir.path().join("containerd"), &namespace, &archive)
             .map(Mutex::new)
             .map_err(|e| format!("{e:#}"));
-        let podman = start_podman(&dir.path().join("podman"), runtimes, &archive)
+        let all: Vec<Runtime> = runtimes
+            .iter()
+            .cloned()
+            .chain(traced.iter().map(|t| t.rt.clone()))
+            .collect();
+        let podman = start_podman(&dir.path().join("podman"), &all, &archive)
             .map(Mutex::new)
             .map_err(|e| format!("{e:#}"));
         Ok(Lab {
             containerd,
             podman,
             archive,
+            traced,
             dir,
         })
+    }
+
+    /// The traced wrapper of the runtime called `name`.
+    pub fn traced_for(&self, name: &str) -> Option<&Traced> {
+        self.traced.iter().find(|t| t.rt.real == name)
     }
 
     /// Stops the daemons and cleans the store; what could not be cleaned is returned.

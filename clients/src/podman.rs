@@ -3,7 +3,7 @@
 //! `runtime_supports_json`, so podman hands it `--log FILE --log-format=json` as it
 //! does for runc and reads errors back from that log.
 
-use crate::cmd::{run, wait_for, Outcome};
+use crate::cmd::{run, run_within, wait_for_within, Outcome, CLEANUP_GUARD};
 use crate::leftovers::{self, Report};
 use crate::runtimes::Runtime;
 use anyhow::{Context, Result};
@@ -42,7 +42,7 @@ impl Podman {
         let names: Vec<String> = ["crun", "runc"]
             .iter()
             .map(|s| s.to_string())
-            .chain(runtimes.iter().map(|r| r.name.to_string()))
+            .chain(runtimes.iter().map(|r| r.name.clone()))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .map(|n| format!("{n:?}"))
@@ -93,7 +93,7 @@ impl Podman {
     /// `podman --runtime <rt> args...`
     pub fn with(&self, rt: &Runtime, args: &[&str]) -> Command {
         let mut c = self.cmd();
-        c.arg("--runtime").arg(rt.name).args(args);
+        c.arg("--runtime").arg(&rt.name).args(args);
         c
     }
 
@@ -127,7 +127,10 @@ impl Podman {
 
     /// Forced removal of what a failed flow left.
     pub fn force_remove(&self, name: &str) {
-        let _ = run(self.cmd().args(["rm", "--force", "--time", "0", name]));
+        let _ = run_within(
+            self.cmd().args(["rm", "--force", "--time", "0", name]),
+            CLEANUP_GUARD,
+        );
     }
 
     /// Everything a container (by full id) may leave: conmon, mounts, its cgroup,
@@ -136,7 +139,7 @@ impl Podman {
         let mut report = Report::default();
         // conmon and the cleanup process it runs exit asynchronously.
         let needle = format!("-c {id} ");
-        if wait_for("conmon to exit", || {
+        if wait_for_within("conmon to exit", CLEANUP_GUARD, || {
             Ok(leftovers::processes_with(&needle).is_empty().then_some(()))
         })
         .is_err()
@@ -148,7 +151,7 @@ impl Podman {
             "cgroup",
             leftovers::cgroups_named(&format!("{CGROUP_PARENT}/libpod-{id}")),
         );
-        let state = Path::new("/run").join(rt.name).join(id);
+        let state = Path::new("/run").join(&rt.real).join(id);
         if state.exists() {
             report.paths("runtime state directory", vec![state]);
         }

@@ -2,7 +2,7 @@
 //! CI has none. The client gets a pty slave as its stdin/stdout/stderr and
 //! controlling terminal; the test reads and writes the master.
 
-use crate::cmd::{line_of, wait_for, wait_guarded};
+use crate::cmd::{line_of, wait_for, wait_for_within, wait_guarded, CLEANUP_GUARD};
 use anyhow::{Context, Result};
 use nix::pty::{openpty, Winsize};
 use std::fs::File;
@@ -116,12 +116,23 @@ impl PtySession {
 
     /// Waits for the client to exit; returns its exit code and the whole transcript.
     pub fn finish(mut self) -> Result<(Option<i32>, String)> {
-        let status = wait_guarded(&mut self.child, &self.line)?;
+        let line = self.line.clone();
+        let status = wait_guarded(&mut self.child, &line)?;
         // The reader ends when the last slave copy closes; a process still holding
         // it would be a leak the leftover checks report, so don't wait forever.
-        let _ = wait_for("the terminal to close", || {
+        let _ = wait_for_within("the terminal to close", CLEANUP_GUARD, || {
             Ok(self.reader_done.load(Ordering::SeqCst).then_some(()))
         });
         Ok((status.code(), self.output()))
+    }
+}
+
+impl Drop for PtySession {
+    /// A flow that failed midway must not leave its client running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

@@ -10,7 +10,7 @@ use sangja_clients::containerd::Containerd;
 use sangja_clients::image::IMAGE;
 use sangja_clients::leftovers;
 use sangja_clients::pty::{PtySession, COLS, ROWS};
-use sangja_clients::runtimes::Runtime;
+use sangja_clients::runtimes::{check_calls, Runtime, Traced};
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -21,6 +21,8 @@ use std::sync::mpsc;
 struct Ctx<'a> {
     c: &'a Containerd,
     rt: &'a Runtime,
+    /// Set for the flow that checks every runtime call: `rt` is then the wrapper.
+    traced: Option<&'a Traced>,
     base: String,
     ids: RefCell<Vec<String>>,
 }
@@ -87,7 +89,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         .map(|t| format!("{t} not installed"))
         .collect();
     let no_update = ctr_lacks_task_update();
-    let table: [(&'static str, FlowFn, Option<String>); 10] = [
+    let table: [(&'static str, FlowFn, Option<String>); 11] = [
         ("run_output", run_output, None),
         ("exit_status", exit_status, None),
         ("detach_exec", detach_exec, None),
@@ -98,6 +100,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         ("metrics", metrics, None),
         ("tty", tty, None),
         ("delete_and_errors", delete_and_errors, None),
+        ("runtime_calls", runtime_calls, None),
     ];
     table
         .into_iter()
@@ -146,9 +149,18 @@ fn run_flow(
         .as_ref()
         .map_err(|e| format!("the private containerd could not start: {e}"))?;
     let c = c.lock().unwrap_or_else(|e| e.into_inner());
+    let traced = if name == "runtime_calls" {
+        Some(
+            lab.traced_for(&rt.name)
+                .ok_or_else(|| format!("no traced wrapper for {}", rt.name))?,
+        )
+    } else {
+        None
+    };
     let ctx = Ctx {
         c: &c,
-        rt,
+        rt: traced.map_or(rt, |t| &t.rt),
+        traced,
         base: format!("{}-{}", rt.name, name.replace('_', "-")),
         ids: RefCell::new(Vec::new()),
     };
@@ -212,6 +224,13 @@ fn exit_status(x: &Ctx) -> Result<()> {
 fn detach_exec(x: &Ctx) -> Result<()> {
     let id = x.id("");
     x.sleeper(&id, &[])?;
+    // The leftover check looks for this socket after delete: prove it finds it.
+    let socket = x.c.shim_socket(&id);
+    ensure!(
+        socket.exists(),
+        "shim socket {} not found while the task runs",
+        socket.display()
+    );
     let out = x.c.ctr(&[
         "task",
         "exec",
@@ -522,4 +541,41 @@ fn delete_and_errors(x: &Ctx) -> Result<()> {
     // The container survives a failed exec.
     x.c.ctr_ok(&["task", "exec", "--exec-id", "good", &host, "true"])?;
     x.stop_and_delete(&host)
+}
+
+/// Every runtime call the shim makes in a whole lifecycle succeeds: the runtime is
+/// wrapped so each call and its exit code is logged (failures the shim tolerates,
+/// such as a `delete` it retries with `--force`, would otherwise go unseen).
+fn runtime_calls(x: &Ctx) -> Result<()> {
+    let t = x.traced.context("runtime_calls needs the traced wrapper")?;
+    t.reset()?;
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    x.c.ctr_ok(&["task", "exec", "--exec-id", "probe", &id, "true"])?;
+    x.c.ctr_ok(&["task", "ps", &id])?;
+    x.c.ctr_ok(&["task", "pause", &id])?;
+    x.c.wait_status(&id, "PAUSED")?;
+    x.c.ctr_ok(&["task", "resume", &id])?;
+    x.c.wait_status(&id, "RUNNING")?;
+    x.c.ctr_ok(&["task", "kill", "--signal", "SIGCONT", &id])?;
+    x.c.ctr_ok(&["task", "kill", "--all", "--signal", "SIGKILL", &id])?;
+    x.c.wait_status(&id, "STOPPED")?;
+    x.c.ctr_ok(&["task", "delete", &id])?;
+    x.c.ctr_ok(&["container", "delete", &id])?;
+    let tty = x.id("tty");
+    let s = PtySession::spawn(x.run_cmd(&["-t", "--rm"], &tty, &["sh", "-c", "exit 0"]))?;
+    let (code, transcript) = s.finish()?;
+    ensure!(code == Some(0), "ctr run -t exited {code:?}:\n{transcript}");
+    check_calls(
+        &t.calls()?,
+        &[
+            "create", "start", "exec", "ps", "pause", "resume", "kill", "delete",
+        ],
+        &[
+            ("create", "--console-socket"),
+            ("kill", "--all"),
+            ("delete", "--force"),
+            ("exec", "--detach"),
+        ],
+    )
 }

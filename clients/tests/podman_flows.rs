@@ -10,7 +10,7 @@ use sangja_clients::image::IMAGE;
 use sangja_clients::leftovers;
 use sangja_clients::podman::{Podman, RUN_FLAGS};
 use sangja_clients::pty::{PtySession, COLS, ROWS};
-use sangja_clients::runtimes::Runtime;
+use sangja_clients::runtimes::{check_calls, Runtime, Traced};
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,6 +20,8 @@ use std::process::Command;
 struct Ctx<'a> {
     p: &'a Podman,
     rt: &'a Runtime,
+    /// Set for the flow that checks every runtime call: `rt` is then the wrapper.
+    traced: Option<&'a Traced>,
     base: String,
     dir: PathBuf,
     names: RefCell<Vec<String>>,
@@ -100,7 +102,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         .filter(|t| !crate::have(t))
         .map(|t| format!("{t} not installed"))
         .collect();
-    let table: [(&'static str, FlowFn); 7] = [
+    let table: [(&'static str, FlowFn); 8] = [
         ("run_rm_output", run_rm_output),
         ("exit_code_and_env", exit_code_and_env),
         ("detach_exec_stop_rm", detach_exec_stop_rm),
@@ -108,6 +110,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         ("top", top),
         ("run_it", run_it),
         ("errors", errors),
+        ("runtime_calls", runtime_calls),
     ];
     table
         .into_iter()
@@ -138,9 +141,18 @@ fn run_flow(
     let p = p.lock().unwrap_or_else(|e| e.into_inner());
     let dir = lab.dir.path().join("cidfiles");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let traced = if name == "runtime_calls" {
+        Some(
+            lab.traced_for(&rt.name)
+                .ok_or_else(|| format!("no traced wrapper for {}", rt.name))?,
+        )
+    } else {
+        None
+    };
     let ctx = Ctx {
         p: &p,
-        rt,
+        rt: traced.map_or(rt, |t| &t.rt),
+        traced,
         base: format!("{}-{}", rt.name, name.replace('_', "-")),
         dir,
         names: RefCell::new(Vec::new()),
@@ -349,7 +361,7 @@ fn run_it(x: &Ctx) -> Result<()> {
 /// reads it from the JSON log), classified the way scripts rely on: 127 for a
 /// command that does not exist, 126 for one that cannot be executed.
 fn errors(x: &Ctx) -> Result<()> {
-    let name = x.rt.name;
+    let name = &x.rt.name;
     let n = x.name("missing");
     let out = run(&mut x.run_cmd(&["--rm"], &n, &["/nonexistent-cmd"]))?;
     ensure!(
@@ -384,4 +396,45 @@ fn errors(x: &Ctx) -> Result<()> {
         ))
     );
     Ok(())
+}
+
+/// Every runtime call conmon and podman make in a whole lifecycle succeeds (the
+/// runtime is wrapped so each call and its exit code is logged).
+fn runtime_calls(x: &Ctx) -> Result<()> {
+    let t = x.traced.context("runtime_calls needs the traced wrapper")?;
+    t.reset()?;
+    let n = x.name("");
+    run(&mut x.run_cmd(
+        &["-d"],
+        &n,
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 3' TERM; touch /tmp/ready; while :; do sleep 0.1; done",
+        ],
+    ))?
+    .ok()?;
+    wait_for("the trap to be set", || {
+        Ok(x.podman(&["exec", &n, "test", "-e", "/tmp/ready"])?
+            .success()
+            .then_some(()))
+    })?;
+    x.podman_ok(&["pause", &n])?;
+    x.podman_ok(&["unpause", &n])?;
+    x.podman_ok(&["stop", "--time", "60", &n])?;
+    x.podman_ok(&["rm", &n])?;
+    let it = x.name("it");
+    let s = PtySession::spawn(x.run_cmd(&["-it", "--rm"], &it, &["sh", "-c", "exit 0"]))?;
+    let (code, transcript) = s.finish()?;
+    ensure!(
+        code == Some(0),
+        "podman run -it exited {code:?}:\n{transcript}"
+    );
+    check_calls(
+        &t.calls()?,
+        &[
+            "create", "start", "exec", "pause", "resume", "kill", "delete",
+        ],
+        &[("create", "--console-socket"), ("exec", "--detach")],
+    )
 }
