@@ -63,3 +63,26 @@ pub fn mountinfo() -> Value {
         Err(e) => json!({ "error": e.to_string() }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fields_propagation_and_escapes() {
+        let m = parse_line(
+            "97 95 0:52 / /dev/my\\040shm rw,nosuid,nodev shared:5 master:3 - tmpfs shm rw,size=65536k",
+        )
+        .unwrap();
+        assert_eq!(m["target"], "/dev/my shm");
+        assert_eq!(m["propagation"], "shared");
+        assert_eq!(m["options"], serde_json::json!(["rw", "nosuid", "nodev"]));
+        assert_eq!(m["super_options"], serde_json::json!(["rw", "size=65536k"]));
+        assert_eq!(m["fstype"], "tmpfs");
+        let slave = parse_line("1 0 0:1 / /a ro master:7 - proc proc rw").unwrap();
+        assert_eq!(slave["propagation"], "slave");
+        let private = parse_line("1 0 0:1 / /b ro - proc proc rw").unwrap();
+        assert_eq!(private["propagation"], "private");
+        assert!(parse_line("garbage").is_none());
+    }
+}
