@@ -77,7 +77,9 @@ echo "bench: runtimes ${RT_NAMES[*]}; sections: $SECTIONS"
 
 for s in $SECTIONS; do
   echo "== $s"
+  t=$(date +%s)
   "${s}_section"
+  echo "== $s took $(($(date +%s) - t))s"
 done
 
 # Every per-runtime group gets a row saying why a skipped runtime has no number.

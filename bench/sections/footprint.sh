@@ -35,6 +35,6 @@ footprint_section() {
     link+=", $(file -L -b "$bin" | grep -o -e 'not stripped' -e 'stripped' | head -1)"
     local mib
     mib=$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')
-    row "binary size" "$name" "$mib" "$mib" "$mib" MiB "$link"
+    row "binary size" "$name" "$mib" "$mib" "$mib" MiB "$size bytes, $link"
   done
 }
