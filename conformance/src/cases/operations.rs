@@ -88,6 +88,13 @@ pub static CASES: &[Case] = &[
         note: None,
         run: init_killed_externally,
     },
+    Case {
+        id: "pause.illegal-transitions",
+        field: "pause/resume/exec",
+        needs: &[],
+        note: None,
+        run: pause_illegal,
+    },
 ];
 
 fn running(ctx: &mut Ctx) -> Result<(String, i32), CaseError> {
@@ -359,4 +366,31 @@ fn init_killed_externally(ctx: &mut Ctx) -> CaseResult {
         out.describe()
     );
     Ok(())
+}
+
+/// resume of a running container and exec into a paused one are refused and
+/// leave the state as it was. (Pausing a created container is allowed: runc
+/// freezes it; the spec does not define pause.)
+fn pause_illegal(ctx: &mut Ctx) -> CaseResult {
+    let (id, _) = ctx.create_ok(&sleeper())?;
+    ensure!(ctx.start(&id)?.ok(), "start failed");
+    let out = ctx.rt(&["resume", &id])?;
+    ensure!(!out.ok(), "resume of a running container succeeded");
+    ensure_eq!(
+        ctx.state(&id)?["status"],
+        Value::from("running"),
+        "status after the refused resume"
+    );
+    ensure!(ctx.rt(&["pause", &id])?.ok(), "pause failed");
+    let out = ctx.rt(&["exec", &id, "/bin/true"])?;
+    ensure!(
+        !out.ok(),
+        "exec into a paused container succeeded (without --ignore-paused)"
+    );
+    ensure_eq!(
+        ctx.state(&id)?["status"],
+        Value::from("paused"),
+        "status after the refused exec"
+    );
+    finish(ctx, &id)
 }
