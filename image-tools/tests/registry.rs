@@ -685,8 +685,20 @@ fn token_auth_and_mount() -> TestResult {
         registry_digest(&name, Some(&creds))? == digest,
         "skopeo digest",
     )?;
+    // The first token the pull gets is already expired: the registry refuses it and
+    // the pull fetches a fresh one.
+    ts.stale.store(1, Ordering::SeqCst);
+    let issued_before = ts.issued.load(Ordering::SeqCst);
     t.ok_in(&other, &["pull", &name])?;
     check(stored_digest(&other, &name)? == digest, "pulled digest")?;
+    check(
+        ts.stale.load(Ordering::SeqCst) == 0,
+        "the stale token was not used",
+    )?;
+    check(
+        ts.issued.load(Ordering::SeqCst) >= issued_before + 2,
+        "no fresh token after the refusal",
+    )?;
 
     // Mount from tok/a into tok/b: the token must cover both repositories.
     let b = format!("{host}/tok/b:1");

@@ -167,7 +167,7 @@ impl Client {
                 Err(ureq::Error::Transport(t)) => {
                     return Err(RegistryError::Transport {
                         registry: self.registry.clone(),
-                        what: format!("GET {url}"),
+                        what: "connecting".into(),
                         message: t.to_string(),
                     })
                 }

@@ -208,9 +208,11 @@ pub fn pull(
         }
     }
     let fetched = missing.len();
-    fetch_all(&ctx, &mut txn, &missing, opts.jobs.max(1), progress)?;
-
+    // The config first: a wrong platform or a broken config stops before the layers.
+    let (first, rest): (Vec<_>, Vec<_>) = missing.into_iter().partition(|(d, _)| *d == config);
+    fetch_all(&ctx, &mut txn, &first, 1, progress)?;
     check_config(&ctx, &txn, &config, opts.platform.as_ref())?;
+    fetch_all(&ctx, &mut txn, &rest, opts.jobs.max(1), progress)?;
 
     let names = if reference.digest().is_some() {
         Vec::new()

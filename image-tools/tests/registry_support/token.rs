@@ -15,6 +15,8 @@ pub struct TokenServer {
     pub cert: PathBuf,
     /// Tokens issued (refusals not counted).
     pub issued: Arc<AtomicUsize>,
+    /// How many of the next tokens to issue already expired (the registry refuses them).
+    pub stale: Arc<AtomicUsize>,
 }
 
 impl TokenServer {
@@ -40,7 +42,9 @@ impl TokenServer {
             .stdout;
         let x5c = base64::engine::general_purpose::STANDARD.encode(der);
         let issued = Arc::new(AtomicUsize::new(0));
-        let (issued2, user, password) = (issued.clone(), user.to_string(), password.to_string());
+        let stale = Arc::new(AtomicUsize::new(0));
+        let (issued2, stale2) = (issued.clone(), stale.clone());
+        let (user, password) = (user.to_string(), password.to_string());
         let server = Server::start(Arc::new(move |req: &Req| {
             let account = req.header("Authorization").and_then(|h| {
                 let b = h.strip_prefix("Basic ")?;
@@ -68,7 +72,10 @@ impl TokenServer {
                     })
                     .collect()
             };
-            match sign(&key, &x5c, &subject, access) {
+            let expired = stale2
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            match sign(&key, &x5c, &subject, access, expired) {
                 Ok(jwt) => {
                     issued2.fetch_add(1, Ordering::SeqCst);
                     let body =
@@ -83,6 +90,7 @@ impl TokenServer {
             server,
             cert,
             issued,
+            stale,
         })
     }
 
@@ -100,11 +108,15 @@ fn sign(
     x5c: &str,
     subject: &str,
     access: Vec<serde_json::Value>,
+    expired: bool,
 ) -> Result<String, String> {
-    let now = std::time::SystemTime::now()
+    let mut now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
+    if expired {
+        now -= 3600;
+    }
     let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
     let claims = serde_json::json!({
         "iss": super::TOKEN_ISSUER,
