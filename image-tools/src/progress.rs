@@ -104,21 +104,21 @@ impl Task<'_> {
         }
     }
 
+    /// Ends the blob with a status; on a terminal its bar becomes a plain line above
+    /// the bars still moving.
     pub fn finish(self, status: &str) {
-        match &self.bar {
-            Some(b) => {
-                b.set_message(status.to_string());
-                b.finish();
-            }
-            None => self.progress.line(&format!("{}: {status}", self.id)),
-        }
+        self.end(status);
     }
 
     pub fn fail(self, status: &str) {
-        match &self.bar {
-            Some(b) => b.abandon_with_message(status.to_string()),
-            None => self.progress.line(&format!("{}: {status}", self.id)),
+        self.end(status);
+    }
+
+    fn end(&self, status: &str) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
         }
+        self.progress.line(&format!("{}: {status}", self.id));
     }
 }
 

@@ -290,6 +290,7 @@ fn push_and_pull_match_skopeo() -> TestResult {
     let out = t.ok_in(&dst, &["pull", &name])?;
     contains(&out, "Pull complete")?;
     contains(&out, &format!("Digest: {digest}"))?;
+    check(!out.contains('\u{1b}'), "terminal codes in plain output")?;
     check(stored_digest(&dst, &name)? == digest, "pulled digest")?;
     t.ok_in(&dst, &["fsck"])?;
     let unpacked = t.env.path("unpacked");
@@ -308,6 +309,25 @@ fn push_and_pull_match_skopeo() -> TestResult {
         blob_gets(&log, "test/multi").is_empty(),
         format!("blobs fetched again: {log:?}"),
     )?;
+
+    // On a terminal: a bar per blob with bytes and rate (script(1) gives it a pty).
+    if have_tool("script") {
+        let tty_store = t.store("tty");
+        let cmdline = format!("{} --store {} pull {name}", bin(), tty_store.display());
+        let out = Command::new("script")
+            .args(["-qec", &cmdline, "/dev/null"])
+            .env("SANGJA_REGISTRIES_CONFIG", t.env.path("no-registries.json"))
+            .env("DOCKER_CONFIG", &t.docker_config)
+            .stdin(Stdio::null())
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        check(out.status.success(), format!("pull on a pty: {text}"))?;
+        contains(&text, "/s")?;
+        contains(&text, "\u{1b}[")?;
+        contains(&text, "Pull complete")?;
+    } else {
+        eprintln!("SKIPPED part of push_and_pull_match_skopeo: script(1) not installed (progress bars on a terminal)");
+    }
 
     // By digest into a third store: an unnamed image with that manifest.
     let by_digest = t.store("bydigest");
@@ -627,6 +647,22 @@ fn basic_auth_login_logout() -> TestResult {
         stored_digest(&other, &sk)? == registry_digest(&sk, Some(&creds))?,
         "skopeo-pushed digest",
     )?;
+
+    // Wrong credentials in config.json: refused, naming the user, store unchanged.
+    let good = fs::read(t.docker_config.join("config.json"))?;
+    let bad = base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"));
+    fs::write(
+        t.docker_config.join("config.json"),
+        serde_json::json!({"auths": {&host: {"auth": bad}}}).to_string(),
+    )?;
+    let fourth = t.store("fourth");
+    t.ok_in(&fourth, &["images"])?;
+    let before4 = snapshot(&fourth);
+    let err = t.fails_in(&fourth, &["pull", &name])?;
+    contains(&err, "401")?;
+    contains(&err, &format!("credentials of user \"{user}\" refused"))?;
+    store_unchanged(&before4, &fourth, "pull with wrong credentials")?;
+    fs::write(t.docker_config.join("config.json"), good)?;
 
     let out = t.ok(&["logout", &host])?;
     contains(&out, "Removing login credentials")?;
