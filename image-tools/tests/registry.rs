@@ -817,6 +817,17 @@ fn bad_registry_answers() -> TestResult {
             &["429", "bad/img", "blob sha256:"],
         ),
         (
+            "blob 404",
+            Box::new(move |r: &Req| {
+                if is_blob(r) {
+                    Fault::Status(404)
+                } else {
+                    Fault::Pass
+                }
+            }),
+            &["404", "bad/img", "blob sha256:"],
+        ),
+        (
             "blob digest mismatch",
             Box::new(move |r: &Req| {
                 if is_blob(r) {
