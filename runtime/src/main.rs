@@ -9,13 +9,20 @@ fn main() {
     {
         sangja::process::init::main();
     }
-    // Like other Unix tools, end quietly when stdout is a closed pipe (`sangja state x | head`).
-    // SAFETY: restoring the default disposition of SIGPIPE has no preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = sangja::cli::Cli::parse();
     let logs_to_file = cli.log.is_some();
     match sangja::cli::dispatch(cli) {
         Ok(code) => std::process::exit(code),
+        // Like other Unix tools, end quietly when stdout is a closed pipe (`sangja state x | head`).
+        // SIGPIPE stays ignored so a hook that does not read its stdin cannot kill us.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            std::process::exit(0)
+        }
         Err(e) => {
             let msg = format!("{e:#}");
             tracing::error!("{msg}");

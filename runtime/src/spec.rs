@@ -156,6 +156,20 @@ pub fn validate(spec: &Spec, bundle: &Path, need_process: bool) -> Result<(), Sp
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(field("process.args", "args must not be empty".into()));
         }
+        for (i, kv) in process
+            .env()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            if !kv.contains('=') || kv.starts_with('=') {
+                return Err(field(
+                    &format!("process.env[{i}]"),
+                    format!("invalid environment variable: {kv:?}"),
+                ));
+            }
+        }
         if !process.cwd().is_absolute() {
             return Err(field(
                 "process.cwd",

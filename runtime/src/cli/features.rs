@@ -1,6 +1,8 @@
 //! `features`: what this build of sangja supports, in runtime-spec's features.md shape.
 //! Each list is what the code handles today; it grows with the code.
 
+use std::io::Write;
+
 use serde_json::json;
 
 use super::Globals;
@@ -102,6 +104,10 @@ pub fn features() -> serde_json::Value {
 }
 
 pub fn run(_g: &Globals, _a: Args) -> anyhow::Result<i32> {
-    println!("{}", serde_json::to_string_pretty(&features())?);
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        serde_json::to_string_pretty(&features())?
+    )?;
     Ok(0)
 }

@@ -22,6 +22,8 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     match a.format.as_str() {
+        // runc encodes an empty list as null.
+        "json" if states.is_empty() => writeln!(out, "null")?,
         "json" => writeln!(out, "{}", serde_json::to_string(&states)?)?,
         "table" => {
             let rows: Vec<[String; 6]> = states

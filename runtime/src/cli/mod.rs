@@ -56,7 +56,7 @@ pub struct Cli {
 }
 
 fn version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0")
+    concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -38,9 +38,21 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let Some(fg) = fg else { return Ok(0) };
-    let status = fg.wait(Pid::from_raw(created.state.pid), created.pty_master)?;
+    // Other commands (state, kill, exec) must reach the container while it runs.
+    let crate::container::Created {
+        dir,
+        state,
+        pty_master,
+    } = created;
+    drop(dir);
+    let status = fg.wait(Pid::from_raw(state.pid), pty_master)?;
     if !a.keep {
-        container::destroy_exited(created.dir)?;
+        match crate::state::ContainerDir::open(&g.root, &a.flags.id) {
+            Ok(dir) => container::destroy_exited(dir)?,
+            // Deleted meanwhile by someone else (`delete --force`): nothing left to do.
+            Err(crate::state::StateError::NotExist) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(status)
 }

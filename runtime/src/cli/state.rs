@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use super::Globals;
 
 #[derive(clap::Args, Debug)]
@@ -9,6 +11,6 @@ pub struct Args {
 
 pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
     let s = crate::container::state(&g.root, &a.id)?;
-    println!("{}", serde_json::to_string_pretty(&s)?);
+    writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&s)?)?;
     Ok(0)
 }

@@ -522,16 +522,33 @@ fn find_executable(process: &Process) -> Result<CString, InitError> {
         } else {
             c.clone()
         };
-        if let Ok(m) = std::fs::metadata(&p) {
-            use std::os::unix::fs::PermissionsExt;
-            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
-                return CString::new(c.as_os_str().as_bytes()).map_err(|e| other(e.to_string()));
+        match std::fs::metadata(&p) {
+            Ok(m) => {
+                use std::os::unix::fs::PermissionsExt;
+                if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                    return CString::new(c.as_os_str().as_bytes())
+                        .map_err(|e| other(e.to_string()));
+                }
+                // runc's words: podman maps them to exit status 126 and 127.
+                if arg0.contains('/') {
+                    return Err(other(format!("exec: {arg0:?}: permission denied")));
+                }
             }
+            Err(e) if arg0.contains('/') => {
+                let reason = match e.kind() {
+                    std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                    std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                    _ => e.to_string(),
+                };
+                return Err(other(format!(
+                    "exec: {arg0:?}: stat {}: {reason}",
+                    c.display()
+                )));
+            }
+            Err(_) => {}
         }
     }
-    if arg0.contains('/') {
-        return Err(other(format!("exec: {arg0:?}: no such file or executable")));
-    }
+
     Err(other(format!(
         "exec: {arg0:?}: executable file not found in $PATH"
     )))

@@ -7,7 +7,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
@@ -22,61 +22,101 @@ pub enum Create {
 }
 
 /// Opens `path` (taken relative to `root` whatever its form) as O_PATH, creating it (and
-/// its parents, as directories) when asked.
+/// its parents, as directories) when asked. A dangling symlink on the way is followed
+/// inside the root and its target created, as runc's MkdirAllInRoot does.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, create: Create) -> Result<OwnedFd, Errno> {
-    let rel = clean(path);
+    let mut rel = clean(path);
     match lookup(root, &rel) {
         Ok(fd) => return Ok(fd),
         Err(Errno::ENOENT) if create != Create::No => {}
         Err(e) => return Err(e),
     }
-    let comps: Vec<_> = rel.components().collect();
-    let mut so_far = PathBuf::new();
-    for (i, c) in comps.iter().enumerate() {
-        let name = c.as_os_str();
-        let parent = lookup(root, &so_far)?;
-        so_far.push(name);
-        match lookup(root, &so_far) {
-            Ok(_) => continue,
-            Err(Errno::ENOENT) => {}
-            Err(e) => return Err(e),
-        }
-        let cname = CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
-        let last = i + 1 == comps.len();
-        if last && create == Create::File {
-            // SAFETY: openat on a directory descriptor with a valid name; result checked and closed.
-            let fd = unsafe {
-                libc::openat(
-                    parent.as_raw_fd(),
-                    cname.as_ptr(),
-                    libc::O_CREAT
-                        | libc::O_EXCL
-                        | libc::O_WRONLY
-                        | libc::O_NOFOLLOW
-                        | libc::O_CLOEXEC,
-                    0o644,
-                )
-            };
-            if fd < 0 {
-                let e = Errno::last();
-                if e != Errno::EEXIST {
-                    return Err(e);
+    let mut links = 0;
+    'restart: loop {
+        let comps: Vec<_> = rel.components().map(|c| c.as_os_str().to_owned()).collect();
+        let mut so_far = PathBuf::new();
+        for (i, name) in comps.iter().enumerate() {
+            let parent = lookup(root, &so_far)?;
+            so_far.push(name);
+            match lookup(root, &so_far) {
+                Ok(_) => continue,
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(e),
+            }
+            let cname = CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
+            if let Some(target) = read_link_at(&parent, &cname) {
+                // A dangling symlink: continue from its target, still inside the root.
+                links += 1;
+                if links > 40 {
+                    return Err(Errno::ELOOP);
+                }
+                let base = if target.is_absolute() {
+                    PathBuf::new()
+                } else {
+                    so_far.parent().map(Path::to_path_buf).unwrap_or_default()
+                };
+                let mut next = base.join(target);
+                for rest in &comps[i + 1..] {
+                    next.push(rest);
+                }
+                rel = clean(&next);
+                continue 'restart;
+            }
+            let last = i + 1 == comps.len();
+            if last && create == Create::File {
+                // SAFETY: openat on a directory descriptor with a valid name; result checked and closed.
+                let fd = unsafe {
+                    libc::openat(
+                        parent.as_raw_fd(),
+                        cname.as_ptr(),
+                        libc::O_CREAT
+                            | libc::O_EXCL
+                            | libc::O_WRONLY
+                            | libc::O_NOFOLLOW
+                            | libc::O_CLOEXEC,
+                        0o644,
+                    )
+                };
+                if fd < 0 {
+                    let e = Errno::last();
+                    if e != Errno::EEXIST {
+                        return Err(e);
+                    }
+                } else {
+                    // SAFETY: we own the descriptor just opened.
+                    unsafe { libc::close(fd) };
                 }
             } else {
-                // SAFETY: we own the descriptor just opened.
-                unsafe { libc::close(fd) };
-            }
-        } else {
-            // SAFETY: mkdirat on a directory descriptor with a valid name.
-            if unsafe { libc::mkdirat(parent.as_raw_fd(), cname.as_ptr(), 0o755) } < 0 {
-                let e = Errno::last();
-                if e != Errno::EEXIST {
-                    return Err(e);
+                // SAFETY: mkdirat on a directory descriptor with a valid name.
+                if unsafe { libc::mkdirat(parent.as_raw_fd(), cname.as_ptr(), 0o755) } < 0 {
+                    let e = Errno::last();
+                    if e != Errno::EEXIST {
+                        return Err(e);
+                    }
                 }
             }
         }
+        return lookup(root, &rel);
     }
-    lookup(root, &rel)
+}
+
+/// The target of `name` in `dir` if it is a symlink.
+fn read_link_at(dir: &OwnedFd, name: &CString) -> Option<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: readlinkat into a buffer we own, on a directory descriptor and a valid name.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    Some(PathBuf::from(std::ffi::OsString::from_vec(buf)))
 }
 
 fn lookup(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd, Errno> {
