@@ -149,19 +149,28 @@ impl Containerd {
             .join(id)
     }
 
-    /// ctr makes a FIFO directory under /run/containerd/fifo for every process it
-    /// starts and never removes the one of an exec it detached from (`task exec -d`),
-    /// whatever the runtime. Removes the directories holding `<exec_id>-std*` FIFOs.
-    pub fn remove_exec_fifos(&self, exec_id: &str) {
-        for dir in leftovers::entries(Path::new("/run/containerd/fifo")) {
-            let ours = leftovers::entries(&dir).iter().any(|f| {
-                f.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{exec_id}-std")))
-            });
-            if ours {
-                let _ = fs::remove_dir_all(&dir);
-            }
+    /// The FIFO directories ctr made under /run/containerd/fifo for a process
+    /// (files `<process id>-stdin`, `-stdout`, `-stderr`; the init's process id is
+    /// the container id).
+    pub fn fifo_dirs(&self, process_id: &str) -> Vec<PathBuf> {
+        let prefix = format!("{process_id}-std");
+        leftovers::entries(Path::new("/run/containerd/fifo"))
+            .into_iter()
+            .filter(|dir| {
+                leftovers::entries(dir).iter().any(|f| {
+                    f.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&prefix))
+                })
+            })
+            .collect()
+    }
+
+    /// ctr never removes the FIFOs of an exec it detached from (`task exec -d`),
+    /// whatever the runtime, nor those of a ctr killed midway: remove them.
+    pub fn remove_fifos(&self, process_id: &str) {
+        for dir in self.fifo_dirs(process_id) {
+            let _ = fs::remove_dir_all(&dir);
         }
     }
 
@@ -175,6 +184,7 @@ impl Containerd {
         ] {
             let _ = run_within(&mut self.ctr_cmd(args), CLEANUP_GUARD);
         }
+        self.remove_fifos(id);
     }
 
     /// The shim's ttrpc socket for a container: containerd 1.6 names it by the
@@ -200,6 +210,7 @@ impl Containerd {
         if socket.exists() {
             report.paths("shim socket", vec![socket]);
         }
+        report.paths("ctr FIFO directory", self.fifo_dirs(id));
         let bundle = self.bundle(id);
         report.mounts(leftovers::mounts_with(&bundle.display().to_string()));
         if bundle.exists() {

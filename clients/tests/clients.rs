@@ -7,6 +7,7 @@
 
 mod ctr_flows;
 mod podman_flows;
+mod timing;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use sangja_clients::lab::Lab;
@@ -64,25 +65,37 @@ fn main() {
     let shared: SharedLab = Arc::new(OnceLock::new());
     let blockers = lab_blockers();
 
-    let mut trials = Vec::new();
+    let mut flows = Vec::new();
     for rt in &runtimes {
-        let mut flows = ctr_flows::flows(&shared, &runtimes, rt);
-        flows.extend(podman_flows::flows(&shared, &runtimes, rt));
-        for flow in flows {
-            let name = format!("{}::{}::{}", flow.client, rt.name, flow.name);
-            let mut why: Vec<String> = blockers.clone();
-            why.extend(rt.missing());
-            why.extend(flow.skip);
-            let trial = Trial::test(&name, flow.run);
-            if why.is_empty() {
-                trials.push(trial);
-            } else {
-                // Listing (`--list`) must stay quiet; real runs say why.
-                if !args.list {
-                    eprintln!("SKIPPED {name}: {}", why.join("; "));
-                }
-                trials.push(trial.with_ignored_flag(true));
+        let mut of_rt = ctr_flows::flows(&shared, &runtimes, rt);
+        of_rt.extend(podman_flows::flows(&shared, &runtimes, rt));
+        flows.extend(of_rt.into_iter().map(|f| (Some(rt), f)));
+    }
+    flows.push((None, timing::flow(&shared, &runtimes)));
+
+    let mut trials = Vec::new();
+    for (rt, flow) in flows {
+        let mut why: Vec<String> = blockers.clone();
+        let name = match rt {
+            Some(rt) => {
+                why.extend(rt.missing());
+                format!("{}::{}::{}", flow.client, rt.name, flow.name)
             }
+            None => {
+                why.extend(runtimes.iter().filter_map(|r| r.missing()));
+                format!("{}::{}", flow.client, flow.name)
+            }
+        };
+        why.extend(flow.skip);
+        let trial = Trial::test(&name, flow.run);
+        if why.is_empty() {
+            trials.push(trial);
+        } else {
+            // Listing (`--list`) must stay quiet; real runs say why.
+            if !args.list {
+                eprintln!("SKIPPED {name}: {}", why.join("; "));
+            }
+            trials.push(trial.with_ignored_flag(true));
         }
     }
 

@@ -405,7 +405,7 @@ fn ps(x: &Ctx) -> Result<()> {
         "exec'd sleep 999 missing from `ctr task ps`: pids {pids:?} are {cmdlines:?}"
     );
     let res = x.stop_and_delete(&id);
-    x.c.remove_exec_fifos(&bg);
+    x.c.remove_fifos(&bg);
     res
 }
 
