@@ -81,7 +81,9 @@ pub fn mount_cgroup(ctx: &Ctx, dest: &Path, typ: &str, opts: &MountOptions) -> R
         .map_err(|e| format!("reading /proc/self/cgroup: {e}"))?;
     let hier = host_hierarchies(&mountinfo);
     let member = own_cgroups(&proc_cgroup);
-    let flags = opts.flags() & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let flags = opts
+        .flags()
+        .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     let v1: Vec<&Hierarchy> = hier.iter().filter(|h| !h.v2).collect();
 
     let target = resolve::open_in_root(super::ctx_root(ctx), dest, Create::Dir)
@@ -102,7 +104,7 @@ pub fn mount_cgroup(ctx: &Ctx, dest: &Path, typ: &str, opts: &MountOptions) -> R
         Some("tmpfs"),
         tpath.as_c_str(),
         Some("tmpfs"),
-        flags & !MsFlags::MS_RDONLY,
+        flags.difference(MsFlags::MS_RDONLY),
         Some("mode=755"),
     )
     .map_err(|e| format!("mounting tmpfs for the cgroup hierarchies: {e}"))?;

@@ -49,7 +49,7 @@ pub fn mount_entry(ctx: &Ctx, index: usize, m: &Mount) -> Result<(), RootfsError
         .as_ref()
         .map(|s| s.display().to_string())
         .unwrap_or_else(|| typ.to_string());
-    let mut flags = opts.flags() & !MsFlags::MS_REMOUNT;
+    let mut flags = opts.flags().difference(MsFlags::MS_REMOUNT);
     // tmpfs is filled (tmpcopyup) before it turns read-only, so it is mounted writable first.
     let late_ro = typ == "tmpfs" && flags.contains(MsFlags::MS_RDONLY);
     if late_ro {
@@ -135,7 +135,9 @@ fn bind(
             .map_err(|e| format!("attaching the idmapped mount: {e}"))?;
         // SAFETY: the descriptor was inherited for this one attach.
         unsafe { libc::close(*tree) };
-        let extra = opts.flags() & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let extra = opts
+            .flags()
+            .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             let mounted = reopen(ctx, dest)?;
             remount(&mounted, MsFlags::MS_BIND | extra, None)
@@ -154,7 +156,9 @@ fn bind(
         None::<&str>,
     )
     .map_err(|e| format!("bind-mounting {}: {e}", source.display()))?;
-    let extra = opts.flags() & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let extra = opts
+        .flags()
+        .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
         let mounted = reopen(ctx, dest)?;
         // A bind mount takes flags only on remount; the source's locked flags (nosuid,

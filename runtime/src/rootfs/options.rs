@@ -36,7 +36,8 @@ impl Default for MountOptions {
 
 impl MountOptions {
     pub fn flags(&self) -> MsFlags {
-        self.set & !self.clear
+        // difference(), not `& !`: bitflags truncates unknown bits (MS_NOSYMFOLLOW) on `!`.
+        self.set.difference(self.clear)
     }
     pub fn is_bind(&self) -> bool {
         self.set.contains(MsFlags::MS_BIND)
@@ -111,8 +112,8 @@ pub fn parse(options: &[String]) -> MountOptions {
                 continue;
             }
         };
-        o.set = (o.set | set) & !clear;
-        o.clear = (o.clear | clear) & !set;
+        o.set = (o.set | set).difference(clear);
+        o.clear = (o.clear | clear).difference(set);
     }
     o
 }
@@ -180,6 +181,16 @@ mod tests {
         );
         assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn flags_nix_does_not_name_survive() {
+        let o = p(&["sync", "nosymfollow"]);
+        assert_eq!(
+            o.flags().bits(),
+            (MsFlags::MS_SYNCHRONOUS.bits() | libc::MS_NOSYMFOLLOW)
+        );
+        assert_eq!(p(&["nosymfollow", "symfollow"]).flags(), MsFlags::empty());
     }
 
     #[test]
