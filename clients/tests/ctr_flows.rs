@@ -427,8 +427,18 @@ fn update(x: &Ctx) -> Result<()> {
 fn metrics(x: &Ctx) -> Result<()> {
     let id = x.id("");
     let limit = "67108864";
-    x.sleeper(&id, &["--memory-limit", limit])?;
-    let out = x.c.ctr_ok(&["task", "metrics", &id])?;
+    let init = x.sleeper(&id, &["--memory-limit", limit])?;
+    let out = x.c.ctr(&["task", "metrics", &id])?;
+    if !out.success() {
+        // The shim loads the cgroups from /proc/<init>/cgroup: show what it saw.
+        let cgroups = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap_or_default();
+        let mounted = leftovers::cgroup_roots();
+        bail!(
+            "{}\n/proc/{init}/cgroup:\n{cgroups}\ncgroup mounts: {mounted:?}\ncontainerd log tail:\n{}",
+            out.describe("failed"),
+            tail(&x.c.daemon_log(), 8)
+        );
+    }
     let value = |key: &str| {
         out.stdout.lines().find_map(|l| {
             let mut f = l.split_whitespace();
@@ -578,4 +588,10 @@ fn runtime_calls(x: &Ctx) -> Result<()> {
             ("exec", "--detach"),
         ],
     )
+}
+
+/// The last `n` lines of a log.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
