@@ -583,6 +583,7 @@ fn runtime_calls(x: &Ctx) -> Result<()> {
         ],
         &[
             ("create", "--console-socket"),
+            ("create", "--log-format"),
             ("kill", "--all"),
             ("delete", "--force"),
             ("exec", "--detach"),

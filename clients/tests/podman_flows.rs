@@ -435,6 +435,12 @@ fn runtime_calls(x: &Ctx) -> Result<()> {
         &[
             "create", "start", "exec", "pause", "resume", "kill", "delete",
         ],
-        &[("create", "--console-socket"), ("exec", "--detach")],
+        // --log-format=json: podman reads errors from the JSON log only for runtimes
+        // listed in runtime_supports_json.
+        &[
+            ("create", "--console-socket"),
+            ("create", "--log-format=json"),
+            ("exec", "--detach"),
+        ],
     )
 }
