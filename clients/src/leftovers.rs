@@ -74,6 +74,35 @@ pub fn cgroup_roots() -> Vec<PathBuf> {
     roots
 }
 
+/// cgroup v1 hierarchies this process belongs to that are mounted nowhere: mounted
+/// by someone, given child cgroups, then unmounted, the hierarchy lives on unseen.
+/// containerd 1.6's cgroups library then fails to load any process's cgroups
+/// ("cgroups: cannot find cgroup mount destination").
+pub fn unmounted_v1_hierarchies() -> Vec<String> {
+    let mounted: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(" - ").nth(1))
+        .filter(|t| t.starts_with("cgroup "))
+        .filter_map(|t| t.split(' ').nth(2).map(str::to_string))
+        .collect();
+    let is_mounted = |ctrl: &str| {
+        mounted
+            .iter()
+            .any(|opts| opts.split(',').any(|o| o == ctrl))
+    };
+    fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (id, ctrls) = (f.next()?, f.next()?);
+            (id != "0" && !ctrls.is_empty()).then(|| ctrls.to_string())
+        })
+        .filter(|ctrls| !ctrls.split(',').all(is_mounted))
+        .collect()
+}
+
 /// `rel` (a cgroup path like `ns/id`) in every hierarchy where it exists.
 pub fn cgroups_named(rel: &str) -> Vec<PathBuf> {
     let rel = rel.trim_start_matches('/');
