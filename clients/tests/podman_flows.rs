@@ -272,6 +272,21 @@ fn detach_exec_stop_rm(x: &Ctx) -> Result<()> {
         "{}",
         out.describe("pid 1 seen from the exec is not the container's shell")
     );
+    // A failed exec is the runtime's message with podman's exit code; the
+    // container lives on.
+    let out = x.podman(&["exec", &n, "/nonexistent-cmd"])?;
+    ensure!(
+        out.code == Some(127) && out.stderr.contains("/nonexistent-cmd"),
+        "{}",
+        out.describe("exec of a missing command should exit 127 naming it")
+    );
+    let out = x.podman(&["exec", "--workdir", "/nonexistent-dir", &n, "true"])?;
+    ensure!(
+        !out.success() && out.stderr.contains("/nonexistent-dir"),
+        "{}",
+        out.describe("exec in a missing workdir should fail naming it")
+    );
+    x.podman_ok(&["exec", &n, "true"])?;
     x.podman_ok(&["stop", "--time", "60", &n])?;
     let state = x.state(&n)?;
     let code = x.p.inspect(&n, "{{.State.ExitCode}}")?;
