@@ -149,18 +149,17 @@ impl Containerd {
             .join(id)
     }
 
-    /// The FIFO directories ctr made under /run/containerd/fifo for a process
-    /// (files `<process id>-stdin`, `-stdout`, `-stderr`; the init's process id is
-    /// the container id).
-    pub fn fifo_dirs(&self, process_id: &str) -> Vec<PathBuf> {
-        let prefix = format!("{process_id}-std");
+    /// The FIFO directories ctr made under /run/containerd/fifo holding a file whose
+    /// name starts with `prefix` (ctr names them `<process id>-stdin`, `-stdout`,
+    /// `-stderr`; the init's process id is the container id).
+    pub fn fifo_dirs(&self, prefix: &str) -> Vec<PathBuf> {
         leftovers::entries(Path::new("/run/containerd/fifo"))
             .into_iter()
             .filter(|dir| {
                 leftovers::entries(dir).iter().any(|f| {
                     f.file_name()
                         .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with(&prefix))
+                        .is_some_and(|n| n.starts_with(prefix))
                 })
             })
             .collect()
@@ -169,7 +168,7 @@ impl Containerd {
     /// ctr never removes the FIFOs of an exec it detached from (`task exec -d`),
     /// whatever the runtime, nor those of a ctr killed midway: remove them.
     pub fn remove_fifos(&self, process_id: &str) {
-        for dir in self.fifo_dirs(process_id) {
+        for dir in self.fifo_dirs(&format!("{process_id}-std")) {
             let _ = fs::remove_dir_all(&dir);
         }
     }
@@ -210,7 +209,8 @@ impl Containerd {
         if socket.exists() {
             report.paths("shim socket", vec![socket]);
         }
-        report.paths("ctr FIFO directory", self.fifo_dirs(id));
+        // The container's own and those of its execs (our exec ids start with `<id>-`).
+        report.paths("ctr FIFO directory", self.fifo_dirs(&format!("{id}-")));
         let bundle = self.bundle(id);
         report.mounts(leftovers::mounts_with(&bundle.display().to_string()));
         if bundle.exists() {

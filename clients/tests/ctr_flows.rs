@@ -89,7 +89,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         .map(|t| format!("{t} not installed"))
         .collect();
     let no_update = ctr_lacks_task_update();
-    let table: [(&'static str, FlowFn, Option<String>); 11] = [
+    let table: [(&'static str, FlowFn, Option<String>); 12] = [
         ("run_output", run_output, None),
         ("exit_status", exit_status, None),
         ("detach_exec", detach_exec, None),
@@ -99,6 +99,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         ("update", update, no_update),
         ("metrics", metrics, metrics_blocked()),
         ("tty", tty, None),
+        ("exec_tty", exec_tty, None),
         ("delete_and_errors", delete_and_errors, None),
         ("runtime_calls", runtime_calls, None),
     ];
@@ -252,7 +253,7 @@ fn detach_exec(x: &Ctx) -> Result<()> {
         "task",
         "exec",
         "--exec-id",
-        "probe",
+        &format!("{id}-probe"),
         &id,
         "sh",
         "-c",
@@ -270,7 +271,14 @@ fn detach_exec(x: &Ctx) -> Result<()> {
         out.describe("pid 1 seen from the exec is not the container's sleep")
     );
     // A second exec with the same container, after the first one finished.
-    x.c.ctr_ok(&["task", "exec", "--exec-id", "again", &id, "true"])?;
+    x.c.ctr_ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        &format!("{id}-again"),
+        &id,
+        "true",
+    ])?;
     x.stop_and_delete(&id)
 }
 
@@ -364,8 +372,15 @@ fn pause_resume(x: &Ctx) -> Result<()> {
         thawed == "THAWED",
         "resumed task's freezer state is {thawed}"
     );
-    let out =
-        x.c.ctr_ok(&["task", "exec", "--exec-id", "alive", &id, "echo", "alive"])?;
+    let out = x.c.ctr_ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        &format!("{id}-alive"),
+        &id,
+        "echo",
+        "alive",
+    ])?;
     ensure!(
         out.stdout.contains("alive"),
         "{}",
@@ -520,6 +535,35 @@ fn tty(x: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// `ctr task exec -t` under a pty we own: the shim runs `exec --console-socket`;
+/// the exec'd shell has a terminal of our size and its exit code comes back.
+fn exec_tty(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    let exec_id = format!("{id}-t");
+    let mut s =
+        PtySession::spawn(x.c.ctr_cmd(&["task", "exec", "-t", "--exec-id", &exec_id, &id, "sh"]))?;
+    s.expect("# ")?;
+    s.send(
+        "[ -t 0 ] && [ -t 1 ] && echo TTY-$((40+2)); echo SIZE-$(stty size | tr ' ' x); exit 6\r",
+    )?;
+    let (code, transcript) = s.finish()?;
+    ensure!(
+        transcript.contains("TTY-42"),
+        "the exec's stdin/stdout are no terminal:\n{transcript}"
+    );
+    let size = format!("SIZE-{ROWS}x{COLS}");
+    ensure!(
+        transcript.contains(&size),
+        "the exec's terminal size is not {ROWS}x{COLS}:\n{transcript}"
+    );
+    ensure!(
+        code == Some(6),
+        "ctr task exec -t exited {code:?}, not 6:\n{transcript}"
+    );
+    x.stop_and_delete(&id)
+}
+
 /// `ctr task delete` of a running task is refused, `--force` removes it; runtime
 /// failures (create and exec of a missing command) reach the ctr user as the
 /// runtime's own message, read by the shim from the JSON log.
@@ -555,7 +599,7 @@ fn delete_and_errors(x: &Ctx) -> Result<()> {
             "task",
             "exec",
             "--exec-id",
-            "bad",
+            &format!("{host}-bad"),
             &host,
             "/nonexistent-cmd",
         ])?
@@ -566,7 +610,14 @@ fn delete_and_errors(x: &Ctx) -> Result<()> {
         out.describe("should carry the runtime's exec error naming /nonexistent-cmd")
     );
     // The container survives a failed exec.
-    x.c.ctr_ok(&["task", "exec", "--exec-id", "good", &host, "true"])?;
+    x.c.ctr_ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        &format!("{host}-good"),
+        &host,
+        "true",
+    ])?;
     x.stop_and_delete(&host)
 }
 
@@ -578,7 +629,14 @@ fn runtime_calls(x: &Ctx) -> Result<()> {
     t.reset()?;
     let id = x.id("");
     x.sleeper(&id, &[])?;
-    x.c.ctr_ok(&["task", "exec", "--exec-id", "probe", &id, "true"])?;
+    x.c.ctr_ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        &format!("{id}-probe"),
+        &id,
+        "true",
+    ])?;
     x.c.ctr_ok(&["task", "ps", &id])?;
     x.c.ctr_ok(&["task", "pause", &id])?;
     x.c.wait_status(&id, "PAUSED")?;

@@ -102,13 +102,14 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         .filter(|t| !crate::have(t))
         .map(|t| format!("{t} not installed"))
         .collect();
-    let table: [(&'static str, FlowFn); 8] = [
+    let table: [(&'static str, FlowFn); 9] = [
         ("run_rm_output", run_rm_output),
         ("exit_code_and_env", exit_code_and_env),
         ("detach_exec_stop_rm", detach_exec_stop_rm),
         ("pause_unpause", pause_unpause),
         ("top", top),
         ("run_it", run_it),
+        ("exec_it", exec_it),
         ("errors", errors),
         ("runtime_calls", runtime_calls),
     ];
@@ -369,6 +370,34 @@ fn run_it(x: &Ctx) -> Result<()> {
         code == Some(3),
         "podman run -it exited {code:?}, not 3:\n{transcript}"
     );
+    Ok(())
+}
+
+/// `podman exec -it` under a pty we own: conmon runs `exec --console-socket`; the
+/// exec'd shell has a terminal of our size and its exit code comes back.
+fn exec_it(x: &Ctx) -> Result<()> {
+    let n = x.name("");
+    x.sleeper(&n)?;
+    let mut s = PtySession::spawn(x.p.with(x.rt, &["exec", "-it", &n, "sh"]))?;
+    s.expect("# ")?;
+    s.send(
+        "[ -t 0 ] && [ -t 1 ] && echo TTY-$((40+2)); echo SIZE-$(stty size | tr ' ' x); exit 6\r",
+    )?;
+    let (code, transcript) = s.finish()?;
+    ensure!(
+        transcript.contains("TTY-42"),
+        "the exec's stdin/stdout are no terminal:\n{transcript}"
+    );
+    let size = format!("SIZE-{ROWS}x{COLS}");
+    ensure!(
+        transcript.contains(&size),
+        "the exec's terminal size is not {ROWS}x{COLS}:\n{transcript}"
+    );
+    ensure!(
+        code == Some(6),
+        "podman exec -it exited {code:?}, not 6:\n{transcript}"
+    );
+    x.podman_ok(&["rm", "--force", "--time", "0", &n])?;
     Ok(())
 }
 
