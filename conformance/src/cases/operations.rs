@@ -12,6 +12,13 @@ use crate::{ensure, ensure_eq};
 
 pub static CASES: &[Case] = &[
     Case {
+        id: "pause.stops-a-counter",
+        field: "pause / resume",
+        needs: &[],
+        note: None,
+        run: pause_counter,
+    },
+    Case {
         id: "exec.joins-container",
         field: "exec",
         needs: &[],
@@ -391,6 +398,40 @@ fn pause_illegal(ctx: &mut Ctx) -> CaseResult {
         ctx.state(&id)?["status"],
         Value::from("paused"),
         "status after the refused exec"
+    );
+    finish(ctx, &id)
+}
+
+/// Frozen processes do not run: a counter stands still while paused and moves on resume.
+fn pause_counter(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = shell(
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/counter; done",
+    );
+    cfg.set("/root/readonly", json!(false));
+    let (id, bundle, out) = ctx.create(&cfg)?;
+    ensure!(out.ok(), "create failed: {}", out.describe());
+    let out = ctx.start(&id)?;
+    ensure!(out.ok(), "start failed: {}", out.describe());
+    let counter = bundle.join("rootfs/tmp/counter");
+    let read = || -> Option<u64> { std::fs::read_to_string(&counter).ok()?.trim().parse().ok() };
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(300));
+    settle();
+    let out = ctx.rt(&["pause", &id])?;
+    ensure!(out.ok(), "pause failed: {}", out.describe());
+    let a = read();
+    settle();
+    let b = read();
+    ensure!(
+        a.is_some() && a == b,
+        "the counter moved while paused: {a:?} then {b:?}"
+    );
+    let out = ctx.rt(&["resume", &id])?;
+    ensure!(out.ok(), "resume failed: {}", out.describe());
+    settle();
+    let c = read();
+    ensure!(
+        c > b,
+        "the counter did not move after resume: {b:?} then {c:?}"
     );
     finish(ctx, &id)
 }

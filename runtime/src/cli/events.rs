@@ -61,7 +61,13 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
         out.write_all(Event::stats(&a.id, &stats).to_line().as_bytes())?;
         return Ok(0);
     }
-    let mut oom = cg.manager().oom_watcher().ok();
+    let mut oom = match cg.manager().oom_watcher() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("events: no OOM notifications for {}: {e}", a.id);
+            None
+        }
+    };
     let mut next = Instant::now();
     loop {
         if Instant::now() >= next {
