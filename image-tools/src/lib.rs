@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod bundle;
 pub mod changes;
+pub mod container;
 pub mod credentials;
 pub mod digest;
 pub mod humanize;

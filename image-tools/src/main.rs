@@ -16,6 +16,7 @@ use sangja_image::unpack;
 use std::io::Write;
 use std::path::PathBuf;
 
+mod containers_cli;
 mod remote;
 
 #[derive(Parser)]
@@ -173,6 +174,66 @@ enum Command {
     },
     /// Forget a registry's credentials.
     Logout { registry: Option<String> },
+    /// Run a command in a new container of an image (pulled if missing).
+    Run(Box<containers_cli::RunArgs>),
+    /// List containers (running ones without -a).
+    Ps {
+        #[arg(short, long)]
+        all: bool,
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Show a detached container's output.
+    Logs {
+        #[arg(short, long)]
+        follow: bool,
+        container: String,
+    },
+    /// Stop containers: the stop signal, then SIGKILL after --time seconds.
+    Stop {
+        #[arg(short, long, default_value_t = 10)]
+        time: u64,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers.
+    Kill {
+        #[arg(short, long, default_value = "SIGKILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Start stopped containers again (detached, same writable layer).
+    Start {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Container commands (`container rm`: `rm` itself removes images).
+    #[command(subcommand)]
+    Container(ContainerCommand),
+}
+
+#[derive(Subcommand)]
+enum ContainerCommand {
+    /// Remove containers: runtime state, snapshot, bundle and record.
+    Rm {
+        /// Kill a running container first.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers (as `ps`).
+    Ls {
+        #[arg(short, long)]
+        all: bool,
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        no_trunc: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -478,6 +539,37 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             drop(out);
             return remote::push(&store, &image, all_tags, quiet, &net);
+        }
+        Command::Run(args) => {
+            drop(out);
+            let code = containers_cli::run(&store, *args)?;
+            if code != 0 {
+                let _ = std::io::stdout().flush();
+                std::process::exit(code);
+            }
+        }
+        Command::Ps {
+            all,
+            quiet,
+            no_trunc,
+        }
+        | Command::Container(ContainerCommand::Ls {
+            all,
+            quiet,
+            no_trunc,
+        }) => {
+            drop(out);
+            containers_cli::ps(&store, all, quiet, no_trunc)?;
+        }
+        Command::Logs { follow, container } => {
+            drop(out);
+            containers_cli::logs(&store, follow, &container)?;
+        }
+        Command::Stop { time, containers } => containers_cli::stop(&store, time, &containers)?,
+        Command::Kill { signal, containers } => containers_cli::kill(&store, &signal, &containers)?,
+        Command::Start { containers } => containers_cli::start(&store, &containers)?,
+        Command::Container(ContainerCommand::Rm { force, containers }) => {
+            containers_cli::rm(&store, force, &containers)?
         }
         Command::Login { .. } | Command::Logout { .. } => unreachable!("handled above"),
     }

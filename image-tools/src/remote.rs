@@ -207,3 +207,26 @@ pub fn logout(registry: Option<String>) -> Result<()> {
     }
     Ok(())
 }
+
+/// `run`'s pull of a missing image: docker's message on stderr, no progress output
+/// (stdout belongs to the container).
+pub fn pull_for_run(store: &Store, image: &str) -> Result<()> {
+    eprintln!("Unable to find image '{image}' locally");
+    let reference: Reference = image.parse().context("pull")?;
+    let net = NetArgs {
+        insecure: false,
+        cert_dir: None,
+    };
+    let client = connect(reference.domain(), &net).with_context(|| format!("pulling {image}"))?;
+    let progress = Progress::new(true);
+    let pulled = pull::pull(
+        store,
+        &client,
+        &reference,
+        &PullOptions::default(),
+        &progress,
+    )
+    .with_context(|| format!("pulling {image}"))?;
+    eprintln!("Pulled {}", pulled.reference);
+    Ok(())
+}

@@ -43,6 +43,24 @@ pub fn has_command(image: &Image) -> bool {
     !config_strings(&cfg, "Entrypoint").is_empty() || !config_strings(&cfg, "Cmd").is_empty()
 }
 
+/// Sets `linux.seccomp` from a docker-format profile, for the spec's bounding
+/// capabilities (call it again after changing them).
+pub fn apply_seccomp(spec: &mut Value, profile: &[u8]) -> Result<(), BundleError> {
+    let caps = spec["process"]["capabilities"]["bounding"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let arch = sangja_seccomp::docker_profile::native_arch();
+    let seccomp = sangja_seccomp::docker_profile::convert(profile, &caps, arch)
+        .map_err(|e| BundleError::Seccomp(e.to_string()))?;
+    spec["linux"]["seccomp"] = serde_json::to_value(seccomp).expect("seccomp serialises");
+    Ok(())
+}
+
 /// The config as JSON (keys sorted, lists in runc's order), checked to parse as a Spec.
 pub fn build(inputs: SpecInputs<'_>) -> Result<Value, BundleError> {
     let image = inputs.image;
@@ -107,18 +125,7 @@ pub fn build(inputs: SpecInputs<'_>) -> Result<Value, BundleError> {
     }
 
     if let Some(profile) = inputs.seccomp_profile {
-        let caps = spec["process"]["capabilities"]["bounding"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| c.as_str().map(str::to_string))
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        let arch = sangja_seccomp::docker_profile::native_arch();
-        let seccomp = sangja_seccomp::docker_profile::convert(&profile, &caps, arch)
-            .map_err(|e| BundleError::Seccomp(e.to_string()))?;
-        spec["linux"]["seccomp"] = serde_json::to_value(seccomp).expect("seccomp serialises");
+        apply_seccomp(&mut spec, &profile)?;
     }
 
     serde_json::from_value::<Spec>(spec.clone()).map_err(|e| BundleError::Spec(e.to_string()))?;

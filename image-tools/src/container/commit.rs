@@ -1,0 +1,1 @@
+//! `commit`: not written yet.

@@ -1,0 +1,502 @@
+//! A container's config.json: the bundle spec of its image (runc's defaults, the image's
+//! command, env, working dir and user) with the `run` flags applied on top.
+
+use crate::bundle::spec::{self, SpecInputs};
+use crate::bundle::user::{self, ExecUser};
+use crate::bundle::BundleError;
+use crate::image::Image;
+use crate::layer::Root;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{flag} {value:?}: {reason}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("volume source {0} does not exist")]
+    VolumeSource(PathBuf),
+    #[error("reading --env-file {path}: {source}")]
+    EnvFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reading seccomp profile {path}: {source}")]
+    Profile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error("user: {0}")]
+    User(#[from] user::UserError),
+}
+
+fn flag(flag: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Flag {
+        flag,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    #[default]
+    None,
+    Host,
+}
+
+impl std::str::FromStr for Network {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "none" => Ok(Network::None),
+            "host" => Ok(Network::Host),
+            _ => Err(flag(
+                "--network",
+                s,
+                "only none and host are supported (bridge networking is not implemented)",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub source: PathBuf,
+    pub target: String,
+    pub readonly: bool,
+}
+
+impl std::str::FromStr for Volume {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let (src, dst, ro) =
+            match parts.as_slice() {
+                [a, b] => (*a, *b, false),
+                [a, b, "ro"] => (*a, *b, true),
+                [a, b, "rw"] => (*a, *b, false),
+                [_, _, o] => return Err(flag("-v", s, format!("unknown option {o:?} (ro or rw)"))),
+                _ => return Err(flag(
+                    "-v",
+                    s,
+                    "want HOST:CONTAINER[:ro] (named and anonymous volumes are not supported yet)",
+                )),
+            };
+        if !src.starts_with('/') {
+            return Err(flag(
+                "-v",
+                s,
+                "the host path must be absolute (named volumes are not supported yet)",
+            ));
+        }
+        if !dst.starts_with('/') {
+            return Err(flag("-v", s, "the container path must be absolute"));
+        }
+        Ok(Volume {
+            source: PathBuf::from(src),
+            target: dst.to_string(),
+            readonly: ro,
+        })
+    }
+}
+
+/// What `run` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RunConfig {
+    pub args: Vec<String>,
+    pub entrypoint: Option<String>,
+    pub env: Vec<String>,
+    pub env_files: Vec<PathBuf>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub network: Network,
+    pub read_only: bool,
+    pub volumes: Vec<Volume>,
+    pub tty: bool,
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// `None`: no seccomp filter.
+    pub seccomp_profile: Option<PathBuf>,
+}
+
+/// Docker's default capabilities.
+pub const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability name runc knows (for `--cap-add ALL`).
+const ALL_CAPS: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+fn cap_name(flag_name: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let up = raw.to_ascii_uppercase();
+    if up == "ALL" {
+        return Ok(up);
+    }
+    let name = if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    };
+    if !ALL_CAPS.contains(&name.as_str()) {
+        return Err(flag(flag_name, raw, "unknown capability"));
+    }
+    Ok(name)
+}
+
+/// Docker's byte sizes: 100, 100k, 64m, 1g (binary units).
+pub fn parse_bytes(flag_name: &'static str, s: &str) -> Result<i64, ConfigError> {
+    let lower = s.trim().to_ascii_lowercase();
+    let lower = lower.strip_suffix('b').unwrap_or(&lower);
+    let (num, mult) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 1i64 << 10),
+        Some('m') => (&lower[..lower.len() - 1], 1 << 20),
+        Some('g') => (&lower[..lower.len() - 1], 1 << 30),
+        _ => (lower, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| flag(flag_name, s, "want a size like 64m or 1g"))?;
+    let bytes = (n * mult as f64) as i64;
+    if bytes < 6 << 20 {
+        return Err(flag(flag_name, s, "the minimum memory limit is 6m"));
+    }
+    Ok(bytes)
+}
+
+fn env_key(e: &str) -> &str {
+    e.split('=').next().unwrap_or(e)
+}
+
+fn read_env_file(path: &Path) -> Result<Vec<String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::EnvFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+/// `K=V` as given; a bare `K` takes the host's value (and is dropped when unset).
+fn resolve_env(entries: &[String]) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for e in entries {
+        if e.is_empty() || e.starts_with('=') {
+            return Err(flag("-e", e, "want KEY=VALUE"));
+        }
+        if e.contains('=') {
+            out.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            out.push(format!("{e}={v}"));
+        }
+    }
+    Ok(out)
+}
+
+/// Checks what can be checked before anything is created: volume sources, env files,
+/// sizes, capabilities, the seccomp profile.
+pub fn validate(cfg: &RunConfig) -> Result<(), ConfigError> {
+    for v in &cfg.volumes {
+        if !v.source.exists() {
+            return Err(ConfigError::VolumeSource(v.source.clone()));
+        }
+    }
+    for f in &cfg.env_files {
+        read_env_file(f)?;
+    }
+    resolve_env(&cfg.env)?;
+    if let Some(m) = &cfg.memory {
+        parse_bytes("--memory", m)?;
+    }
+    if let Some(c) = &cfg.cpus {
+        cpus(c)?;
+    }
+    for c in &cfg.cap_add {
+        cap_name("--cap-add", c)?;
+    }
+    for c in &cfg.cap_drop {
+        cap_name("--cap-drop", c)?;
+    }
+    if let Some(w) = &cfg.workdir {
+        if !w.starts_with('/') {
+            return Err(flag("-w", w, "the working directory must be absolute"));
+        }
+    }
+    if let Some(p) = &cfg.seccomp_profile {
+        std::fs::metadata(p).map_err(|source| ConfigError::Profile {
+            path: p.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn cpus(s: &str) -> Result<i64, ConfigError> {
+    let n: f64 = s
+        .parse()
+        .map_err(|_| flag("--cpus", s, "want a number like 1.5"))?;
+    if n <= 0.0 || !n.is_finite() {
+        return Err(flag("--cpus", s, "must be more than 0"));
+    }
+    Ok((n * 100_000.0) as i64)
+}
+
+/// The args docker would run.
+pub fn command(image: &Image, cfg: &RunConfig) -> Vec<String> {
+    let conf = image
+        .config_raw
+        .get("config")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let strings = |k: &str| -> Vec<String> {
+        conf.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut args = match &cfg.entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.clone()],
+        None => strings("Entrypoint"),
+    };
+    if !cfg.args.is_empty() {
+        args.extend(cfg.args.iter().cloned());
+    } else if cfg.entrypoint.is_none() {
+        args.extend(strings("Cmd"));
+    }
+    args
+}
+
+/// The spec for a container of `image` whose root is mounted at `rootfs`.
+pub fn build(
+    image: &Image,
+    rootfs: &Path,
+    id: &str,
+    cfg: &RunConfig,
+) -> Result<Value, ConfigError> {
+    let root = Root::open(rootfs).map_err(|e| {
+        ConfigError::Bundle(BundleError::Write {
+            path: rootfs.to_path_buf(),
+            source: e.into(),
+        })
+    })?;
+    let user_spec = match &cfg.user {
+        Some(u) => u.clone(),
+        None => image
+            .config_raw
+            .get("config")
+            .and_then(|c| c.get("User"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    };
+    let exec_user: ExecUser = user::resolve(&root, &user_spec)?;
+    let uid = exec_user.uid;
+    let args = command(image, cfg);
+    let mut spec = spec::build(SpecInputs {
+        image,
+        user: exec_user,
+        args,
+        seccomp_profile: None,
+    })?;
+
+    // Environment: the image's, then --env-file, then -e, later ones winning.
+    let mut env: Vec<String> = spec["process"]["env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut extra = Vec::new();
+    for f in &cfg.env_files {
+        extra.extend(read_env_file(f)?);
+    }
+    extra.extend(cfg.env.iter().cloned());
+    for e in resolve_env(&extra)? {
+        env.retain(|x| env_key(x) != env_key(&e));
+        env.push(e);
+    }
+    if !env.iter().any(|e| env_key(e) == "HOSTNAME") {
+        env.push(format!(
+            "HOSTNAME={}",
+            cfg.hostname.clone().unwrap_or_else(|| id[..12].to_string())
+        ));
+    }
+    let process = &mut spec["process"];
+    process["env"] = json!(env);
+    process["terminal"] = json!(cfg.tty);
+    if let Some(w) = &cfg.workdir {
+        process["cwd"] = json!(w);
+    }
+
+    // Capabilities: docker's defaults, then --cap-add / --cap-drop; a non-root user
+    // keeps only the bounding set.
+    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
+    for c in &cfg.cap_add {
+        let c = cap_name("--cap-add", c)?;
+        if c == "ALL" {
+            caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
+        } else if !caps.contains(&c) {
+            caps.push(c);
+        }
+    }
+    for c in &cfg.cap_drop {
+        let c = cap_name("--cap-drop", c)?;
+        if c == "ALL" {
+            caps.clear();
+        } else {
+            caps.retain(|x| *x != c);
+        }
+    }
+    let effective = if uid == 0 { caps.clone() } else { Vec::new() };
+    process["capabilities"] = json!({
+        "bounding": caps,
+        "effective": effective,
+        "permitted": effective,
+    });
+
+    spec["root"]["readonly"] = json!(cfg.read_only);
+    match cfg.network {
+        Network::None => {
+            spec["hostname"] = json!(cfg.hostname.clone().unwrap_or_else(|| id[..12].to_string()));
+        }
+        Network::Host => {
+            let ns = spec["linux"]["namespaces"]
+                .as_array_mut()
+                .expect("namespaces");
+            ns.retain(|n| n["type"] != "network");
+            match &cfg.hostname {
+                Some(h) => spec["hostname"] = json!(h),
+                None => {
+                    // docker --network host shares the host's name too.
+                    ns.retain(|n| n["type"] != "uts");
+                    spec.as_object_mut().expect("spec").remove("hostname");
+                }
+            }
+        }
+    }
+
+    let mounts = spec["mounts"].as_array_mut().expect("runc spec has mounts");
+    if cfg.network == Network::Host {
+        for f in ["/etc/resolv.conf", "/etc/hosts"] {
+            if Path::new(f).is_file() && !cfg.volumes.iter().any(|v| v.target == f) {
+                mounts.push(json!({
+                    "destination": f, "type": "bind", "source": f,
+                    "options": ["rbind", "rprivate", "ro"],
+                }));
+            }
+        }
+    }
+    for v in &cfg.volumes {
+        let mut options = vec!["rbind", "rprivate"];
+        if v.readonly {
+            options.push("ro");
+        }
+        mounts.retain(|m| m["destination"] != v.target.as_str());
+        mounts.push(json!({
+            "destination": v.target,
+            "type": "bind",
+            "source": v.source,
+            "options": options,
+        }));
+    }
+
+    let resources = &mut spec["linux"]["resources"];
+    if let Some(m) = &cfg.memory {
+        let bytes = parse_bytes("--memory", m)?;
+        resources["memory"] = json!({ "limit": bytes });
+    }
+    if let Some(c) = &cfg.cpus {
+        resources["cpu"] = json!({ "quota": cpus(c)?, "period": 100_000 });
+    }
+    if let Some(p) = cfg.pids_limit {
+        resources["pids"] = json!({ "limit": p });
+    }
+
+    if let Some(p) = &cfg.seccomp_profile {
+        let profile = std::fs::read(p).map_err(|source| ConfigError::Profile {
+            path: p.clone(),
+            source,
+        })?;
+        spec::apply_seccomp(&mut spec, &profile)?;
+    }
+    serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
+        .map_err(|e| BundleError::Spec(e.to_string()))?;
+    Ok(spec)
+}

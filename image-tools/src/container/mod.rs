@@ -1,0 +1,72 @@
+//! Containers of stored images, docker-style and daemonless: an overlayfs snapshot per
+//! container over the image's layers (unpacked once, shared read-only), a bundle whose
+//! config.json comes from the image config and the `run` flags, and an OCI runtime
+//! (sangja by default, any runc-compatible one with `--runtime`) to run it.
+//!
+//! Layout under the image store: `snapshots/<image id hex>/` (the shared lower dirs),
+//! `containers/<id>/` with `container.json`, `config.json`, `rootfs/` (the overlay
+//! mount), `upper/`, `work/`, `state/` (the runtime's `--root`) and `log`.
+
+pub mod commit;
+pub mod config;
+pub mod lifecycle;
+pub mod logs;
+pub mod record;
+pub mod run;
+pub mod runtime;
+pub mod snapshot;
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("container name {name:?} is already in use by container {id}")]
+    NameInUse { name: String, id: String },
+    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed")]
+    BadName(String),
+    #[error("{query:?} is ambiguous: it matches containers {}", .ids.join(", "))]
+    Ambiguous { query: String, ids: Vec<String> },
+    #[error("container {0} is running: stop it first or use rm -f")]
+    Running(String),
+    #[error("container {0} is already running")]
+    AlreadyRunning(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("container record {path}: {message}")]
+    Record { path: PathBuf, message: String },
+    #[error(transparent)]
+    Snapshot(Box<snapshot::SnapshotError>),
+    #[error(transparent)]
+    Config(Box<config::ConfigError>),
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<snapshot::SnapshotError> for ContainerError {
+    fn from(e: snapshot::SnapshotError) -> Self {
+        ContainerError::Snapshot(Box::new(e))
+    }
+}
+
+impl From<config::ConfigError> for ContainerError {
+    fn from(e: config::ConfigError) -> Self {
+        ContainerError::Config(Box::new(e))
+    }
+}
+
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ContainerError {
+    let path = path.into();
+    move |source| ContainerError::Io { path, source }
+}

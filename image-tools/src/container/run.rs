@@ -1,0 +1,206 @@
+//! `run`: a container from a stored image, in the foreground (its stdio ours, its
+//! exit status returned) or detached (its output to `log`). Whatever fails on the way
+//! takes the runtime state, the mount and the container directory with it.
+
+use super::config::{self, RunConfig};
+use super::record::{self, Containers, Record};
+use super::runtime::{self, Runtime};
+use super::{io_err, lifecycle, snapshot, ContainerError};
+use crate::image::Image;
+use crate::layer::inroot::InPath;
+use crate::layer::Root;
+use crate::store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+pub struct RunOptions {
+    pub name: Option<String>,
+    pub detach: bool,
+    pub auto_remove: bool,
+    pub interactive: bool,
+    pub runtime: Option<PathBuf>,
+    /// What the user typed, for `ps`.
+    pub image_ref: String,
+}
+
+pub enum Outcome {
+    /// Foreground: the container's exit status (128+signal when killed).
+    Exited(i32),
+    Detached(String),
+}
+
+/// Removes a half-made container unless disarmed.
+struct Guard<'a> {
+    containers: &'a Containers,
+    id: String,
+    runtime: Option<Runtime>,
+    armed: bool,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let dir = self.containers.path(&self.id);
+            if let Some(rt) = &self.runtime {
+                let _ = rt.delete(&self.id);
+            }
+            if let Err(e) = lifecycle::remove_dir(&dir) {
+                tracing::warn!(container = %self.id, error = %e, "cleaning up a failed run");
+            }
+        }
+    }
+}
+
+/// Creates the container: snapshot, config.json, record. Returns it with a guard that
+/// removes it again if the caller fails before disarming.
+fn create<'a>(
+    store: &Store,
+    containers: &'a Containers,
+    image: &Image,
+    cfg: &RunConfig,
+    opts: &RunOptions,
+    runtime_bin: PathBuf,
+) -> Result<(Record, Guard<'a>), ContainerError> {
+    config::validate(cfg)?;
+    if config::command(image, cfg).is_empty() {
+        return Err(
+            config::ConfigError::Bundle(crate::bundle::BundleError::NoCommand(image.label()))
+                .into(),
+        );
+    }
+    let lower = snapshot::lower_dir(store, image)?;
+    let lock = containers.lock()?;
+    let id = record::new_id();
+    let name = match &opts.name {
+        Some(n) => {
+            containers.check_name(n)?;
+            n.clone()
+        }
+        None => {
+            let mut n = record::generated_name(&id);
+            if containers.check_name(&n).is_err() {
+                n = format!("{n}_{}", &id[8..12]);
+            }
+            n
+        }
+    };
+    let dir = containers.path(&id);
+    std::fs::create_dir(&dir).map_err(io_err(&dir))?;
+    let mut guard = Guard {
+        containers,
+        id: id.clone(),
+        runtime: None,
+        armed: true,
+    };
+    let rootfs = dir.join("rootfs");
+    snapshot::mount_overlay(&lower, &dir.join("upper"), &dir.join("work"), &rootfs)?;
+    let spec = config::build(image, &rootfs, &id, cfg)?;
+    // The working directory is made if the image lacks it, as docker does.
+    if let Some(cwd) = spec["process"]["cwd"].as_str() {
+        make_dir_in(&rootfs, cwd)?;
+    }
+    let path = dir.join("config.json");
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&spec).expect("spec serialises"),
+    )
+    .map_err(io_err(&path))?;
+    let state = dir.join("state");
+    std::fs::create_dir(&state).map_err(io_err(&state))?;
+    let rec = Record {
+        id: id.clone(),
+        name,
+        image: opts.image_ref.clone(),
+        image_id: image.id().to_string(),
+        command: spec["process"]["args"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        runtime: runtime_bin,
+        detached: opts.detach,
+        auto_remove: opts.auto_remove,
+    };
+    containers.save(&rec)?;
+    drop(lock);
+    guard.runtime = Some(lifecycle::runtime_of(containers, &rec));
+    Ok((rec, guard))
+}
+
+fn make_dir_in(rootfs: &Path, dir: &str) -> Result<(), ContainerError> {
+    let err = |e: nix::Error| ContainerError::Io {
+        path: rootfs.join(dir.trim_start_matches('/')),
+        source: e.into(),
+    };
+    let p = InPath::parse(dir.as_bytes()).map_err(|e| ContainerError::Io {
+        path: PathBuf::from(dir),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+    })?;
+    let root = Root::open(rootfs).map_err(err)?;
+    root.open_dir_create(&p).map_err(err)?;
+    Ok(())
+}
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// While the runtime runs in the foreground, SIGINT/SIGTERM/SIGHUP reach it (the
+/// terminal's Ctrl-C reaches it anyway) and this process stays to clean up. Handlers,
+/// not SIG_IGN, so the runtime starts with default dispositions.
+fn install_forwarding() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        // SAFETY: a plain handler that only calls kill.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+pub fn run(
+    store: &Store,
+    image: &Image,
+    cfg: &RunConfig,
+    opts: &RunOptions,
+) -> Result<Outcome, ContainerError> {
+    let runtime_bin = runtime::locate(opts.runtime.as_deref())?;
+    let containers = Containers::new(store.root());
+    let (rec, mut guard) = create(store, &containers, image, cfg, opts, runtime_bin)?;
+    let dir = containers.path(&rec.id);
+    let rt = lifecycle::runtime_of(&containers, &rec);
+    if opts.detach {
+        lifecycle::start_detached(&containers, &rec, &rt)?;
+        guard.armed = false;
+        return Ok(Outcome::Detached(rec.id));
+    }
+    install_forwarding();
+    let mut child = rt.run_foreground(&dir, &rec.id, opts.interactive)?;
+    CHILD.store(child.id() as i32, Ordering::SeqCst);
+    let status = child.wait().map_err(io_err(&rt.bin));
+    CHILD.store(0, Ordering::SeqCst);
+    let status = status?;
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    guard.armed = false;
+    drop(guard);
+    lifecycle::exited(&containers, &rec, code)?;
+    Ok(Outcome::Exited(code))
+}

@@ -1,0 +1,127 @@
+//! Overlayfs snapshots: each image's layers are unpacked once into
+//! `snapshots/<image id hex>/` (read-only to every container of that image); each
+//! container gets its own `upper/` and `work/` and an overlay mount on `rootfs/`.
+
+use crate::image::Image;
+use crate::store::Store;
+use crate::unpack::{self, UnpackError};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("unpacking image {image} for its snapshot: {source}")]
+    Unpack {
+        image: String,
+        #[source]
+        source: Box<UnpackError>,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("mounting the overlay on {path}: {source} (is overlayfs available?)")]
+    Mount {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("unmounting {path}: {source}")]
+    Unmount {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn snapshots_dir(store: &Store) -> PathBuf {
+    store.root().join("snapshots")
+}
+
+/// The image's shared lower dir, unpacked now if it is not there yet. Concurrent
+/// callers each unpack into a private directory; the first rename wins.
+pub fn lower_dir(store: &Store, image: &Image) -> Result<PathBuf, SnapshotError> {
+    let dir = snapshots_dir(store);
+    let target = dir.join(image.id().hex());
+    if target.is_dir() {
+        return Ok(target);
+    }
+    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let tmp = dir.join(format!(".tmp-{}", crate::store::unique_name("unpack")));
+    unpack::unpack(store, image, &tmp).map_err(|source| SnapshotError::Unpack {
+        image: image.label(),
+        source: Box::new(source),
+    })?;
+    if let Err(e) = fs::rename(&tmp, &target) {
+        let _ = fs::remove_dir_all(&tmp);
+        if !target.is_dir() {
+            return Err(io_err(&target)(e));
+        }
+    }
+    Ok(target)
+}
+
+/// Whether `path` is a mount point (its device differs from its parent's).
+pub fn is_mounted(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(m), Some(parent)) = (fs::metadata(path), path.parent()) else {
+        return false;
+    };
+    fs::metadata(parent).is_ok_and(|p| p.dev() != m.dev())
+}
+
+/// Mounts `lower` + `upper` (+ `work`) on `rootfs`.
+pub fn mount_overlay(
+    lower: &Path,
+    upper: &Path,
+    work: &Path,
+    rootfs: &Path,
+) -> Result<(), SnapshotError> {
+    for d in [upper, work, rootfs] {
+        fs::create_dir_all(d).map_err(io_err(d))?;
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    mount(
+        Some("overlay"),
+        rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|source| SnapshotError::Mount {
+        path: rootfs.to_path_buf(),
+        source,
+    })
+}
+
+/// Unmounts `rootfs` if it is mounted (a lazy detach when it is busy).
+pub fn unmount(rootfs: &Path) -> Result<(), SnapshotError> {
+    if !is_mounted(rootfs) {
+        return Ok(());
+    }
+    match umount2(rootfs, MntFlags::empty()) {
+        Ok(()) => Ok(()),
+        Err(nix::Error::EBUSY) => umount2(rootfs, MntFlags::MNT_DETACH),
+        Err(e) => Err(e),
+    }
+    .map_err(|source| SnapshotError::Unmount {
+        path: rootfs.to_path_buf(),
+        source,
+    })
+}
