@@ -89,7 +89,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         .map(|t| format!("{t} not installed"))
         .collect();
     let no_update = ctr_lacks_task_update();
-    let table: [(&'static str, FlowFn, Option<String>); 12] = [
+    let table: [(&'static str, FlowFn, Option<String>); 13] = [
         ("run_output", run_output, None),
         ("exit_status", exit_status, None),
         ("detach_exec", detach_exec, None),
@@ -97,6 +97,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         ("pause_resume", pause_resume, None),
         ("ps", ps, None),
         ("update", update, no_update),
+        ("update_call_as_shim", update_call_as_shim, None),
         ("metrics", metrics, metrics_blocked()),
         ("tty", tty, None),
         ("exec_tty", exec_tty, None),
@@ -451,6 +452,60 @@ fn update(x: &Ctx) -> Result<()> {
         .cgroup_file(&id, "memory.limit_in_bytes")
         .or_else(|_| x.cgroup_file(&id, "memory.max"))?;
     ensure!(limit == "50331648", "memory limit after update is {limit}");
+    x.stop_and_delete(&id)
+}
+
+/// ctr 1.6 cannot make the shim call `update`, so this sends the exact call the
+/// shim makes (go-runc: global flags, `update --resources - <id>`, LinuxResources
+/// JSON on stdin) to a container the shim started, in the shim's state root, and
+/// checks the host cgroups. Not a substitute for `update` above; the closest ctr
+/// 1.6 allows.
+fn update_call_as_shim(x: &Ctx) -> Result<()> {
+    use std::io::Write;
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    let root = format!("/run/containerd/runc/{}", x.c.namespace);
+    let log = x.c.bundle(&id).join("log.json");
+    let mut child = Command::new(&x.rt.path)
+        .arg("--root")
+        .arg(&root)
+        .arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "update", "--resources", "-", &id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(br#"{"memory":{"limit":50331648},"cpu":{"shares":512},"pids":{"limit":77}}"#)?;
+    let out = cmd::drain(child.stderr.take());
+    let status = cmd::wait_guarded(&mut child, "update --resources -")?;
+    let err = out.and_then(|h| h.join().ok()).unwrap_or_default();
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    ensure!(
+        status.success(),
+        "update --resources - failed ({status}): {err}\nlog.json: {logged}"
+    );
+    for (file, want) in [
+        ("memory.limit_in_bytes", "50331648"),
+        ("cpu.shares", "512"),
+        ("pids.max", "77"),
+    ] {
+        let got = x.cgroup_file(&id, file)?;
+        ensure!(got == want, "{file} after update is {got}, not {want}");
+    }
+    // The task still works after its limits changed under the shim.
+    x.c.ctr_ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        &format!("{id}-after"),
+        &id,
+        "true",
+    ])?;
     x.stop_and_delete(&id)
 }
 
