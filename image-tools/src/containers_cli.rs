@@ -258,3 +258,21 @@ pub fn start(store: &Store, list: &[String]) -> Result<()> {
 pub fn rm(store: &Store, force: bool, list: &[String]) -> Result<()> {
     each(store, list, "rm", |c, r| lifecycle::remove(c, r, force))
 }
+
+pub fn commit(
+    store: &Store,
+    container: &str,
+    name: Option<&str>,
+    message: Option<&str>,
+) -> Result<()> {
+    let c = containers(store);
+    let r = find(&c, container)?;
+    let name = name
+        .map(|n| n.parse::<sangja_image::reference::Reference>())
+        .transpose()
+        .context("commit name")?;
+    let done = sangja_image::container::commit::commit(store, &c, &r, name, message)
+        .with_context(|| format!("committing container {container}"))?;
+    println!("{}", done.id);
+    Ok(())
+}

@@ -210,6 +210,13 @@ enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Make an image of a container's changes on top of its image.
+    Commit {
+        #[arg(short, long)]
+        message: Option<String>,
+        container: String,
+        name: Option<String>,
+    },
     /// Container commands (`container rm`: `rm` itself removes images).
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -567,6 +574,14 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Stop { time, containers } => containers_cli::stop(&store, time, &containers)?,
         Command::Kill { signal, containers } => containers_cli::kill(&store, &signal, &containers)?,
+        Command::Commit {
+            message,
+            container,
+            name,
+        } => {
+            drop(out);
+            containers_cli::commit(&store, &container, name.as_deref(), message.as_deref())?;
+        }
         Command::Start { containers } => containers_cli::start(&store, &containers)?,
         Command::Container(ContainerCommand::Rm { force, containers }) => {
             containers_cli::rm(&store, force, &containers)?

@@ -27,10 +27,34 @@ fn err(path: &Path, source: io::Error) -> PackError {
 
 /// Writes `dir`'s contents (not `dir` itself) as a tar stream into `out`.
 pub fn pack_dir<W: Write>(dir: &Path, out: W) -> Result<W, PackError> {
+    pack(dir, out, false)
+}
+
+/// Writes an overlayfs upper directory as a layer: whiteouts (0/0 character devices)
+/// become `.wh.NAME` files, opaque directories (`trusted.overlay.opaque=y`) get a
+/// `.wh..wh..opq` entry, and overlayfs' own xattrs are left out.
+pub fn pack_overlay_upper<W: Write>(dir: &Path, out: W) -> Result<W, PackError> {
+    pack(dir, out, true)
+}
+
+fn pack<W: Write>(dir: &Path, out: W, overlay: bool) -> Result<W, PackError> {
     let mut builder = Builder::new(out);
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
-    walk(&mut builder, dir, "", &mut links)?;
+    walk(&mut builder, dir, "", &mut links, overlay)?;
     builder.into_inner().map_err(|e| err(dir, e))
+}
+
+fn empty_file<W: Write>(builder: &mut Builder<W>, path: &Path, rel: &str) -> Result<(), PackError> {
+    let mut header = Header::new_gnu();
+    header.set_entry_type(EntryType::Regular);
+    header.set_mode(0o600);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(0);
+    builder
+        .append_data(&mut header, rel, io::empty())
+        .map_err(|e| err(path, e))
 }
 
 fn walk<W: Write>(
@@ -38,6 +62,7 @@ fn walk<W: Write>(
     dir: &Path,
     prefix: &str,
     links: &mut HashMap<(u64, u64), String>,
+    overlay: bool,
 ) -> Result<(), PackError> {
     let mut names: Vec<_> = fs::read_dir(dir)
         .map_err(|e| err(dir, e))?
@@ -56,13 +81,21 @@ fn walk<W: Write>(
         header.set_mode(meta.mode() & 0o7777);
         header.set_mtime(meta.mtime().max(0) as u64);
         header.set_size(0);
-        write_xattrs(builder, &path, &rel)?;
+        if overlay && ft.is_char_device() && meta.rdev() == 0 {
+            let wh = format!("{prefix}.wh.{}", name.to_string_lossy());
+            empty_file(builder, &path, &wh)?;
+            continue;
+        }
+        write_xattrs(builder, &path, &rel, overlay)?;
         if ft.is_dir() {
             header.set_entry_type(EntryType::Directory);
             builder
                 .append_data(&mut header, format!("{rel}/"), io::empty())
                 .map_err(|e| err(&path, e))?;
-            walk(builder, &path, &format!("{rel}/"), links)?;
+            if overlay && xattr::lget(&path, "trusted.overlay.opaque").is_ok_and(|v| v == b"y") {
+                empty_file(builder, &path, &format!("{rel}/.wh..wh..opq"))?;
+            }
+            walk(builder, &path, &format!("{rel}/"), links, overlay)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&path).map_err(|e| err(&path, e))?;
             header.set_entry_type(EntryType::Symlink);
@@ -116,8 +149,12 @@ fn write_xattrs<W: Write>(
     builder: &mut Builder<W>,
     path: &Path,
     rel: &str,
+    overlay: bool,
 ) -> Result<(), PackError> {
-    let names = xattr::llist(path).map_err(|e| err(path, e))?;
+    let mut names = xattr::llist(path).map_err(|e| err(path, e))?;
+    if overlay {
+        names.retain(|n| !n.starts_with("trusted.overlay."));
+    }
     if names.is_empty() {
         return Ok(());
     }
