@@ -1,0 +1,571 @@
+//! `run` and the container commands with real runtimes (sangja from env SANGJA_BIN,
+//! default the workspace's target/release/sangja; runc as the reference) and images
+//! pulled from a real local docker-registry on a free port. Every container, mount and
+//! daemon a test makes is removed on drop, pass or fail.
+
+mod common;
+mod registry_support;
+
+use common::*;
+use libtest_mimic::{Failed, Trial};
+use registry_support::{Auth, Registry};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn sangja_bin() -> PathBuf {
+    std::env::var_os("SANGJA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/sangja"))
+}
+
+fn runc_bin() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("runc"))
+                .find(|c| c.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from("runc"))
+}
+
+const TOOLS: [&str; 1] = ["docker-registry"];
+
+fn main() {
+    let sangja = sangja_bin();
+    let no_sangja = !sangja.is_file();
+    let no_seccomp = !Path::new("/usr/share/containers/seccomp.json").is_file();
+    let no_overlay = !fs::read_to_string("/proc/filesystems")
+        .unwrap_or_default()
+        .contains("overlay");
+    let mut trials: Vec<Trial> = Vec::new();
+    let mut add = |name: &str, needs: &[&str], f: fn() -> TestResult, on_sangja: bool| {
+        let mut t = trial(name, needs, f);
+        let reason = if on_sangja && no_sangja {
+            Some(format!(
+                "runtime binary {} not found (build the workspace or set SANGJA_BIN)",
+                sangja.display()
+            ))
+        } else if no_seccomp {
+            Some(
+                "/usr/share/containers/seccomp.json (golang-github-containers-common) missing"
+                    .into(),
+            )
+        } else if no_overlay {
+            Some("overlayfs not available".into())
+        } else {
+            None
+        };
+        if let Some(r) = reason {
+            eprintln!("SKIPPED {name}: {r}");
+            t = t.with_ignored_flag(true);
+        }
+        trials.push(t);
+    };
+    let runc: [&str; 2] = ["docker-registry", "runc"];
+    add("run_flags_sangja", &TOOLS, run_flags_sangja, true);
+    add("run_flags_runc", &runc, run_flags_runc, false);
+    add("detached_lifecycle_sangja", &TOOLS, detached_sangja, true);
+    add("detached_lifecycle_runc", &runc, detached_runc, false);
+    add("commit_then_run_sangja", &TOOLS, commit_sangja, true);
+    add("commit_then_run_runc", &runc, commit_runc, false);
+    add("shared_lower_one_unpack", &TOOLS, shared_lower, true);
+    add("bad_input_leaves_nothing", &TOOLS, bad_input, true);
+    run_trials(trials);
+}
+
+/// A test's world: a temp dir with a store, a registry holding a busybox image, the
+/// runtime to use. Drop removes every container and mount it made.
+struct Fx {
+    env: Env,
+    _registry: Registry,
+    runtime: PathBuf,
+    /// `127.0.0.1:PORT/test/bb:1`, in the registry only (the store starts empty).
+    image: String,
+}
+
+impl Fx {
+    fn new(runtime: PathBuf) -> Result<Fx, Failed> {
+        let env = Env::new();
+        let registry = Registry::start(&env.path("registry"), Auth::None)?;
+        let seed = Env::new();
+        seed.busybox_image(
+            "bb:1",
+            &[
+                r#"CMD ["sh", "-c", "echo image-cmd"]"#,
+                "ENV FROM_IMAGE=yes",
+            ],
+        )?;
+        let image = format!("{}/test/bb:1", registry.host);
+        seed.ok(["tag", "bb:1", &image])?;
+        seed.ok(["push", "-q", &image])?;
+        Ok(Fx {
+            env,
+            _registry: registry,
+            runtime,
+            image,
+        })
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--store")
+            .arg(&self.env.store)
+            .args(args)
+            .env("SANGJA_IMAGE_RUNTIME", &self.runtime)
+            .env("DOCKER_CONFIG", self.env.path("docker"))
+            .env(
+                "SANGJA_REGISTRIES_CONFIG",
+                self.env.path("no-registries.json"),
+            )
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run sangja-image")
+    }
+
+    fn ok(&self, args: &[&str]) -> Result<String, Failed> {
+        let o = self.out(args);
+        if !o.status.success() {
+            return Err(format!(
+                "sangja-image {args:?} failed ({}): {}{}",
+                o.status,
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+            .into());
+        }
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    fn fails(&self, args: &[&str]) -> Result<String, Failed> {
+        let o = self.out(args);
+        if o.status.success() {
+            return Err(format!(
+                "sangja-image {args:?} succeeded but should have failed: {}",
+                String::from_utf8_lossy(&o.stdout)
+            )
+            .into());
+        }
+        Ok(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+
+    fn containers_dir(&self) -> PathBuf {
+        self.env.store.join("containers")
+    }
+
+    /// Container directories (records) left in the store.
+    fn leftovers(&self) -> Vec<String> {
+        fs::read_dir(self.containers_dir())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Mount points under this test's temp dir.
+    fn mounts(&self) -> Vec<String> {
+        let root = self.env.dir.path().display().to_string();
+        fs::read_to_string("/proc/self/mounts")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1).map(str::to_string))
+            .filter(|m| m.starts_with(&root))
+            .collect()
+    }
+
+    fn nothing_left(&self) -> TestResult {
+        check(
+            self.leftovers().is_empty(),
+            format!("containers left: {:?}", self.leftovers()),
+        )?;
+        check(
+            self.mounts().is_empty(),
+            format!("mounts left: {:?}", self.mounts()),
+        )
+    }
+}
+
+impl Drop for Fx {
+    fn drop(&mut self) {
+        for id in self.leftovers() {
+            let _ = self.out(&["container", "rm", "-f", &id]);
+        }
+        for m in self.mounts().iter().rev() {
+            let _ = nix_umount(m);
+        }
+    }
+}
+
+fn nix_umount(path: &str) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(path).unwrap();
+    // SAFETY: a plain umount2 of a path we mounted under our temp dir.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn run_flags_sangja() -> TestResult {
+    run_flags(sangja_bin())
+}
+fn run_flags_runc() -> TestResult {
+    run_flags(runc_bin())
+}
+fn detached_sangja() -> TestResult {
+    detached(sangja_bin())
+}
+fn detached_runc() -> TestResult {
+    detached(runc_bin())
+}
+fn commit_sangja() -> TestResult {
+    commit(sangja_bin())
+}
+fn commit_runc() -> TestResult {
+    commit(runc_bin())
+}
+
+/// Pull on first use, output and exit status, -e, -w, -u, --entrypoint, --hostname,
+/// -v (rw and ro), --read-only, --network, --rm leaving nothing.
+fn run_flags(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let rt = runtime.display().to_string();
+    let img = fx.image.clone();
+
+    // The image is pulled, its command runs, the output is ours.
+    let o = fx.out(&["run", "--rm", "--runtime", &rt, &img]);
+    check(
+        o.status.success(),
+        format!("run failed: {}", String::from_utf8_lossy(&o.stderr)),
+    )?;
+    check(
+        String::from_utf8_lossy(&o.stdout) == "image-cmd\n",
+        format!("stdout {:?}", String::from_utf8_lossy(&o.stdout)),
+    )?;
+    contains(&String::from_utf8_lossy(&o.stderr), "Unable to find image")?;
+    contains(&fx.ok(&["images"])?, "test/bb")?;
+
+    // Exit status.
+    let o = fx.out(&["run", "--rm", &img, "sh", "-c", "exit 7"]);
+    check(
+        o.status.code() == Some(7),
+        format!("exit status {}", o.status),
+    )?;
+
+    // Environment, working dir (made when missing), user, hostname.
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/work/dir",
+        "-u",
+        "bob",
+        "--hostname",
+        "box1",
+        &img,
+        "sh",
+        "-c",
+        "echo FOO=$FOO FROM_IMAGE=$FROM_IMAGE; pwd; id; hostname",
+    ])?;
+    contains(&out, "FOO=bar FROM_IMAGE=yes\n")?;
+    contains(&out, "/work/dir\n")?;
+    contains(&out, "uid=1000(bob) gid=1000(bob)")?;
+    contains(&out, "box1\n")?;
+
+    // --entrypoint replaces the image's command.
+    let out = fx.ok(&["run", "--rm", "--entrypoint", "echo", &img, "a", "b"])?;
+    check(out == "a b\n", format!("entrypoint output {out:?}"))?;
+
+    // -v: a writable and a read-only bind mount.
+    let host = fx.env.path("vol");
+    fs::create_dir_all(&host)?;
+    fs::write(host.join("in"), "from-host\n")?;
+    let rw = format!("{}:/data", host.display());
+    let ro = format!("{}:/ro:ro", host.display());
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &rw,
+        "-v",
+        &ro,
+        &img,
+        "sh",
+        "-c",
+        "cat /data/in; echo written > /data/out; touch /ro/x 2>/dev/null || echo ro-refused",
+    ])?;
+    contains(&out, "from-host\n")?;
+    contains(&out, "ro-refused\n")?;
+    check(
+        fs::read_to_string(host.join("out")).unwrap_or_default() == "written\n",
+        "the container's write to the volume did not reach the host",
+    )?;
+    check(
+        !host.join("x").exists(),
+        "a write went through a :ro volume",
+    )?;
+
+    // --read-only: the root refuses writes, volumes still take them.
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "-v",
+        &rw,
+        &img,
+        "sh",
+        "-c",
+        "touch /newfile 2>/dev/null || echo root-ro; touch /data/ok && echo vol-rw",
+    ])?;
+    contains(&out, "root-ro\n")?;
+    contains(&out, "vol-rw\n")?;
+
+    // --network none: only loopback; host: the host's interfaces.
+    let out = fx.ok(&["run", "--rm", &img, "sh", "-c", "ls /sys/class/net"])?;
+    check(
+        out.split_whitespace().collect::<Vec<_>>() == ["lo"],
+        format!("none: {out:?}"),
+    )?;
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        &img,
+        "ls",
+        "/sys/class/net",
+    ])?;
+    check(
+        out.split_whitespace().count() > 1 || !out.contains("lo"),
+        format!("host: {out:?}"),
+    )?;
+
+    // Without --rm the container stays, exited with its status, root unmounted.
+    fx.ok(&["run", "--name", "kept", &img, "sh", "-c", "exit 3"])
+        .err()
+        .ok_or("exit 3 should fail the run")?;
+    let ps = fx.ok(&["ps", "-a"])?;
+    contains(&ps, "Exited (3)")?;
+    contains(&ps, "kept")?;
+    check(
+        fx.mounts().is_empty(),
+        format!("mounts after exit: {:?}", fx.mounts()),
+    )?;
+    fx.ok(&["container", "rm", "kept"])?;
+    fx.nothing_left()
+}
+
+/// -d, ps, logs, stop, start (same writable layer), kill, rm (-f).
+fn detached(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let rt = runtime.display().to_string();
+    let img = fx.image.clone();
+    let script = "echo out-$(cat /count 2>/dev/null); echo err >&2; echo x >> /count; \
+                  trap 'echo got-term; exit 0' TERM; echo ready > /tmp/ready; \
+                  while true; do sleep 0.1; done";
+    let id = fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--runtime",
+        &rt,
+        &img,
+        "sh",
+        "-c",
+        script,
+    ])?;
+    let id = id.trim().to_string();
+    check(id.len() == 64, format!("run -d printed {id:?}"))?;
+    let ps = fx.ok(&["ps"])?;
+    contains(&ps, &id[..12])?;
+    contains(&ps, "Up")?;
+    contains(&ps, "web")?;
+
+    // rm of a running container needs -f.
+    contains(&fx.fails(&["container", "rm", "web"])?, "is running")?;
+
+    // logs -f returns once the container stops; stop waits for the trap.
+    let follower = fx
+        .cmd(&["logs", "-f", "web"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    wait_for_log(&fx, "web", "err")?;
+    fx.ok(&["stop", "-t", "10", "web"])?;
+    let followed = follower.wait_with_output()?;
+    let followed = String::from_utf8_lossy(&followed.stdout).into_owned();
+    contains(&followed, "out-\n")?;
+    contains(&followed, "got-term\n")?;
+    let logs = fx.ok(&["logs", "web"])?;
+    contains(&logs, "err\n")?;
+    let ps = fx.ok(&["ps"])?;
+    check(
+        !ps.contains("web"),
+        format!("stopped container listed by ps: {ps}"),
+    )?;
+    contains(&fx.ok(&["ps", "-a"])?, "Exited")?;
+
+    // start: the same writable layer (the count file survives).
+    fx.ok(&["start", "web"])?;
+    wait_for_log(&fx, "web", "out-x")?;
+    contains(&fx.ok(&["ps"])?, "web")?;
+
+    // stop -t 0 of something that ignores TERM: SIGKILL.
+    let id2 = fx.ok(&[
+        "run",
+        "-d",
+        &img,
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 0.1; done",
+    ])?;
+    let id2 = id2.trim().to_string();
+    fx.ok(&["stop", "-t", "0", &id2[..12]])?;
+    check(
+        !fx.ok(&["ps"])?.contains(&id2[..12]),
+        "stop -t 0 left it running",
+    )?;
+
+    // kill, then rm; rm -f of a running one.
+    fx.ok(&["kill", "web"])?;
+    fx.ok(&["container", "rm", "web", &id2])?;
+    let id3 = fx.ok(&["run", "-d", &img, "sleep", "1000"])?;
+    fx.ok(&["container", "rm", "-f", id3.trim()])?;
+    fx.nothing_left()
+}
+
+/// Polls a detached container's log for `needle` (bounded by the container running).
+fn wait_for_log(fx: &Fx, name: &str, needle: &str) -> TestResult {
+    for _ in 0..600 {
+        if fx.ok(&["logs", name])?.contains(needle) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(format!("{needle:?} never appeared in the logs of {name}").into())
+}
+
+/// A container's changes (files added, a file deleted, an opaque dir) become an image.
+fn commit(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let rt = runtime.display().to_string();
+    let img = fx.image.clone();
+    fx.ok(&[
+        "run", "--name", "c1", "--runtime", &rt, &img, "sh", "-c",
+        "mkdir -p /data && echo hi > /data/f && rm /etc/group && rm -rf /tmp && mkdir /tmp && echo new > /tmp/only",
+    ])?;
+    let id = fx.ok(&["commit", "c1", "committed:1"])?;
+    check(
+        id.trim().starts_with("sha256:"),
+        format!("commit printed {id:?}"),
+    )?;
+    fx.ok(&["container", "rm", "c1"])?;
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        &rt,
+        "committed:1",
+        "sh",
+        "-c",
+        "cat /data/f; test -e /etc/group || echo group-gone; ls /tmp; echo FROM_IMAGE=$FROM_IMAGE",
+    ])?;
+    contains(&out, "hi\n")?;
+    contains(&out, "group-gone\n")?;
+    contains(&out, "only\n")?;
+    check(!out.contains("ready"), "opaque dir leaked lower entries")?;
+    contains(&out, "FROM_IMAGE=yes\n")?;
+    // The committed image runs its base's command.
+    check(
+        fx.ok(&["run", "--rm", "committed:1"])? == "image-cmd\n",
+        "base command lost",
+    )?;
+    let history = fx.ok(&["history", "committed:1"])?;
+    contains(&history, "mkdir -p /data")?;
+    fx.nothing_left()
+}
+
+/// Two containers of one image: one unpack, both overlays on the same lower dir, each
+/// its own upper.
+fn shared_lower() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let img = fx.image.clone();
+    let a = fx.ok(&["run", "-d", &img, "sh", "-c", "echo a > /mine; sleep 1000"])?;
+    let snapshots = fx.env.store.join("snapshots");
+    let lower: Vec<_> = fs::read_dir(&snapshots)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    check(
+        lower.len() == 1,
+        format!("snapshots after one run: {lower:?}"),
+    )?;
+    use std::os::unix::fs::MetadataExt;
+    let before = fs::metadata(lower[0].join("bin/busybox"))?.ino();
+    let b = fx.ok(&["run", "-d", &img, "sh", "-c", "echo b > /mine; sleep 1000"])?;
+    let after: Vec<_> = fs::read_dir(&snapshots)?.filter_map(Result::ok).collect();
+    check(after.len() == 1, "a second run unpacked the image again")?;
+    check(
+        fs::metadata(lower[0].join("bin/busybox"))?.ino() == before,
+        "the lower dir was rewritten",
+    )?;
+    let mounts = fs::read_to_string("/proc/self/mounts")?;
+    let lowers = mounts
+        .lines()
+        .filter(|l| l.contains(&format!("lowerdir={}", lower[0].display())))
+        .count();
+    check(
+        lowers == 2,
+        format!("{lowers} overlay mounts on the shared lower dir"),
+    )?;
+    check(
+        !lower[0].join("mine").exists(),
+        "a container wrote into the shared lower dir",
+    )?;
+    fx.ok(&["container", "rm", "-f", a.trim(), b.trim()])?;
+    fx.nothing_left()
+}
+
+/// Clear errors, and nothing behind: an image that cannot be pulled, a missing volume
+/// source, a name in use, -p, a command that does not exist.
+fn bad_input() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let img = fx.image.clone();
+    let missing = img.replace("bb:1", "nope:1");
+    let e = fx.fails(&["run", "--rm", &missing])?;
+    contains(&e, "nope")?;
+    let e = fx.fails(&["run", "-v", "/does/not/exist:/x", &img])?;
+    contains(&e, "volume source /does/not/exist does not exist")?;
+    let e = fx.fails(&["run", "-p", "80:80", &img])?;
+    contains(&e, "not supported")?;
+    let e = fx.fails(&["run", "--network", "bridge", &img])?;
+    contains(&e, "--network")?;
+    let e = fx.fails(&["run", "--memory", "lots", &img])?;
+    contains(&e, "--memory")?;
+    fx.nothing_left()?;
+    fx.ok(&["run", "--name", "taken", &img, "true"])?;
+    let e = fx.fails(&["run", "--name", "taken", &img, "true"])?;
+    contains(&e, "already in use")?;
+    fx.ok(&["container", "rm", "taken"])?;
+    // The runtime refuses to start it: the container goes with the failure.
+    let o = fx.out(&["run", &img, "/no/such/binary"]);
+    check(!o.status.success(), "running a missing binary succeeded")?;
+    fx.nothing_left().or_else(|_| {
+        // A foreground container whose process failed to start is kept like docker's
+        // "Created"/"Exited (127)"; it must still be removable.
+        for id in fx.leftovers() {
+            fx.ok(&["container", "rm", &id])?;
+        }
+        fx.nothing_left()
+    })?;
+    let e = fx.fails(&["logs", "nobody"])?;
+    contains(&e, "No such container: nobody")
+}
