@@ -435,7 +435,17 @@ fn detached(runtime: PathBuf) -> TestResult {
     )?;
 
     // kill, then rm; rm -f of a running one.
+    // kill returns once the signal is sent (as docker's); the exit follows.
     fx.ok(&["kill", "web"])?;
+    let mut gone = false;
+    for _ in 0..600 {
+        if !fx.ok(&["ps"])?.contains("web") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    check(gone, "web still running after kill")?;
     fx.ok(&["container", "rm", "web", &id2])?;
     let id3 = fx.ok(&["run", "-d", &img, "sleep", "1000"])?;
     fx.ok(&["container", "rm", "-f", id3.trim()])?;
