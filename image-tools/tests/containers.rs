@@ -69,6 +69,8 @@ fn main() {
     add("detached_lifecycle_runc", &runc, detached_runc, false);
     add("commit_then_run_sangja", &TOOLS, commit_sangja, true);
     add("commit_then_run_runc", &runc, commit_runc, false);
+    add("limits_caps_tty_sangja", &TOOLS, limits_sangja, true);
+    add("limits_caps_tty_runc", &runc, limits_runc, false);
     add("shared_lower_one_unpack", &TOOLS, shared_lower, true);
     add("bad_input_leaves_nothing", &TOOLS, bad_input, true);
     run_trials(trials);
@@ -222,6 +224,12 @@ fn detached_sangja() -> TestResult {
 }
 fn detached_runc() -> TestResult {
     detached(runc_bin())
+}
+fn limits_sangja() -> TestResult {
+    limits(sangja_bin())
+}
+fn limits_runc() -> TestResult {
+    limits(runc_bin())
 }
 fn commit_sangja() -> TestResult {
     commit(sangja_bin())
@@ -578,4 +586,103 @@ fn bad_input() -> TestResult {
     })?;
     let e = fx.fails(&["logs", "nobody"])?;
     contains(&e, "No such container: nobody")
+}
+
+/// --memory, --cpus, --pids-limit (cgroup v1 files seen inside), --cap-add/--cap-drop
+/// (the bounding set), -i (stdin reaches the container), -t (a terminal, under script).
+fn limits(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let rt = runtime.display().to_string();
+    let img = fx.image.clone();
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let script = if v2 {
+        "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max"
+    } else {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+    };
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        &rt,
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "50",
+        &img,
+        "sh",
+        "-c",
+        script,
+    ])?;
+    let lines: Vec<&str> = out.lines().collect();
+    check(
+        lines.first() == Some(&"67108864") && lines.get(1) == Some(&"50"),
+        format!("limits seen inside: {out:?}"),
+    )?;
+    check(
+        lines.get(2).is_some_and(|l| l.starts_with("50000")),
+        format!("cpu quota seen inside: {out:?}"),
+    )?;
+
+    let cap_bnd = |extra: &[&str]| -> Result<String, Failed> {
+        let mut args = vec!["run", "--rm", "--runtime", &rt];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&img, "sh", "-c", "grep CapBnd: /proc/self/status | cut -f2"]);
+        Ok(fx.ok(&args)?.trim().to_string())
+    };
+    // docker's 14 default capabilities.
+    check(cap_bnd(&[])? == "00000000a80425fb", "default bounding set")?;
+    check(
+        cap_bnd(&["--cap-drop", "ALL", "--cap-add", "NET_RAW"])? == "0000000000002000",
+        "--cap-drop ALL --cap-add NET_RAW",
+    )?;
+    check(
+        cap_bnd(&["--cap-add", "sys_admin", "--cap-drop", "CAP_CHOWN"])? == "00000000a82425fa",
+        "--cap-add sys_admin --cap-drop CAP_CHOWN",
+    )?;
+
+    // -i: our stdin reaches the container.
+    let mut child = fx
+        .cmd(&["run", "--rm", "-i", "--runtime", &rt, &img, "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        stdin.write_all(b"through-stdin\n")?;
+    }
+    let o = child.wait_with_output()?;
+    check(
+        String::from_utf8_lossy(&o.stdout) == "through-stdin\n",
+        format!("-i output {:?}", String::from_utf8_lossy(&o.stdout)),
+    )?;
+
+    // -t: a terminal inside (script gives this test one outside).
+    if have_tool("script") {
+        let line = format!(
+            "{} --store {} run --rm -t --runtime {} {} sh -c 'test -t 0 && test -t 1 && echo has-tty'",
+            bin(),
+            fx.env.store.display(),
+            rt,
+            img
+        );
+        let o = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("SANGJA_IMAGE_RUNTIME", &runtime)
+            .stdin(Stdio::null())
+            .output()?;
+        let text = String::from_utf8_lossy(&o.stdout);
+        check(
+            o.status.success() && text.contains("has-tty"),
+            format!("-t: {} {text}", o.status),
+        )?;
+    } else {
+        eprintln!("SKIPPED -t part of limits_caps_tty: script (bsdutils) not installed");
+    }
+    let e = fx.fails(&["run", "-d", "-t", &img])?;
+    contains(&e, "not supported yet")?;
+    fx.nothing_left()
 }

@@ -407,22 +407,32 @@ pub fn build(
 
     // Capabilities: docker's defaults, then --cap-add / --cap-drop; a non-root user
     // keeps only the bounding set.
-    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
-    for c in &cfg.cap_add {
-        let c = cap_name("--cap-add", c)?;
-        if c == "ALL" {
-            caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
-        } else if !caps.contains(&c) {
-            caps.push(c);
+    // docker's order: ALL in --cap-add or --cap-drop picks the base set, then the
+    // named additions, then the named drops.
+    let adds = cfg
+        .cap_add
+        .iter()
+        .map(|c| cap_name("--cap-add", c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let drops = cfg
+        .cap_drop
+        .iter()
+        .map(|c| cap_name("--cap-drop", c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut caps: Vec<String> = if adds.iter().any(|c| c == "ALL") {
+        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+    } else if drops.iter().any(|c| c == "ALL") {
+        Vec::new()
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
+    for c in adds.iter().filter(|c| *c != "ALL") {
+        if !caps.contains(c) {
+            caps.push(c.clone());
         }
     }
-    for c in &cfg.cap_drop {
-        let c = cap_name("--cap-drop", c)?;
-        if c == "ALL" {
-            caps.clear();
-        } else {
-            caps.retain(|x| *x != c);
-        }
+    for c in drops.iter().filter(|c| *c != "ALL") {
+        caps.retain(|x| x != c);
     }
     let effective = if uid == 0 { caps.clone() } else { Vec::new() };
     process["capabilities"] = json!({
