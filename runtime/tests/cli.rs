@@ -268,11 +268,11 @@ fn kill_refuses_unknown_signals() {
         "{}",
         stderr(&o)
     );
-    for sig in ["SIGUSR1", "usr2"] {
+    // Signals whose default action is to ignore them leave the created init alive, so
+    // every accepted form can be sent in turn.
+    for sig in ["SIGWINCH", "urg", "28", "winch"] {
         let o = env.rt(&["kill", "k1", sig]);
-        // The created init dies of the signal; both forms are accepted.
         assert!(o.status.success(), "{sig}: {}", stderr(&o));
-        break;
     }
 }
 

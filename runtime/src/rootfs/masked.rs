@@ -30,6 +30,16 @@ fn root() -> Result<OwnedFd, RootfsError> {
         })
 }
 
+/// Resolves a masked or read-only path inside the container root; None when it does not
+/// exist (the spec skips those).
+fn open_existing(root: &OwnedFd, p: &str) -> Result<Option<OwnedFd>, Errno> {
+    match resolve::open_in_root(root.as_fd(), Path::new(p), Create::No) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Opens /dev/null without following links and checks it is char device 1:3.
 fn dev_null(root: &OwnedFd) -> Result<OwnedFd, String> {
     let fd = resolve::open_in_root(root.as_fd(), Path::new("/dev/null"), Create::No)
@@ -58,10 +68,8 @@ pub fn mask(paths: &[String]) -> Result<(), RootfsError> {
             path: p.clone(),
             msg,
         };
-        let target = match resolve::open_in_root(root.as_fd(), Path::new(p), Create::No) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => continue,
-            Err(e) => return Err(err(e.to_string())),
+        let Some(target) = open_existing(&root, p).map_err(|e| err(e.to_string()))? else {
+            continue;
         };
         let tpath = fd_path(target.as_raw_fd());
         let is_dir = resolve::file_type(&target).map_err(|e| err(e.to_string()))? == libc::S_IFDIR;
@@ -98,10 +106,8 @@ pub fn readonly(paths: &[String]) -> Result<(), RootfsError> {
             path: p.clone(),
             msg,
         };
-        let target = match resolve::open_in_root(root.as_fd(), Path::new(p), Create::No) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => continue,
-            Err(e) => return Err(err(e.to_string())),
+        let Some(target) = open_existing(&root, p).map_err(|e| err(e.to_string()))? else {
+            continue;
         };
         let tpath = fd_path(target.as_raw_fd());
         mount(
