@@ -71,6 +71,8 @@ fn main() {
     add("commit_then_run_runc", &runc, commit_runc, false);
     add("limits_caps_tty_sangja", &TOOLS, limits_sangja, true);
     add("limits_caps_tty_runc", &runc, limits_runc, false);
+    add("rm_after_ctrl_c_sangja", &TOOLS, ctrl_c_sangja, true);
+    add("rm_after_ctrl_c_runc", &runc, ctrl_c_runc, false);
     add("shared_lower_one_unpack", &TOOLS, shared_lower, true);
     add("bad_input_leaves_nothing", &TOOLS, bad_input, true);
     run_trials(trials);
@@ -230,6 +232,12 @@ fn limits_sangja() -> TestResult {
 }
 fn limits_runc() -> TestResult {
     limits(runc_bin())
+}
+fn ctrl_c_sangja() -> TestResult {
+    ctrl_c(sangja_bin())
+}
+fn ctrl_c_runc() -> TestResult {
+    ctrl_c(runc_bin())
 }
 fn commit_sangja() -> TestResult {
     commit(sangja_bin())
@@ -685,4 +693,62 @@ fn limits(runtime: PathBuf) -> TestResult {
     let e = fx.fails(&["run", "-d", "-t", &img])?;
     contains(&e, "not supported yet")?;
     fx.nothing_left()
+}
+
+/// `run --rm` interrupted as a terminal's Ctrl-C does (SIGINT to the process group):
+/// a container that handles SIGINT exits; one that ignores it goes at the third
+/// Ctrl-C. Either way nothing is left.
+fn ctrl_c(runtime: PathBuf) -> TestResult {
+    use std::os::unix::process::CommandExt;
+    let fx = Fx::new(runtime.clone())?;
+    let rt = runtime.display().to_string();
+    let img = fx.image.clone();
+    fx.ok(&["pull", "-q", &img])?;
+    for (script, presses) in [
+        (
+            "trap 'echo interrupted; exit 130' INT; echo up; while true; do sleep 0.1; done",
+            1,
+        ),
+        ("trap '' INT; echo up; while true; do sleep 0.1; done", 3),
+    ] {
+        let child = fx
+            .cmd(&["run", "--rm", "--runtime", &rt, &img, "sh", "-c", script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()?;
+        let mut child = child;
+        let pgid = child.id() as i32;
+        // Up: the script printed "up" after setting its trap.
+        let mut stdout = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut first)?;
+        if first != "up\n" {
+            // SAFETY: the group we made.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            let o = child.wait_with_output()?;
+            return Err(format!(
+                "the container never came up: {first:?} {}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+            .into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        for _ in 0..presses {
+            // SAFETY: signalling the process group this test made.
+            unsafe { libc::kill(-pgid, libc::SIGINT) };
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest)?;
+        let status = child.wait()?;
+        check(
+            !status.success(),
+            format!("an interrupted run succeeded: {rest}"),
+        )?;
+        // Whether "interrupted" is printed depends on the runtime having set up its
+        // signal forwarding when the first SIGINT lands: not asserted.
+        fx.nothing_left()?;
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use crate::layer::inroot::InPath;
 use crate::layer::Root;
 use crate::store::Store;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 pub struct RunOptions {
     pub name: Option<String>,
@@ -146,10 +146,16 @@ fn make_dir_in(rootfs: &Path, dir: &str) -> Result<(), ContainerError> {
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
+/// Forwards the signal to the runtime; the third one kills the runtime outright (as
+/// docker's third Ctrl-C does): the container is then killed by the cleanup's
+/// `delete --force`.
 extern "C" fn forward(sig: libc::c_int) {
     let pid = CHILD.load(Ordering::SeqCst);
+    let n = SIGNALS.fetch_add(1, Ordering::SeqCst) + 1;
     if pid > 0 {
+        let sig = if n >= 3 { libc::SIGKILL } else { sig };
         // SAFETY: kill is async-signal-safe.
         unsafe {
             libc::kill(pid, sig);
