@@ -199,13 +199,14 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
     };
     let exe = exe::protected_self_exe(&root).map_err(|e| other(e.to_string()))?;
 
-    let mut cg = cgroup::Cgroup::new(&spec, &opts.id, opts.systemd_cgroup)?;
+    let cg = cgroup::Cgroup::new(&spec, &opts.id, opts.systemd_cgroup)?;
     let (stage1, mut chan) = spawn::spawn_init(&exe).map_err(|e| other(e.to_string()))?;
     drop(exe);
     cleanup.pids.push(stage1);
+    // Owned by the cleanup before it is made, so a limit the kernel refuses leaves no cgroup.
+    let cg = cleanup.cgroup.insert(cg);
     cg.apply(stage1.as_raw())?;
     let cgroup_paths = cg.paths();
-    cleanup.cgroup = Some(cg);
     let boot = Bootstrap {
         kind: InitKind::Create,
         id: opts.id.clone(),
