@@ -151,7 +151,6 @@ pub fn run(store: &Store, a: RunArgs) -> Result<i32> {
         runtime: a.runtime,
         image_ref: a.image.clone(),
     };
-    let _lock = store.lock_shared()?;
     match run::run(store, &img, &cfg, &opts).with_context(|| format!("running {}", a.image))? {
         Outcome::Exited(code) => Ok(code),
         Outcome::Detached(id) => {

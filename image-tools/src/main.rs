@@ -271,6 +271,14 @@ fn find(store: &Store, query: &str) -> Result<Image> {
     Ok(image::find(store, query)?)
 }
 
+/// The unpacked snapshots of images that are gone and no container uses.
+fn prune_snapshots(store: &Store) -> Result<()> {
+    let containers = sangja_image::container::record::Containers::new(store.root());
+    sangja_image::container::snapshot::prune(store, &containers)
+        .context("removing unused container snapshots")?;
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     let command = match cli.command {
         Command::Login {
@@ -357,9 +365,11 @@ fn run(cli: Cli) -> Result<()> {
                     writeln!(out, "Deleted: {d}")?;
                 }
             }
+            prune_snapshots(&store)?;
         }
         Command::Prune => {
             let report = remove::prune(&store)?;
+            prune_snapshots(&store)?;
             for d in &report.removed {
                 writeln!(out, "deleted: {d}")?;
             }

@@ -556,7 +556,15 @@ fn shared_lower() -> TestResult {
         !lower[0].join("mine").exists(),
         "a container wrote into the shared lower dir",
     )?;
+    // The snapshot stays while a container uses the image, and goes with the image.
+    fx.ok(&["rm", &img])?;
+    check(
+        lower[0].is_dir(),
+        "the snapshot went while containers use it",
+    )?;
     fx.ok(&["container", "rm", "-f", a.trim(), b.trim()])?;
+    fx.ok(&["prune"])?;
+    check(!lower[0].exists(), "the snapshot of a removed image stayed")?;
     fx.nothing_left()
 }
 

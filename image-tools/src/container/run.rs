@@ -68,7 +68,12 @@ fn create<'a>(
                 .into(),
         );
     }
-    let lower = snapshot::lower_dir(store, image)?;
+    // The store lock only while blobs are read: a long-running container must not hold
+    // off `rm` and `prune` of images.
+    let lower = {
+        let _shared = store.lock_shared()?;
+        snapshot::lower_dir(store, image)?
+    };
     let lock = containers.lock()?;
     let id = record::new_id();
     let name = match &opts.name {

@@ -125,3 +125,39 @@ pub fn unmount(rootfs: &Path) -> Result<(), SnapshotError> {
         source,
     })
 }
+
+/// Removes the snapshots of images no longer in the store that no container uses (run
+/// after `rm` and `prune` of images). Returns the image ids removed.
+pub fn prune(
+    store: &Store,
+    containers: &super::record::Containers,
+) -> Result<Vec<String>, super::ContainerError> {
+    let dir = snapshots_dir(store);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(&dir)(e).into()),
+    };
+    let _lock = store.lock_exclusive()?;
+    let images: Vec<String> = crate::image::list(store)?
+        .iter()
+        .map(|i| i.id().hex().to_string())
+        .collect();
+    let used: Vec<String> = containers
+        .list()?
+        .iter()
+        .map(|r| r.image_id.trim_start_matches("sha256:").to_string())
+        .collect();
+    let mut removed = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| io_err(&dir)(e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        // Unpacks in progress (`.tmp-*`) are left to their owners.
+        if name.starts_with('.') || images.contains(&name) || used.contains(&name) {
+            continue;
+        }
+        fs::remove_dir_all(e.path()).map_err(|err| io_err(&e.path())(err))?;
+        removed.push(name);
+    }
+    Ok(removed)
+}
