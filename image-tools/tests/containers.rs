@@ -589,17 +589,23 @@ fn bad_input() -> TestResult {
     let e = fx.fails(&["run", "--name", "taken", &img, "true"])?;
     contains(&e, "already in use")?;
     fx.ok(&["container", "rm", "taken"])?;
-    // The runtime refuses to start it: the container goes with the failure.
-    let o = fx.out(&["run", &img, "/no/such/binary"]);
+    // Failures after the snapshot is mounted (an unknown user, a bad name) take it away.
+    let e = fx.fails(&["run", "-u", "nosuchuser", &img, "true"])?;
+    contains(&e, "unable to find user nosuchuser")?;
+    let e = fx.fails(&["run", "--name", "bad/name", &img, "true"])?;
+    contains(&e, "invalid container name")?;
+    fx.nothing_left()?;
+    // A process the runtime cannot start: as docker, the container stays (exited),
+    // with its runtime state deleted and its root unmounted, and can be removed.
+    let o = fx.out(&["run", "--name", "broken", &img, "/no/such/binary"]);
     check(!o.status.success(), "running a missing binary succeeded")?;
-    fx.nothing_left().or_else(|_| {
-        // A foreground container whose process failed to start is kept like docker's
-        // "Created"/"Exited (127)"; it must still be removable.
-        for id in fx.leftovers() {
-            fx.ok(&["container", "rm", &id])?;
-        }
-        fx.nothing_left()
-    })?;
+    contains(&fx.ok(&["ps", "-a"])?, "broken")?;
+    check(
+        fx.mounts().is_empty(),
+        format!("mounts left: {:?}", fx.mounts()),
+    )?;
+    fx.ok(&["container", "rm", "broken"])?;
+    fx.nothing_left()?;
     let e = fx.fails(&["logs", "nobody"])?;
     contains(&e, "No such container: nobody")
 }

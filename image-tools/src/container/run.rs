@@ -68,6 +68,9 @@ fn create<'a>(
                 .into(),
         );
     }
+    if let Some(n) = &opts.name {
+        record::valid_name(n)?;
+    }
     // The store lock only while blobs are read: a long-running container must not hold
     // off `rm` and `prune` of images.
     let lower = {
