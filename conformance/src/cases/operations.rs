@@ -12,6 +12,13 @@ use crate::{ensure, ensure_eq};
 
 pub static CASES: &[Case] = &[
     Case {
+        id: "events.oom",
+        field: "events (oom) / linux.resources.memory.limit",
+        needs: &[crate::host::Need::CgroupV1("memory")],
+        note: None,
+        run: events_oom,
+    },
+    Case {
         id: "pause.stops-a-counter",
         field: "pause / resume",
         needs: &[],
@@ -398,6 +405,57 @@ fn pause_illegal(ctx: &mut Ctx) -> CaseResult {
         ctx.state(&id)?["status"],
         Value::from("paused"),
         "status after the refused exec"
+    );
+    finish(ctx, &id)
+}
+
+/// A process over the container's memory limit is OOM-killed and `events` reports it.
+fn events_oom(ctx: &mut Ctx) -> CaseResult {
+    let mut cfg = sleeper();
+    let limit = 32 * 1024 * 1024;
+    cfg.set(
+        "/linux/resources/memory",
+        json!({"limit": limit, "swap": limit}),
+    );
+    let (id, _) = ctx.create_ok(&cfg)?;
+    let out = ctx.start(&id)?;
+    ensure!(out.ok(), "start failed: {}", out.describe());
+    let log = ctx.dir.join(format!("{id}.events"));
+    let file = std::fs::File::create(&log).map_err(|e| CaseError::Harness(e.to_string()))?;
+    let mut events = std::process::Command::new(&ctx.runtime.path)
+        .arg("--root")
+        .arg(&ctx.root)
+        .args(["events", "--interval", "1s", &id])
+        .stdout(file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| CaseError::Harness(format!("starting events: {e}")))?;
+    // `tail` keeps a line in memory until it sees a newline; /dev/zero has none.
+    let out = ctx.rt(&["exec", &id, "/bin/tail", "/dev/zero"]);
+    let mut seen = false;
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().any(|l| {
+            serde_json::from_str::<Value>(l)
+                .is_ok_and(|v| v["type"] == "oom" && v["id"] == id.as_str())
+        }) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    let out = out?;
+    ensure!(
+        !out.ok(),
+        "the memory hog was not killed: {}",
+        out.describe()
+    );
+    ensure!(
+        seen,
+        "events printed no oom line: {:?}",
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
     finish(ctx, &id)
 }

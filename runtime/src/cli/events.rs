@@ -54,7 +54,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
-    let (_dir, st, _s, cg) = crate::container::running_cgroup(&g.root, &a.id)?;
+    let (dir, st, _s, cg) = crate::container::running_cgroup(&g.root, &a.id)?;
+    // Watching can last forever: other commands (exec, kill, delete) must not wait for it.
+    drop(dir);
     let mut out = std::io::stdout().lock();
     if a.stats {
         let stats = cg.manager().stats()?;

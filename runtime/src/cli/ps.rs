@@ -18,7 +18,8 @@ pub struct Args {
 }
 
 pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
-    let (_dir, _st, _s, cg) = crate::container::running_cgroup(&g.root, &a.id)?;
+    let (dir, _st, _s, cg) = crate::container::running_cgroup(&g.root, &a.id)?;
+    drop(dir);
     let pids = cg.manager().pids()?;
     let mut out = std::io::stdout().lock();
     match a.format.as_str() {
