@@ -534,11 +534,12 @@ pub fn status(dir: &ContainerDir, st: &State) -> Status {
     if !alive(st) {
         return Status::Stopped;
     }
-    if dir.fifo_path().exists() {
-        return Status::Created;
-    }
+    // As runc: a frozen container is paused even before `start`.
     if cgroup::Cgroup::load(&st.cgroup).is_some_and(|c| c.frozen()) {
         return Status::Paused;
+    }
+    if dir.fifo_path().exists() {
+        return Status::Created;
     }
     Status::Running
 }
