@@ -131,23 +131,8 @@ pub struct RunConfig {
     pub seccomp_profile: Option<PathBuf>,
 }
 
-/// Docker's default capabilities.
-pub const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+/// Docker's default capabilities: one list, kept with the docker profile conversion.
+pub use sangja_seccomp::docker_profile::DOCKER_DEFAULT_CAPABILITIES as DEFAULT_CAPS;
 
 /// Every capability name runc knows (for `--cap-add ALL`).
 const ALL_CAPS: [&str; 41] = [
