@@ -6,7 +6,8 @@ use sangja_image::bundle;
 use sangja_image::container::config::{Network, RunConfig, Volume};
 use sangja_image::container::record::{Containers, Record};
 use sangja_image::container::run::{self, Outcome, RunOptions};
-use sangja_image::container::{lifecycle, logs};
+use sangja_image::container::runtime::{self, RuntimeError};
+use sangja_image::container::{lifecycle, logs, ContainerError};
 use sangja_image::image::{self, Image, ImageError};
 use sangja_image::store::Store;
 use std::io::Write;
@@ -102,12 +103,6 @@ pub fn run(store: &Store, a: RunArgs) -> Result<i32> {
     if !a.publish.is_empty() {
         bail!("-p/--publish {:?}: publishing ports is not supported yet (only --network none or host)", a.publish[0]);
     }
-    if a.detach && a.rm {
-        bail!("--rm with -d is not supported yet (there is no monitor to remove the container when it exits)");
-    }
-    if a.detach && (a.tty || a.interactive) {
-        bail!("-d with -t or -i is not supported yet (no console to attach to later)");
-    }
     let mut seccomp = Some(PathBuf::from(bundle::DEFAULT_SECCOMP_PROFILE));
     for o in &a.security_opt {
         match o.split_once('=') {
@@ -151,12 +146,21 @@ pub fn run(store: &Store, a: RunArgs) -> Result<i32> {
         runtime: a.runtime,
         image_ref: a.image.clone(),
     };
-    match run::run(store, &img, &cfg, &opts).with_context(|| format!("running {}", a.image))? {
-        Outcome::Exited(code) => Ok(code),
-        Outcome::Detached(id) => {
+    match run::run(store, &img, &cfg, &opts) {
+        Ok(Outcome::Exited(code)) => Ok(code),
+        Ok(Outcome::Detached(id)) => {
             println!("{id}");
             Ok(0)
         }
+        // As docker: 127 when the program is not there, 126 when it cannot run, 125.
+        Err(ContainerError::Runtime(e @ RuntimeError::Start { .. })) => {
+            eprintln!("sangja-image: running {}: {e}", a.image);
+            let RuntimeError::Start { message, .. } = &e else {
+                unreachable!()
+            };
+            Ok(runtime::start_exit_code(message))
+        }
+        Err(e) => Err(anyhow::Error::from(e).context(format!("running {}", a.image))),
     }
 }
 
@@ -185,27 +189,46 @@ pub fn ps(store: &Store, all: bool, quiet: bool, no_trunc: bool) -> Result<()> {
         }
         return Ok(());
     }
-    writeln!(
-        out,
-        "{:<14}{:<28}{:<24}{:<26}{:<16}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
-    )?;
+    let mut table = vec![[
+        "CONTAINER ID".to_string(),
+        "IMAGE".into(),
+        "COMMAND".into(),
+        "CREATED".into(),
+        "STATUS".into(),
+        "NAMES".into(),
+    ]];
     for (r, status) in rows {
         let mut cmd = format!("\"{}\"", r.command.join(" "));
         if !no_trunc && cmd.len() > 22 {
             cmd = format!("{}…\"", &cmd[..cmd.floor_char_boundary(19)]);
         }
-        let created = sangja_image::humanize::since(&r.created);
-        writeln!(
-            out,
-            "{:<14}{:<28}{:<24}{:<26}{:<16}{}",
-            if no_trunc { &r.id[..] } else { &r.id[..12] },
-            r.image,
+        let id = if no_trunc { &r.id[..] } else { &r.id[..12] };
+        table.push([
+            id.to_string(),
+            r.image.clone(),
             cmd,
-            created,
+            sangja_image::humanize::since(&r.created),
             status,
-            r.name
-        )?;
+            r.name.clone(),
+        ]);
+    }
+    // Columns as wide as their widest cell plus three spaces (docker's tabwriter).
+    let mut widths = [0usize; 6];
+    for row in &table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count() + 3);
+        }
+    }
+    for row in &table {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}", w = widths[i]));
+            }
+        }
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }

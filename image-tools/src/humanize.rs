@@ -32,6 +32,15 @@ pub fn since(created: &str) -> String {
     format!("{} ago", duration(secs as u64))
 }
 
+/// How long since `started`, as docker's `Up 5 seconds`: `5 seconds`, `About a minute`.
+pub fn elapsed(started: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(started) else {
+        return String::new();
+    };
+    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds();
+    duration(secs.max(0) as u64)
+}
+
 fn duration(secs: u64) -> String {
     let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     match secs {
@@ -70,5 +79,8 @@ mod tests {
         assert_eq!(duration(3 * 24 * 3600), "3 days");
         assert_eq!(duration(20 * 24 * 3600), "2 weeks");
         assert_eq!(since("not a time"), "N/A");
+        assert_eq!(elapsed("not a time"), "");
+        let now = chrono::Utc::now().to_rfc3339();
+        assert_eq!(elapsed(&now), "Less than a second");
     }
 }

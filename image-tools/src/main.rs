@@ -220,6 +220,14 @@ enum Command {
     /// Container commands (`container rm`: `rm` itself removes images).
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// A detached container's monitor (started by `run -d` and `start`).
+    #[command(name = "container-monitor", hide = true)]
+    ContainerMonitor {
+        /// The container's owner lock, inherited.
+        #[arg(long)]
+        owner_fd: i32,
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -289,6 +297,9 @@ fn run(cli: Cli) -> Result<()> {
             registry,
         } => return remote::login(username, password, password_stdin, &net, registry),
         Command::Logout { registry } => return remote::logout(registry),
+        Command::ContainerMonitor { owner_fd, id } => std::process::exit(
+            sangja_image::container::monitor::main(&cli.store, &id, owner_fd),
+        ),
         other => other,
     };
     let store = Store::open(&cli.store)
@@ -596,7 +607,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Container(ContainerCommand::Rm { force, containers }) => {
             containers_cli::rm(&store, force, &containers)?
         }
-        Command::Login { .. } | Command::Logout { .. } => unreachable!("handled above"),
+        Command::Login { .. } | Command::Logout { .. } | Command::ContainerMonitor { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use super::ArchiveError;
 use crate::digest::Digest;
 use crate::layer::inroot::InPath;
 use crate::layer::Decompressor;
-use crate::store::{BlobInfo, Txn};
+use crate::store::{BlobInfo, StoreError, Txn};
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
 
@@ -82,7 +82,15 @@ pub fn stage<R: Read>(txn: &mut Txn<'_>, input: R) -> Result<Staged, ArchiveErro
                     entry.read_to_end(&mut data).map_err(corrupt)?;
                     staged.docs.insert(path, data);
                 } else {
-                    let info = txn.write_blob(&mut entry, None).map_err(|e| match e {
+                    let known = named_digest(&path).filter(|d| {
+                        std::fs::metadata(txn.store().blob_path(d))
+                            .is_ok_and(|m| m.len() == entry.size())
+                    });
+                    let written = match known {
+                        Some(d) => stage_known(txn, &mut entry, &d),
+                        None => txn.write_blob(&mut entry, None),
+                    };
+                    let info = written.map_err(|e| match e {
                         crate::store::StoreError::Io { source, .. }
                             if source.kind() == std::io::ErrorKind::UnexpectedEof =>
                         {
@@ -120,6 +128,71 @@ pub fn stage<R: Read>(txn: &mut Txn<'_>, input: R) -> Result<Staged, ArchiveErro
     Ok(staged)
 }
 
+/// The digest an archive path names its content by: `blobs/sha256/<hex>` (OCI layout,
+/// docker 25+), `<hex>.json` (a docker-archive config) or `<hex>/layer.tar` (a layer
+/// named by its diff id, as `save` writes). Only a hint: [`stage_known`] compares.
+fn named_digest(path: &str) -> Option<Digest> {
+    let hex = path
+        .strip_prefix("blobs/sha256/")
+        .or_else(|| path.strip_suffix(".json"))
+        .or_else(|| path.strip_suffix("/layer.tar"))?;
+    Digest::from_hex(hex).ok()
+}
+
+/// An entry that the store may hold already as blob `digest` (same name, same size):
+/// compared with the stored blob as it streams by and written nowhere while they agree.
+/// Where they differ, the agreeing prefix (from the stored blob) and the rest of the
+/// entry are staged as a new blob under its own digest.
+fn stage_known(
+    txn: &mut Txn<'_>,
+    entry: &mut impl Read,
+    digest: &Digest,
+) -> Result<BlobInfo, StoreError> {
+    let path = txn.store().blob_path(digest);
+    let mut stored = txn.store().open_blob(digest)?;
+    let mut ours = vec![0u8; 64 << 10];
+    let mut theirs = vec![0u8; 64 << 10];
+    let mut offset = 0u64;
+    let read_err = |e: std::io::Error| StoreError::io("read archive entry", &path, e);
+    let diverged_at = loop {
+        let n = read_full(entry, &mut ours).map_err(read_err)?;
+        let m = read_full(&mut stored, &mut theirs[..n.max(1)])
+            .map_err(|e| StoreError::io("read blob", &path, e))?;
+        if n == 0 && m == 0 {
+            return Ok(BlobInfo {
+                digest: digest.clone(),
+                size: offset,
+            });
+        }
+        if n != m || ours[..n] != theirs[..n] {
+            break n;
+        }
+        offset += n as u64;
+    };
+    let mut w = txn.blob_writer()?;
+    let copied = std::io::copy(&mut txn.store().open_blob(digest)?.take(offset), &mut w)
+        .and_then(|_| std::io::Write::write_all(&mut w, &ours[..diverged_at]))
+        .and_then(|_| std::io::copy(entry, &mut w));
+    if let Err(e) = copied {
+        return Err(StoreError::io("write blob from", &path, e));
+    }
+    txn.finish_blob(w, None)
+}
+
+/// Reads until `buf` is full or the end; returns how much was read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 fn resolve_relative(dir: &str, target: &str) -> String {
     let mut parts: Vec<&str> = dir
         .split('/')
@@ -139,7 +212,64 @@ fn resolve_relative(dir: &str, target: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::resolve_relative;
+    use super::*;
+    use crate::store::Store;
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// Files in the store's staging area (every transaction's directory).
+    fn staged_files(store: &Store) -> usize {
+        let Ok(dirs) = std::fs::read_dir(store.tmp_dir()) else {
+            return 0;
+        };
+        dirs.flatten()
+            .filter_map(|d| std::fs::read_dir(d.path()).ok())
+            .map(|f| f.count())
+            .sum()
+    }
+
+    #[test]
+    fn blobs_already_stored_are_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let known = b"a layer the store has".repeat(5000);
+        let digest = Digest::of_bytes(&known);
+        // The store holds `known` (put where a commit puts it).
+        let dest = store.blob_path(&digest);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(&dest, &known).unwrap();
+        // Same size, other bytes, under the known digest's name: staged as what it is.
+        let mut liar = known.clone();
+        let last = liar.len() - 1;
+        liar[last] ^= 1;
+        let other_name = format!("{}/layer.tar", digest.hex());
+        let blob_name = format!("blobs/sha256/{}", digest.hex());
+        let input = tar_of(&[
+            (&blob_name, &known),
+            (&other_name, &liar),
+            ("x.bin", b"new"),
+        ]);
+        let mut txn = store.begin().unwrap();
+        let staged = stage(&mut txn, &input[..]).unwrap();
+        let same = staged.file(&blob_name).unwrap();
+        assert_eq!(same.digest, digest);
+        assert_eq!(same.size, known.len() as u64);
+        let differs = staged.file(&other_name).unwrap();
+        assert_eq!(differs.digest, Digest::of_bytes(&liar));
+        assert_eq!(txn.read_blob(&differs.digest).unwrap(), liar);
+        // Written: the liar and x.bin, not the known blob.
+        assert_eq!(staged_files(&store), 2);
+    }
 
     #[test]
     fn relative_links() {

@@ -1,22 +1,43 @@
 //! Container lifecycle after `run`: status, `stop`, `kill`, `start`, `rm`.
+//!
+//! A live container has an owner (see [`owner`](super::owner)): the foreground `run`
+//! or the detached container's monitor, which records the exit and cleans up. `stop`
+//! and `rm` signal the container through the runtime and then wait for the owner to let
+//! go; they clean up themselves only what an owner that died left behind.
 
-use super::record::{Containers, Record};
+use super::owner::{self, Owner, Try};
+use super::record::{self, Containers, Record};
 use super::runtime::{Runtime, Status};
-use super::{io_err, snapshot, ContainerError};
-use std::fs::OpenOptions;
+use super::{io_err, monitor, snapshot, ContainerError};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// The runtime's `--root`, one for the store's containers. Outside every container
+/// directory: runc makes its root when asked about a container, and must not bring
+/// back the directory of one just removed.
+pub fn state_root(containers: &Containers) -> std::path::PathBuf {
+    containers.dir().join(".state")
+}
 
 pub fn runtime_of(containers: &Containers, rec: &Record) -> Runtime {
     Runtime {
         bin: rec.runtime.clone(),
-        root: containers.path(&rec.id).join("state"),
+        root: state_root(containers),
     }
 }
 
 /// Unmounts the container's root and removes its directory (upper layer included).
+/// The directory is first renamed out of sight, so the container is gone at once for
+/// everyone else rather than half-removed.
 pub fn remove_dir(dir: &Path) -> Result<(), ContainerError> {
     snapshot::unmount(&dir.join("rootfs"))?;
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let doomed = dir.with_file_name(format!(".removing-{name}"));
+    let dir = match std::fs::rename(dir, &doomed) {
+        Ok(()) => doomed.as_path(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => dir,
+    };
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -51,53 +72,62 @@ fn ensure_mounted(containers: &Containers, rec: &Record) -> Result<(), Container
     Ok(())
 }
 
-/// Runs the container detached, its output appended to `log`.
-pub fn start_detached(
+/// After the process exited: the runtime state deleted, then the exit kept for `ps`
+/// and the root unmounted, or everything removed for `--rm`. The owner calls this.
+pub fn exited(
     containers: &Containers,
     rec: &Record,
-    rt: &Runtime,
+    code: Option<i32>,
 ) -> Result<(), ContainerError> {
-    let dir = containers.path(&rec.id);
-    let _ = std::fs::remove_file(dir.join("exit"));
-    let path = dir.join("log");
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    rt.run_detached(&dir, &rec.id, &log)?;
-    Ok(())
-}
-
-/// After a foreground run: the exit code kept for `ps`, the root unmounted, or
-/// everything removed for `--rm`.
-pub fn exited(containers: &Containers, rec: &Record, code: i32) -> Result<(), ContainerError> {
     let dir = containers.path(&rec.id);
     let rt = runtime_of(containers, rec);
     let _ = rt.delete(&rec.id);
     if rec.auto_remove {
+        let _lock = containers.lock()?;
         return remove_dir(&dir);
     }
-    let path = dir.join("exit");
-    std::fs::write(&path, code.to_string()).map_err(io_err(&path))?;
+    let mut now = containers.load(&rec.id)?;
+    now.exit_code = code;
+    now.finished_at = Some(record::now());
+    containers.save(&now)?;
     snapshot::unmount(&dir.join("rootfs"))?;
     Ok(())
 }
 
+/// The runtime's view, except that a container whose owner has not yet recorded its
+/// exit still counts as running.
 pub fn status(containers: &Containers, rec: &Record) -> Status {
-    runtime_of(containers, rec).status(&rec.id)
+    let s = runtime_of(containers, rec).status(&rec.id);
+    if !is_live(s) && owner::held(&containers.path(&rec.id)) {
+        return Status::Running;
+    }
+    s
 }
 
-/// `ps`'s STATUS column.
+/// `ps`'s STATUS column, as docker's: `Up 5 seconds`, `Exited (3) 2 minutes ago`.
 pub fn describe(containers: &Containers, rec: &Record) -> String {
+    let up = || {
+        rec.started_at
+            .as_deref()
+            .map(|t| format!(" {}", crate::humanize::elapsed(t)))
+            .unwrap_or_default()
+    };
     match status(containers, rec) {
-        Status::Running => "Up".into(),
-        Status::Paused => "Up (Paused)".into(),
+        Status::Running => format!("Up{}", up()),
+        Status::Paused => format!("Up{} (Paused)", up()),
         Status::Created => "Created".into(),
         Status::Stopped | Status::Gone => {
-            match std::fs::read_to_string(containers.path(&rec.id).join("exit")) {
-                Ok(c) => format!("Exited ({})", c.trim()),
-                Err(_) => "Exited".into(),
+            // Read again: the exit may have been recorded since `rec` was loaded.
+            let fresh = containers.load(&rec.id);
+            let rec = fresh.as_ref().unwrap_or(rec);
+            let ago = rec
+                .finished_at
+                .as_deref()
+                .map(|t| format!(" {}", crate::humanize::since(t)))
+                .unwrap_or_default();
+            match rec.exit_code {
+                Some(c) => format!("Exited ({c}){ago}"),
+                None => format!("Exited{ago}"),
             }
         }
     }
@@ -135,23 +165,29 @@ fn stop_signal(containers: &Containers, rec: &Record) -> String {
         .unwrap_or_else(|| "SIGTERM".into())
 }
 
-/// The stop signal, `timeout` to exit, then SIGKILL. A stopped container is left as is.
+/// The stop signal, `timeout` to exit, then SIGKILL; returns once the exit is recorded.
+/// A stopped container is left as is.
 pub fn stop(containers: &Containers, rec: &Record, timeout: u64) -> Result<(), ContainerError> {
     let rt = runtime_of(containers, rec);
-    if !is_live(rt.status(&rec.id)) {
-        return Ok(());
-    }
-    let sig = stop_signal(containers, rec);
-    if let Err(e) = rt.kill(&rec.id, &sig) {
-        if is_live(rt.status(&rec.id)) {
-            return Err(e.into());
+    if is_live(rt.status(&rec.id)) {
+        let sig = stop_signal(containers, rec);
+        if let Err(e) = rt.kill(&rec.id, &sig) {
+            if is_live(rt.status(&rec.id)) {
+                return Err(e.into());
+            }
+        }
+        if !wait_stopped(&rt, &rec.id, Some(Duration::from_secs(timeout))) {
+            let _ = rt.kill(&rec.id, "SIGKILL");
+            wait_stopped(&rt, &rec.id, None);
         }
     }
-    if !wait_stopped(&rt, &rec.id, Some(Duration::from_secs(timeout))) {
-        let _ = rt.kill(&rec.id, "SIGKILL");
-        wait_stopped(&rt, &rec.id, None);
+    let dir = containers.path(&rec.id);
+    owner::wait_released(&dir)?;
+    // What an owner that died left behind; nothing when it did its work.
+    if containers.load(&rec.id).is_ok() {
+        finish_stopped(containers, rec)?;
     }
-    finish_stopped(containers, rec)
+    Ok(())
 }
 
 /// A container that stopped: its runtime state and mount go (`start` makes them again).
@@ -159,6 +195,7 @@ fn finish_stopped(containers: &Containers, rec: &Record) -> Result<(), Container
     let rt = runtime_of(containers, rec);
     rt.delete(&rec.id)?;
     if rec.auto_remove {
+        let _lock = containers.lock()?;
         return remove_dir(&containers.path(&rec.id));
     }
     snapshot::unmount(&containers.path(&rec.id).join("rootfs"))?;
@@ -174,29 +211,66 @@ pub fn kill(containers: &Containers, rec: &Record, signal: &str) -> Result<(), C
     Ok(())
 }
 
-/// `start` of a stopped container: the same writable layer, run detached again.
+/// `start` of a stopped container: the same writable layer, run detached again under a
+/// new monitor.
 pub fn start(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
     let rt = runtime_of(containers, rec);
     let s = rt.status(&rec.id);
     if is_live(s) && s != Status::Created {
         return Err(ContainerError::AlreadyRunning(rec.name.clone()));
     }
+    let dir = containers.path(&rec.id);
+    // A monitor still recording the last exit finishes first.
+    let owner = Owner::acquire(&dir)?;
+    let mut rec = containers.load(&rec.id)?;
     rt.delete(&rec.id)?;
-    ensure_mounted(containers, rec)?;
-    if let Err(e) = start_detached(containers, rec, &rt) {
+    ensure_mounted(containers, &rec)?;
+    rec.exit_code = None;
+    rec.finished_at = None;
+    containers.save(&rec)?;
+    if let Err(e) = monitor::spawn(containers, &rec, &owner) {
         let _ = rt.delete(&rec.id);
-        let _ = snapshot::unmount(&containers.path(&rec.id).join("rootfs"));
+        let _ = snapshot::unmount(&dir.join("rootfs"));
+        if let ContainerError::Runtime(super::runtime::RuntimeError::Start { message, .. }) = &e {
+            rec.exit_code = Some(super::runtime::start_exit_code(message));
+            rec.finished_at = Some(record::now());
+            let _ = containers.save(&rec);
+        }
         return Err(e);
     }
+    // Ours closes; the monitor's copy keeps it held.
+    drop(owner);
     Ok(())
 }
 
-/// `rm`: a live container only with `force` (killed first); the runtime state, the
-/// mount, the writable layer and the record all go.
+/// `rm`: a live container only with `force` (killed first, and its owner waited for);
+/// the runtime state, the mount, the writable layer and the record all go.
 pub fn remove(containers: &Containers, rec: &Record, force: bool) -> Result<(), ContainerError> {
     let rt = runtime_of(containers, rec);
-    let s = rt.status(&rec.id);
-    if is_live(s) {
+    let dir = containers.path(&rec.id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let _owner = loop {
+        match Owner::try_acquire(&dir)? {
+            Try::Taken(o) => break Some(o),
+            Try::Gone => break None,
+            Try::Held => {}
+        }
+        if !force {
+            return Err(ContainerError::Running(rec.name.clone()));
+        }
+        if is_live(rt.status(&rec.id)) {
+            let _ = rt.kill(&rec.id, "SIGKILL");
+        }
+        if Instant::now() >= deadline {
+            return Err(ContainerError::Busy(rec.name.clone()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if containers.load(&rec.id).is_err() {
+        // Its owner removed it (`--rm`).
+        return Ok(());
+    }
+    if is_live(rt.status(&rec.id)) {
         if !force {
             return Err(ContainerError::Running(rec.name.clone()));
         }
@@ -205,5 +279,5 @@ pub fn remove(containers: &Containers, rec: &Record, force: bool) -> Result<(), 
     }
     rt.delete(&rec.id)?;
     let _lock = containers.lock()?;
-    remove_dir(&containers.path(&rec.id))
+    remove_dir(&dir)
 }

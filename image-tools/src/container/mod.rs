@@ -5,12 +5,16 @@
 //!
 //! Layout under the image store: `snapshots/<image id hex>/` (the shared lower dirs),
 //! `containers/<id>/` with `container.json`, `config.json`, `rootfs/` (the overlay
-//! mount), `upper/`, `work/`, `state/` (the runtime's `--root`) and `log`.
+//! mount), `upper/`, `work/`, `owner.lock`, `log` (a detached container's output),
+//! `runtime.log` (the runtime's own messages); `containers/.state/` is the runtime's
+//! `--root` for them all.
 
 pub mod commit;
 pub mod config;
 pub mod lifecycle;
 pub mod logs;
+pub mod monitor;
+pub mod owner;
 pub mod record;
 pub mod run;
 pub mod runtime;
@@ -34,6 +38,10 @@ pub enum ContainerError {
     AlreadyRunning(String),
     #[error("container {0} is not running")]
     NotRunning(String),
+    #[error("container {0} is still in use by the process that runs it (its run or monitor)")]
+    Busy(String),
+    #[error("the monitor of container {id}: {message}")]
+    Monitor { id: String, message: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -28,6 +28,24 @@ pub struct Record {
     pub detached: bool,
     /// `--rm`: removed when it exits.
     pub auto_remove: bool,
+    /// `-i`: stdin kept open (a detached container never sees EOF).
+    #[serde(default)]
+    pub interactive: bool,
+    /// RFC 3339, when the process last started.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// RFC 3339, when the process last exited.
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// The last exit status (128+signal when killed); `None` while it runs or when
+    /// nothing saw it exit.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+}
+
+/// Now, as records keep times.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 /// The `containers/` directory of a store.

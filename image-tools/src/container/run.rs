@@ -1,11 +1,13 @@
 //! `run`: a container from a stored image, in the foreground (its stdio ours, its
-//! exit status returned) or detached (its output to `log`). Whatever fails on the way
-//! takes the runtime state, the mount and the container directory with it.
+//! exit status returned) or detached (under a [`monitor`], its output to `log`).
+//! Whatever fails on the way, up to the runtime failing to start the process, takes the
+//! runtime state, the mount and the container directory (record included) with it.
 
 use super::config::{self, RunConfig};
+use super::owner::Owner;
 use super::record::{self, Containers, Record};
-use super::runtime::{self, Runtime};
-use super::{io_err, lifecycle, snapshot, ContainerError};
+use super::runtime::{self, Runtime, RuntimeError};
+use super::{io_err, lifecycle, monitor, snapshot, ContainerError};
 use crate::image::Image;
 use crate::layer::inroot::InPath;
 use crate::layer::Root;
@@ -29,12 +31,13 @@ pub enum Outcome {
     Detached(String),
 }
 
-/// Removes a half-made container unless disarmed.
+/// Removes a half-made container unless disarmed; owns it until dropped.
 struct Guard<'a> {
     containers: &'a Containers,
     id: String,
     runtime: Option<Runtime>,
     armed: bool,
+    owner: Option<Owner>,
 }
 
 impl Drop for Guard<'_> {
@@ -99,7 +102,9 @@ fn create<'a>(
         id: id.clone(),
         runtime: None,
         armed: true,
+        owner: None,
     };
+    guard.owner = Some(Owner::create(&dir)?);
     let rootfs = dir.join("rootfs");
     snapshot::mount_overlay(&lower, &dir.join("upper"), &dir.join("work"), &rootfs)?;
     let spec = config::build(image, &rootfs, &id, cfg)?;
@@ -113,8 +118,8 @@ fn create<'a>(
         serde_json::to_vec_pretty(&spec).expect("spec serialises"),
     )
     .map_err(io_err(&path))?;
-    let state = dir.join("state");
-    std::fs::create_dir(&state).map_err(io_err(&state))?;
+    let state = lifecycle::state_root(containers);
+    std::fs::create_dir_all(&state).map_err(io_err(&state))?;
     let rec = Record {
         id: id.clone(),
         name,
@@ -128,10 +133,14 @@ fn create<'a>(
                     .collect()
             })
             .unwrap_or_default(),
-        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        created: record::now(),
         runtime: runtime_bin,
         detached: opts.detach,
         auto_remove: opts.auto_remove,
+        interactive: opts.interactive,
+        started_at: None,
+        finished_at: None,
+        exit_code: None,
     };
     containers.save(&rec)?;
     drop(lock);
@@ -195,16 +204,20 @@ pub fn run(
 ) -> Result<Outcome, ContainerError> {
     let runtime_bin = runtime::locate(opts.runtime.as_deref())?;
     let containers = Containers::new(store.root());
-    let (rec, mut guard) = create(store, &containers, image, cfg, opts, runtime_bin)?;
+    let (mut rec, mut guard) = create(store, &containers, image, cfg, opts, runtime_bin)?;
     let dir = containers.path(&rec.id);
     let rt = lifecycle::runtime_of(&containers, &rec);
     if opts.detach {
-        lifecycle::start_detached(&containers, &rec, &rt)?;
+        let owner = guard.owner.as_ref().expect("create takes the owner lock");
+        monitor::spawn(&containers, &rec, owner)?;
         guard.armed = false;
         return Ok(Outcome::Detached(rec.id));
     }
+    rec.started_at = Some(record::now());
+    containers.save(&rec)?;
     install_forwarding();
-    let mut child = rt.run_foreground(&dir, &rec.id, opts.interactive)?;
+    let rt_log = dir.join("runtime.log");
+    let mut child = rt.run_foreground(&dir, &rec.id, opts.interactive, &rt_log)?;
     CHILD.store(child.id() as i32, Ordering::SeqCst);
     let status = child.wait().map_err(io_err(&rt.bin));
     CHILD.store(0, Ordering::SeqCst);
@@ -213,8 +226,19 @@ pub fn run(
     let code = status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    // A runtime that failed (the process never started, or the runtime gave up on it)
+    // says so in its log; the guard then removes everything.
+    if code != 0 {
+        if let Some(message) = runtime::start_error(&rt_log) {
+            return Err(RuntimeError::Start {
+                runtime: rt.bin.clone(),
+                message,
+            }
+            .into());
+        }
+    }
     guard.armed = false;
+    lifecycle::exited(&containers, &rec, Some(code))?;
     drop(guard);
-    lifecycle::exited(&containers, &rec, code)?;
     Ok(Outcome::Exited(code))
 }

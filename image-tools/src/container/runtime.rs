@@ -2,7 +2,6 @@
 //! `sangja-image` or on PATH, or the binary `--runtime` names. Each container keeps the
 //! runtime's state in its own `--root` directory.
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +16,10 @@ pub enum RuntimeError {
         #[source]
         source: io::Error,
     },
+    /// create, start or run failed: the container's process never ran (or the runtime
+    /// gave up on it).
+    #[error("{runtime} could not start the container: {message}")]
+    Start { runtime: PathBuf, message: String },
     #[error("{runtime} {action} {id} failed ({status}): {stderr}")]
     Failed {
         runtime: PathBuf,
@@ -70,6 +73,16 @@ pub struct Runtime {
     pub root: PathBuf,
 }
 
+/// What `create` needs.
+pub struct Create<'a> {
+    pub bundle: &'a Path,
+    pub id: &'a str,
+    pub pid_file: &'a Path,
+    pub console: Option<&'a Path>,
+    /// The runtime's own log.
+    pub log: &'a Path,
+}
+
 impl Runtime {
     fn cmd(&self) -> Command {
         let mut c = Command::new(&self.bin);
@@ -84,15 +97,25 @@ impl Runtime {
         }
     }
 
+    /// `cmd` with the runtime's own messages in `log` (runc's `--log`, json lines),
+    /// apart from the container's output.
+    fn logged(&self, log: &Path) -> Command {
+        let mut c = self.cmd();
+        c.arg("--log").arg(log).arg("--log-format").arg("json");
+        c
+    }
+
     /// `run` in the foreground: the container's stdio are ours (stdin only when
-    /// `stdin`); the caller waits for the child.
+    /// `stdin`); the caller waits for the child, then asks [`start_error`] whether the
+    /// runtime failed rather than the container.
     pub fn run_foreground(
         &self,
         bundle: &Path,
         id: &str,
         stdin: bool,
+        log: &Path,
     ) -> Result<Child, RuntimeError> {
-        self.cmd()
+        self.logged(log)
             .arg("run")
             .arg("--bundle")
             .arg(bundle)
@@ -106,29 +129,61 @@ impl Runtime {
             .map_err(self.spawn_err())
     }
 
-    /// `run --detach` with the container's stdout and stderr going to `log`.
-    pub fn run_detached(&self, bundle: &Path, id: &str, log: &File) -> Result<(), RuntimeError> {
-        let out = log.try_clone().map_err(self.spawn_err())?;
-        let err = log.try_clone().map_err(self.spawn_err())?;
-        let child = self
-            .cmd()
-            .arg("run")
-            .arg("--detach")
+    /// `create`: the container's stdio are the ones given (unless `console` names the
+    /// socket that receives its terminal); its init pid goes to `pid_file`.
+    pub fn create(&self, c: Create<'_>, stdio: [Stdio; 3]) -> Result<(), RuntimeError> {
+        let [stdin, stdout, stderr] = stdio;
+        let mut cmd = self.logged(c.log);
+        cmd.arg("create")
             .arg("--bundle")
-            .arg(bundle)
+            .arg(c.bundle)
+            .arg("--pid-file")
+            .arg(c.pid_file);
+        if let Some(sock) = c.console {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        let status = cmd
+            .arg(c.id)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
+            .status()
+            .map_err(self.spawn_err())?;
+        self.check_started(c.log, &status)
+    }
+
+    /// `start` of a created container.
+    pub fn start(&self, id: &str, log: &Path) -> Result<(), RuntimeError> {
+        let out = self
+            .logged(log)
+            .arg("start")
             .arg(id)
             .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
+            .output()
             .map_err(self.spawn_err())?;
-        let output = child.wait_with_output().map_err(self.spawn_err())?;
-        if !output.status.success() {
-            // The runtime's own complaint went into the log with the container's output.
-            let tail = log_tail(log);
-            return Err(self.failed("run --detach", id, &output.status, &tail));
+        self.check_started(log, &out.status).map_err(|e| match e {
+            RuntimeError::Start { runtime, message } if message.is_empty() => RuntimeError::Start {
+                runtime,
+                message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            },
+            e => e,
+        })
+    }
+
+    /// A failed create/start/run as [`RuntimeError::Start`], with the runtime's
+    /// last logged error.
+    pub fn check_started(
+        &self,
+        log: &Path,
+        status: &std::process::ExitStatus,
+    ) -> Result<(), RuntimeError> {
+        if status.success() {
+            return Ok(());
         }
-        Ok(())
+        Err(RuntimeError::Start {
+            runtime: self.bin.clone(),
+            message: start_error(log).unwrap_or_else(|| status.to_string()),
+        })
     }
 
     fn failed(
@@ -209,15 +264,72 @@ impl Runtime {
     }
 }
 
-fn log_tail(log: &File) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = match log.try_clone() {
-        Ok(f) => f,
-        Err(_) => return String::new(),
-    };
-    let len = f.seek(SeekFrom::End(0)).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(2000)));
-    let mut s = String::new();
-    let _ = f.read_to_string(&mut s);
-    s
+/// The last error the runtime logged (`--log-format json` lines), if any: a foreground
+/// `run` that exits non-zero without one is the container's own exit status.
+pub fn start_error(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["level"] == "error")
+        .find_map(|v| v["msg"].as_str().map(str::to_string))
+}
+
+/// docker's exit status for a container whose process could not start: 127 when the
+/// program is not there, 126 when it cannot be run, else 125.
+pub fn start_exit_code(message: &str) -> i32 {
+    let m = message.to_ascii_lowercase();
+    if m.contains("executable file not found")
+        || m.contains("no such file or directory")
+        || m.contains("not a directory")
+    {
+        127
+    } else if m.contains("permission denied") || m.contains("is a directory") {
+        126
+    } else {
+        125
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_as_docker() {
+        assert_eq!(
+            start_exit_code(r#"exec: "nope": executable file not found in $PATH"#),
+            127
+        );
+        assert_eq!(
+            start_exit_code("stat /no/such: No such file or directory"),
+            127
+        );
+        assert_eq!(start_exit_code(r#"exec: "/etc": permission denied"#), 126);
+        assert_eq!(start_exit_code("cgroup: invalid argument"), 125);
+    }
+
+    #[test]
+    fn last_logged_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.json");
+        assert_eq!(start_error(&log), None);
+        std::fs::write(
+            &log,
+            concat!(
+                r#"{"level":"warning","msg":"w","time":"t"}"#,
+                "\n",
+                r#"{"level":"error","msg":"first","time":"t"}"#,
+                "\n",
+                "not json\n",
+                r#"{"level":"error","msg":"exec: \"x\": executable file not found","time":"t"}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            start_error(&log).as_deref(),
+            Some(r#"exec: "x": executable file not found"#)
+        );
+    }
 }

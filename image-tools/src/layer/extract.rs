@@ -174,23 +174,8 @@ pub fn apply<R: Read>(root: &Root, reader: R) -> Result<ApplyStats, LayerError> 
                 let target: std::ffi::OsString = std::os::unix::ffi::OsStringExt::from_vec(target);
                 symlinkat(target.as_os_str(), dir, name.as_str())
                     .map_err(|e| LayerError::errno(&label, "symlink", e))?;
-                fchownat(
-                    dir,
-                    name.as_str(),
-                    Some(Uid::from_raw(meta.uid)),
-                    Some(Gid::from_raw(meta.gid)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| LayerError::errno(&label, "chown", e))?;
-                set_xattrs(dir, &name, &meta, &label)?;
-                utimensat(
-                    dir,
-                    name.as_str(),
-                    &meta.atime,
-                    &meta.mtime,
-                    UtimensatFlags::NoFollowSymlink,
-                )
-                .map_err(|e| LayerError::errno(&label, "set times of", e))?;
+                // A symlink's own mode is not settable (and means nothing).
+                finish_node(dir, &name, &meta, &label, false)?;
             }
             EntryType::Link => {
                 let raw_target = entry
@@ -238,31 +223,7 @@ pub fn apply<R: Read>(root: &Root, reader: R) -> Result<ApplyStats, LayerError> 
                     libc::makedev(major, minor),
                 )
                 .map_err(|e| LayerError::errno(&label, "mknod", e))?;
-                fchownat(
-                    dir,
-                    name.as_str(),
-                    Some(Uid::from_raw(meta.uid)),
-                    Some(Gid::from_raw(meta.gid)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| LayerError::errno(&label, "chown", e))?;
-                // The node was just created here and is not a symlink, so following is moot.
-                fchmodat(
-                    dir,
-                    name.as_str(),
-                    Mode::from_bits_truncate(meta.mode),
-                    FchmodatFlags::FollowSymlink,
-                )
-                .map_err(|e| LayerError::errno(&label, "chmod", e))?;
-                set_xattrs(dir, &name, &meta, &label)?;
-                utimensat(
-                    dir,
-                    name.as_str(),
-                    &meta.atime,
-                    &meta.mtime,
-                    UtimensatFlags::NoFollowSymlink,
-                )
-                .map_err(|e| LayerError::errno(&label, "set times of", e))?;
+                finish_node(dir, &name, &meta, &label, true)?;
             }
             other => {
                 return Err(LayerError::Unsupported {
@@ -327,6 +288,46 @@ fn parse_pax_time(text: &str) -> Option<TimeSpec> {
     }
     let nanos: i64 = nanos_text.parse().ok()?;
     Some(TimeSpec::new(secs, if secs < 0 { -nanos } else { nanos }))
+}
+
+/// The tail of a node made by name in `dir` (a symlink, a device node or a fifo): owner,
+/// then the mode when `set_mode` (after chown, which clears set-id bits), xattrs, and
+/// times, the final name never followed.
+fn finish_node(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    meta: &Meta,
+    label: &str,
+    set_mode: bool,
+) -> Result<(), LayerError> {
+    fchownat(
+        dir,
+        name,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| LayerError::errno(label, "chown", e))?;
+    if set_mode {
+        // The caller just created the node and it is not a symlink, so following is moot
+        // (Linux has no fchmodat that refuses to follow).
+        fchmodat(
+            dir,
+            name,
+            Mode::from_bits_truncate(meta.mode),
+            FchmodatFlags::FollowSymlink,
+        )
+        .map_err(|e| LayerError::errno(label, "chmod", e))?;
+    }
+    set_xattrs(dir, name, meta, label)?;
+    utimensat(
+        dir,
+        name,
+        &meta.atime,
+        &meta.mtime,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(|e| LayerError::errno(label, "set times of", e))
 }
 
 /// Owner first: chown clears set-id bits, so the mode goes on after it.
