@@ -56,6 +56,8 @@ fn os_err(what: &str) -> impl FnOnce(nix::Error) -> ContainerError + '_ {
 }
 
 /// Starts the container under a new monitor and returns once it runs (or failed to).
+/// The monitor is the current executable, which must be `sangja-image` (it has the
+/// hidden command).
 /// `owner` is handed down (the caller's copy may then be dropped: see [`Owner`]).
 pub fn spawn(containers: &Containers, rec: &Record, owner: &Owner) -> Result<(), ContainerError> {
     let dir = containers.path(&rec.id);
