@@ -791,12 +791,34 @@ pub fn list(root: &Path) -> Result<Vec<OciState>, ContainerError> {
     Ok(out)
 }
 
+/// The owner's name from /etc/passwd, or the uid as a number. Read directly rather than
+/// through NSS: the shipped binary is static, where glibc's NSS would dlopen modules.
 fn owner_name(p: &Path) -> String {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata(p).map(|m| m.uid()).unwrap_or(0);
-    nix::unistd::User::from_uid(uid.into())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd_name(&passwd, uid).unwrap_or_else(|| uid.to_string())
+}
+
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse::<u32>().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passwd_name;
+
+    #[test]
+    fn passwd_name_reads_the_uid_column() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/sh\n\nbroken\nalice:x:1000:1000::/home/a:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(passwd_name(passwd, 5), None);
+    }
 }

@@ -5,6 +5,11 @@
 //! first (syntax errors keep line/column), capability names runc only warns about are
 //! filtered out, and the typed parse goes through serde_path_to_error so a type error
 //! names the field path (`process.capabilities.bounding[3]`).
+//!
+//! Every type that holds oci-spec types (the config, process.json, state.json, the init's
+//! bootstrap message) is decoded through [`decode`]: serde generates the whole oci-spec
+//! deserializer once per Deserializer type it is used with (about 370 KiB of code each),
+//! and the runtime's resident size follows its code size (see bench/results.md).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -73,18 +78,46 @@ pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
             path.display()
         );
     }
-    let result: Result<Spec, _> = if dropped.is_empty() {
-        // From the text, so a type error carries line and column as well as the path.
-        let mut de = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(&mut de)
-    } else {
-        serde_path_to_error::deserialize(value)
-    };
-    result.map_err(|e| SpecError::Field {
+    decode(value).map_err(|e| SpecError::Field {
         path: path.to_path_buf(),
+        field: e.field,
+        msg: e.msg,
+    })
+}
+
+/// A value that does not fit the type it was decoded as: the field path (empty when the
+/// text is not JSON at all) and why.
+#[derive(Debug, thiserror::Error)]
+pub struct DecodeError {
+    pub field: String,
+    pub msg: String,
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field.as_str() {
+            "" => f.write_str(&self.msg),
+            field => write!(f, "{field}: {}", self.msg),
+        }
+    }
+}
+
+/// Decodes a JSON value into any type holding oci-spec types; the one place their
+/// deserializer is instantiated (see the module comment).
+pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, DecodeError> {
+    serde_path_to_error::deserialize(value).map_err(|e| DecodeError {
         field: e.path().to_string(),
         msg: e.inner().to_string(),
     })
+}
+
+/// Parses JSON bytes, then [`decode`]s them.
+pub fn decode_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| DecodeError {
+        field: String::new(),
+        msg: e.to_string(),
+    })?;
+    decode(value)
 }
 
 /// Removes capability names oci-spec does not know from every set in `process.capabilities`,

@@ -151,7 +151,7 @@ impl ContainerDir {
     pub fn load(&self) -> Result<State, StateError> {
         let p = self.path.join(STATE_FILE);
         let text = fs::read(&p).map_err(io(&p))?;
-        serde_json::from_slice(&text).map_err(|e| StateError::Corrupt {
+        crate::spec::decode_slice(&text).map_err(|e| StateError::Corrupt {
             path: p,
             msg: e.to_string(),
         })

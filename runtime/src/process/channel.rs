@@ -14,7 +14,9 @@ pub enum ChannelError {
     #[error("runtime channel: {0}")]
     Io(#[from] std::io::Error),
     #[error("runtime channel: malformed message: {0}")]
-    Decode(#[from] serde_json::Error),
+    Decode(#[from] crate::spec::DecodeError),
+    #[error("runtime channel: cannot encode message: {0}")]
+    Encode(#[from] serde_json::Error),
     #[error("runtime channel: closed by the other side")]
     Closed,
     #[error("runtime channel: expected {expected}, got {got}")]
@@ -77,7 +79,7 @@ impl Channel {
                 std::io::ErrorKind::UnexpectedEof => ChannelError::Closed,
                 _ => e.into(),
             })?;
-        Ok(serde_json::from_slice(&body)?)
+        Ok(crate::spec::decode_slice(&body)?)
     }
 
     /// Sends one descriptor.
