@@ -5,6 +5,15 @@
 //! namespace `setns` refuse threaded callers, and a single thread lets forked children
 //! do the whole container setup before they exec.
 
+// The break-* features (runtime/Cargo.toml) switch protections off for the proof test
+// (`make prove-protections`). They build only with debug assertions, so no release or
+// dist build can carry one.
+#[cfg(all(feature = "broken-build", not(debug_assertions)))]
+compile_error!(
+    "the break-* features exist only for `make prove-protections` (cargo --profile break); \
+     a release or dist build must never enable one"
+);
+
 pub mod cgroup;
 pub mod cli;
 pub mod container;

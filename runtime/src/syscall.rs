@@ -56,11 +56,19 @@ pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), Errno> {
 
 /// Marks every descriptor from `first` on close-on-exec, so nothing the caller did not
 /// ask for reaches the container process.
+#[cfg(not(feature = "break-fd-cloexec"))]
 pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes descriptor flags.
     let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
     Errno::result(r).map(drop)
+}
+
+/// Proof build only (`break-fd-cloexec`, see runtime/Cargo.toml): every inherited
+/// descriptor stays open across the container's execve.
+#[cfg(feature = "break-fd-cloexec")]
+pub fn cloexec_from(_first: u32) -> Result<(), Errno> {
+    Ok(())
 }
 
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;

@@ -27,6 +27,7 @@ pub enum ExeError {
 
 /// Returns an O_PATH descriptor of a read-only view of our own executable.
 /// `scratch` is a directory we may create a temporary file in (the --root directory).
+#[cfg(not(feature = "break-exe-protection"))]
 pub fn protected_self_exe(scratch: &Path) -> Result<OwnedFd, ExeError> {
     match ro_bind(scratch) {
         Ok(fd) => Ok(fd),
@@ -39,6 +40,23 @@ pub fn protected_self_exe(scratch: &Path) -> Result<OwnedFd, ExeError> {
     }
 }
 
+/// Proof build only (`break-exe-protection`, see runtime/Cargo.toml): the writable host
+/// binary itself, as runc before the CVE-2019-5736 fix.
+#[cfg(feature = "break-exe-protection")]
+pub fn protected_self_exe(_scratch: &Path) -> Result<OwnedFd, ExeError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open("/proc/self/exe")
+        .map(OwnedFd::from)
+        .map_err(|source| ExeError::Io {
+            what: "opening",
+            path: "/proc/self/exe".into(),
+            source,
+        })
+}
+
+#[cfg_attr(feature = "break-exe-protection", allow(dead_code))]
 fn ro_bind(scratch: &Path) -> Result<OwnedFd, ExeError> {
     let target = scratch.join(format!(".sangja-exe.{}", std::process::id()));
     let err = |what: &'static str, source: std::io::Error| ExeError::Io {
@@ -90,6 +108,7 @@ fn ro_bind(scratch: &Path) -> Result<OwnedFd, ExeError> {
     result
 }
 
+#[cfg_attr(feature = "break-exe-protection", allow(dead_code))]
 fn sealed_memfd() -> Result<OwnedFd, ExeError> {
     let path = PathBuf::from("/proc/self/exe");
     let err = |what: &'static str, source: std::io::Error| ExeError::Io {

@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
-use nix::unistd::{chdir, sethostname, setresgid, setresuid, Gid, Uid};
+use nix::unistd::{sethostname, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use super::channel::{describe, Channel, ChannelError};
@@ -247,14 +247,7 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
             &hooks::of(spec, Kind::CreateContainer),
             &state_json,
         )?;
-        // runc creates a missing cwd inside the rootfs before entering it.
-        resolve::open_in_root(rootfs::ctx_root(&ctx), process.cwd(), resolve::Create::Dir)
-            .map_err(|e| {
-                other(format!(
-                    "process.cwd {}: creating it inside the rootfs: {e}",
-                    process.cwd().display()
-                ))
-            })?;
+        create_cwd(&ctx, process.cwd())?;
         drop(ctx);
         if boot.no_pivot {
             rootfs::pivot::move_root(&boot.rootfs)?;
@@ -337,8 +330,7 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
     capabilities::apply_bounding(&caps)?;
     user::switch(process.user(), setgroups_allowed(spec))?;
     capabilities::apply_rest(&caps)?;
-    chdir(process.cwd())
-        .map_err(|e| other(format!("process.cwd {}: {e}", process.cwd().display())))?;
+    enter_cwd(process.cwd())?;
     if let Some(f) = filter.take() {
         // As late as possible, but while the runtime still listens for a notify fd.
         load_seccomp(chan, f)?;
@@ -403,6 +395,54 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
     let msg = format!("exec {}: {err}", exe.to_string_lossy());
     report(&mut fifo, &msg);
     Err(other(msg))
+}
+
+/// runc creates a missing cwd inside the rootfs before entering it. The lookup stays in
+/// the root and refuses magic links, so `cwd: /proc/self/fd/N` can never name a
+/// descriptor the init holds on a host directory (the CVE-2024-21626 class).
+#[cfg(not(feature = "break-cwd-check"))]
+fn create_cwd(ctx: &rootfs::Ctx, cwd: &Path) -> Result<(), InitError> {
+    resolve::open_in_root(rootfs::ctx_root(ctx), cwd, resolve::Create::Dir)
+        .map(drop)
+        .map_err(|e| {
+            other(format!(
+                "process.cwd {}: creating it inside the rootfs: {e}",
+                cwd.display()
+            ))
+        })
+}
+
+/// Proof build only (`break-cwd-check`, see runtime/Cargo.toml): a plain path under the
+/// rootfs, following whatever links lie on the way, /proc/self/fd/N included.
+#[cfg(feature = "break-cwd-check")]
+fn create_cwd(ctx: &rootfs::Ctx, cwd: &Path) -> Result<(), InitError> {
+    std::fs::create_dir_all(ctx.rootfs.join(resolve::clean(cwd)))
+        .map_err(|e| other(format!("process.cwd {}: {e}", cwd.display())))
+}
+
+/// Enters process.cwd resolved inside the container's root without magic links, so
+/// `/proc/self/fd/N` never leads to a host directory some descriptor of the init still
+/// names (the CVE-2024-21626 class, `exec --cwd` included).
+#[cfg(not(feature = "break-cwd-check"))]
+fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |e: String| other(format!("process.cwd {}: {e}", cwd.display()));
+    let root = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open("/")
+        .map_err(|e| err(e.to_string()))?;
+    let dir = resolve::open_in_root(root.as_fd(), cwd, resolve::Create::No)
+        .map_err(|e| err(e.to_string()))?;
+    nix::unistd::fchdir(dir.as_fd()).map_err(|e| err(e.to_string()))
+}
+
+/// Proof build only (`break-cwd-check`, see runtime/Cargo.toml): a plain chdir, which
+/// follows /proc/self/fd/N wherever it points.
+#[cfg(feature = "break-cwd-check")]
+fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
+    nix::unistd::chdir(cwd).map_err(|e| other(format!("process.cwd {}: {e}", cwd.display())))
 }
 
 /// Loads the seccomp filter; a notify listener fd goes to the runtime, which passes it on.

@@ -12,7 +12,15 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 
-use crate::syscall::{openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
+use crate::syscall::openat2;
+
+/// How every lookup resolves: inside the root, never through a magic link.
+#[cfg(not(feature = "break-resolve-in-root"))]
+const RESOLVE: u64 = crate::syscall::RESOLVE_IN_ROOT | crate::syscall::RESOLVE_NO_MAGICLINKS;
+/// Proof build only (`break-resolve-in-root`, see runtime/Cargo.toml): links are followed
+/// wherever they lead, an absolute symlink to the host's `/` (the CVE-2021-30465 class).
+#[cfg(feature = "break-resolve-in-root")]
+const RESOLVE: u64 = 0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Create {
@@ -126,13 +134,7 @@ fn lookup(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd, Errno> {
         rel
     };
     let c = CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    openat2(
-        root,
-        &c,
-        libc::O_PATH,
-        0,
-        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    )
+    openat2(root, &c, libc::O_PATH, 0, RESOLVE)
 }
 
 /// Lexically cleans `path` as if rooted at `/`, returning it relative (runc's CleanPath:
