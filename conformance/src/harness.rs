@@ -137,6 +137,18 @@ impl<'a> Ctx<'a> {
         )?)
     }
 
+    /// Like `rt`, the runtime holding the host directory `dir` open at
+    /// [`runtime::HELD_FD`] (not close-on-exec), as a leaky caller would.
+    pub fn rt_holding_dir(&self, args: &[&str], dir: &Path) -> Result<CmdOutput, CaseError> {
+        Ok(runtime::run_holding_dir(
+            self.runtime,
+            &self.root,
+            args,
+            &self.dir,
+            dir,
+        )?)
+    }
+
     /// Like `rt` with stdin from a file.
     pub fn rt_stdin(&self, args: &[&str], stdin: &Path) -> Result<CmdOutput, CaseError> {
         Ok(runtime::run(

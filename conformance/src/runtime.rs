@@ -148,6 +148,46 @@ pub fn run_inheriting(
     stdin: Option<&Path>,
     inherited: Option<Inherited>,
 ) -> Result<CmdOutput, RuntimeError> {
+    let launch = match inherited {
+        None => Launch::Direct,
+        Some(i) => Launch::Inheriting(i),
+    };
+    run_launched(runtime, root, args, scratch, stdin, launch)
+}
+
+/// The descriptor number at which `run_holding_dir` leaves a host directory open
+/// (where runc 1.1.11 leaked its /sys/fs/cgroup handle).
+pub const HELD_FD: u32 = 7;
+
+/// Like `run`, the runtime started holding `dir` open at descriptor [`HELD_FD`],
+/// not close-on-exec: a host directory leaked by the caller (or by a runtime bug),
+/// the CVE-2024-21626 class. Nothing not passed with --preserve-fds may reach the
+/// container, and no cwd may lead through it.
+pub fn run_holding_dir(
+    runtime: &Runtime,
+    root: &Path,
+    args: &[&str],
+    scratch: &Path,
+    dir: &Path,
+) -> Result<CmdOutput, RuntimeError> {
+    run_launched(runtime, root, args, scratch, None, Launch::HoldingDir(dir))
+}
+
+/// How the runtime process is started.
+enum Launch<'a> {
+    Direct,
+    Inheriting(Inherited),
+    HoldingDir(&'a Path),
+}
+
+fn run_launched(
+    runtime: &Runtime,
+    root: &Path,
+    args: &[&str],
+    scratch: &Path,
+    stdin: Option<&Path>,
+    launch: Launch,
+) -> Result<CmdOutput, RuntimeError> {
     let stamp = format!(
         "{}-{}",
         args.first().copied().unwrap_or("cmd"),
@@ -173,9 +213,9 @@ pub fn run_inheriting(
         })?),
         None => Stdio::null(),
     };
-    let mut cmd = match inherited {
-        None => Command::new(&runtime.path),
-        Some(i) => {
+    let mut cmd = match launch {
+        Launch::Direct => Command::new(&runtime.path),
+        Launch::Inheriting(i) => {
             let mut c = Command::new("/bin/sh");
             c.arg("-c")
                 .arg(format!(
@@ -183,6 +223,16 @@ pub fn run_inheriting(
                     i.umask, i.oom_score_adj
                 ))
                 .arg("sh")
+                .arg(&runtime.path);
+            c
+        }
+        Launch::HoldingDir(dir) => {
+            // A shell redirection on exec leaves the descriptor open across it.
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c")
+                .arg(format!("d=$1; shift; exec \"$@\" {HELD_FD}<\"$d\""))
+                .arg("sh")
+                .arg(dir)
                 .arg(&runtime.path);
             c
         }
@@ -293,5 +343,23 @@ mod tests {
         assert_eq!(out.code, Some(3));
         assert_eq!(out.stdout, "--root /r state x\n");
         assert_eq!(out.stderr, "err\n");
+    }
+
+    #[test]
+    fn holds_a_directory_open_for_the_runtime() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("sc-rt-held-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("fake-runtime");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\nreadlink /proc/self/fd/{HELD_FD}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let rt = Runtime::parse(&format!("fake={}", script.display()));
+        let out = run_holding_dir(&rt, Path::new("/r"), &["state", "x"], &dir, &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(out.unwrap().stdout.trim(), dir.to_string_lossy());
     }
 }

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::harness::Ctx;
 use crate::host::Need;
 use crate::report::Report;
+use crate::runtime::CmdOutput;
 use crate::{ensure, ensure_eq, fail};
 
 pub static CASES: &[Case] = &[
@@ -39,6 +40,11 @@ pub static CASES: &[Case] = &[
     Case { id: "masked.custom", field: "linux.maskedPaths", needs: &[], note: None, run: masked_custom },
     Case { id: "masked.missing-path-ignored", field: "linux.maskedPaths", needs: &[], note: None, run: masked_missing },
     Case { id: "masked.symlink-planted", field: "linux.maskedPaths", needs: &[], note: None, run: masked_symlink },
+    Case {
+        id: "masked.dev-null-checked",
+        field: "linux.maskedPaths (/dev/null, CVE-2025-31133 class)",
+        needs: &[],
+        note: Some("runc 1.1.5 predates the CVE-2025-31133 fix: it binds whatever /dev/null is over masked paths"), run: masked_fake_dev_null },
     Case { id: "readonly.custom", field: "linux.readonlyPaths", needs: &[], note: None, run: readonly_custom },
     Case { id: "readonly.symlink-planted", field: "linux.readonlyPaths", needs: &[], note: None, run: readonly_symlink },
     Case { id: "mounts.idmapped", field: "mounts[].uidMappings/gidMappings", needs: &[Need::UserNs, Need::IdmappedMounts], note: Some("runc 1.1.5 lacks idmapped mounts: the spec decides"), run: idmapped },
@@ -487,16 +493,57 @@ fn masked_symlink(ctx: &mut Ctx) -> CaseResult {
         host_before,
         "host /etc/hostname"
     );
+    refused_or_read_empty(ctx, &id, &out, "the file behind the masked symlink")
+}
+
+/// After a `run` whose checker read one masked file: the runtime refused (and
+/// left nothing behind), or the file read empty.
+fn refused_or_read_empty(ctx: &Ctx, id: &str, out: &CmdOutput, what: &str) -> CaseResult {
     if !out.ok() {
-        return ctx.nothing_left(&id);
+        return ctx.nothing_left(id);
     }
     let r = Report::parse(&out.stdout).map_err(CaseError::Fail)?;
+    let read = r.probe(0);
     ensure!(
-        r.probe(0)["ok"] != true || r.probe(0)["value"] == "",
-        "the file behind the masked symlink still reads {:?}",
-        r.probe(0)["value"]
+        read["ok"] != true || read["value"] == "",
+        "{what} still reads {:?}",
+        read["value"].as_str().unwrap_or_default()
     );
     Ok(())
+}
+
+/// Masking binds /dev/null over masked files, so it must be the null device.
+/// Here /dev is a bind of a host scratch directory (the runtime creates no
+/// devices then) whose `null` is a symlink to a file of the rootfs: bound over
+/// the masked paths, that file would show (and be writable) there, as a procfs
+/// file would in the 2025 /dev/null attack. The runtime refuses, or the masked
+/// file reads empty.
+fn masked_fake_dev_null(ctx: &mut Ctx) -> CaseResult {
+    let dev = ctx.dir.join("fake-dev");
+    std::fs::create_dir_all(&dev).map_err(harness)?;
+    std::os::unix::fs::symlink("/etc/planted", dev.join("null")).map_err(harness)?;
+    let mut cfg = Config::default();
+    cfg.args(&[crate::harness::CHECKER, "read", "/etc/masked"]);
+    cfg.set("/linux/maskedPaths", json!(["/etc/masked"]));
+    let mounts = cfg.0["mounts"]
+        .as_array_mut()
+        .ok_or_else(|| harness("no mounts"))?;
+    let i = mounts
+        .iter()
+        .position(|m| m["destination"] == "/dev")
+        .ok_or_else(|| harness("no /dev mount in the default config"))?;
+    mounts[i] = json!({"destination": "/dev", "type": "bind", "source": dev.to_string_lossy(), "options": ["rbind", "rw"]});
+    let b = ctx.bundle(&cfg)?;
+    std::fs::write(b.join("rootfs/etc/planted"), "planted, not /dev/null\n").map_err(harness)?;
+    std::fs::write(b.join("rootfs/etc/masked"), "masked secret\n").map_err(harness)?;
+    let id = ctx.new_id();
+    let out = ctx.rt(&["run", "--bundle", &b.to_string_lossy(), &id])?;
+    refused_or_read_empty(
+        ctx,
+        &id,
+        &out,
+        "masked with a /dev/null that is not the null device, /etc/masked",
+    )
 }
 
 fn readonly_custom(ctx: &mut Ctx) -> CaseResult {

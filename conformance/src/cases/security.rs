@@ -165,6 +165,13 @@ pub static CASES: &[Case] = &[
         run: cwd_no_host_leak,
     },
     Case {
+        id: "security.inherited-fds-closed",
+        field: "process (inherited fds, CVE-2024-21626 class)",
+        needs: &[],
+        note: None,
+        run: inherited_fds_closed,
+    },
+    Case {
         id: "seccomp.kill-process",
         field: "linux.seccomp (SCMP_ACT_KILL_PROCESS)",
         needs: &[],
@@ -679,28 +686,82 @@ fn seccomp_notify(ctx: &mut Ctx) -> CaseResult {
     Ok(())
 }
 
-/// cwd `/proc/self/fd/N` names whatever the runtime's init holds open at N:
-/// a leaked host directory would become the process's working directory
-/// outside the rootfs. The runtime refuses, or the cwd is inside the container
-/// (getcwd reports a directory outside the root as "(unreachable)/...").
+/// A scratch host directory the runtime is then started holding open at
+/// [`crate::runtime::HELD_FD`]: what a leaked descriptor would hand the container.
+fn held_host_dir(ctx: &Ctx) -> Result<std::path::PathBuf, CaseError> {
+    let dir = ctx.dir.join("hostside");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CaseError::Harness(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// `run` of `cfg` by a runtime holding `held` open (not close-on-exec).
+fn run_holding(
+    ctx: &mut Ctx,
+    cfg: &Config,
+    held: &std::path::Path,
+) -> Result<(String, crate::runtime::CmdOutput), CaseError> {
+    let b = ctx.bundle(cfg)?;
+    let id = ctx.new_id();
+    let out = ctx.rt_holding_dir(&["run", "--bundle", &b.to_string_lossy(), &id], held)?;
+    Ok((id, out))
+}
+
+/// The checker's cwd is inside the container: getcwd reports a directory
+/// outside the root as "(unreachable)/..." (or glibc fails it: "(none)").
+fn cwd_inside(out: &crate::runtime::CmdOutput, what: &str) -> CaseResult {
+    let r = crate::report::Report::parse(&out.stdout).map_err(CaseError::Fail)?;
+    let cwd = r.0["cwd"].as_str().unwrap_or("(none)");
+    ensure!(
+        !cwd.starts_with("(unreachable)") && cwd != "(none)",
+        "{what} put the process outside the rootfs: {cwd:?}"
+    );
+    Ok(())
+}
+
+/// cwd `/proc/self/fd/N` names whatever the runtime's init holds open at N.
+/// The runtime runs holding a host directory at fd 7 (as runc 1.1.11 held
+/// /sys/fs/cgroup), which would become the process's working directory outside
+/// the rootfs, through `run` or `exec --cwd`. The runtime refuses, or the cwd
+/// is inside the container.
 fn cwd_no_host_leak(ctx: &mut Ctx) -> CaseResult {
+    let held = held_host_dir(ctx)?;
     for n in 3..=9 {
         let mut cfg = Config::default();
         cfg.args(&[CHECKER])
             .set("/process/cwd", json!(format!("/proc/self/fd/{n}")));
-        let (id, out) = ctx.run(&cfg)?;
+        let (id, out) = run_holding(ctx, &cfg, &held)?;
         if !out.ok() {
             ctx.nothing_left(&id)?;
             continue;
         }
-        let r = crate::report::Report::parse(&out.stdout).map_err(CaseError::Fail)?;
-        let cwd = r.0["cwd"].as_str().unwrap_or("(none)");
-        ensure!(
-            !cwd.starts_with("(unreachable)") && cwd != "(none)",
-            "cwd /proc/self/fd/{n} put the process outside the rootfs: {cwd:?}"
-        );
+        cwd_inside(&out, &format!("cwd /proc/self/fd/{n}"))?;
     }
+    let (id, _) = ctx.create_ok(&crate::cases::util::sleeper())?;
+    let out = ctx.start(&id)?;
+    ensure!(out.ok(), "start failed: {}", out.describe());
+    for n in 3..=9 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let out = ctx.rt_holding_dir(&["exec", "--cwd", &cwd, &id, CHECKER], &held)?;
+        if out.ok() {
+            cwd_inside(&out, &format!("exec --cwd {cwd}"))?;
+        }
+    }
+    let out = ctx.delete(&id, true)?;
+    ensure!(out.ok(), "delete --force failed: {}", out.describe());
     Ok(())
+}
+
+/// A host directory the runtime inherits open (not close-on-exec), without
+/// --preserve-fds, never reaches the container process: only stdio does.
+fn inherited_fds_closed(ctx: &mut Ctx) -> CaseResult {
+    let held = held_host_dir(ctx)?;
+    let mut cfg = Config::default();
+    cfg.args(&[CHECKER]);
+    let (_, out) = run_holding(ctx, &cfg, &held)?;
+    ensure!(out.ok(), "run failed: {}", out.describe());
+    let r = crate::report::Report::parse(&out.stdout).map_err(CaseError::Fail)?;
+    crate::cases::util::only_stdio(&r)
 }
 
 fn seccomp_kill_process(ctx: &mut Ctx) -> CaseResult {

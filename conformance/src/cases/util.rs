@@ -124,3 +124,26 @@ pub fn guard_host_value<T>(
     }
     result
 }
+
+/// The container process saw descriptors 0, 1 and 2 open, and no others.
+pub fn only_stdio(r: &crate::report::Report) -> CaseResult {
+    let fds: Vec<String> = r.0["fds"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut extra: Vec<String> = fds
+        .iter()
+        .filter(|f| !["0", "1", "2"].contains(&f.as_str()))
+        .map(|f| format!("{f} -> {}", r.0["fds"][f]))
+        .collect();
+    extra.sort();
+    crate::ensure!(
+        extra.is_empty(),
+        "descriptors beyond stdio reach the container: {}",
+        extra.join(", ")
+    );
+    for f in ["0", "1", "2"] {
+        crate::ensure!(fds.contains(&f.to_string()), "fd {f} not open");
+    }
+    Ok(())
+}

