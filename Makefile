@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 RELEASE_DIR := target/release
 SANGJA := $(CURDIR)/$(RELEASE_DIR)/sangja
 
-.PHONY: all deps build install demo test test-runtime test-conformance test-image conformance conformance-checker bench clean lint
+.PHONY: all deps build install demo test test-runtime test-conformance test-image conformance conformance-checker prove-protections bench clean lint
 
 all: build
 
@@ -42,6 +42,11 @@ conformance: build conformance-checker
 # The suite against sangja only.
 test-conformance: build conformance-checker
 	$(RELEASE_DIR)/sangja-conformance --runtime sangja=$(SANGJA)
+
+# Each protection's case seen failing: sangja built with one break-* feature at a time
+# (profile break, target/break/ only, never installed) must fail the case guarding it.
+prove-protections: build conformance-checker
+	@bash scripts/prove-protections.sh
 
 # sangja against runc, crun, skopeo and umoci, side by side (not part of `make test`):
 # builds what ships (dist profile), prints the table and writes bench/results.md.

@@ -9,3 +9,6 @@ cargo test --release --workspace --no-fail-fast
 
 echo "== conformance suite against sangja (make test-conformance)"
 make -s test-conformance
+
+echo "== protections proved: each guarding case fails against a broken build (make prove-protections)"
+make -s prove-protections
