@@ -5,7 +5,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-SANGJA=${SANGJA:-$REPO/target/dist/sangja}
+SANGJA=${SANGJA:-$REPO/target/x86_64-unknown-linux-gnu/dist-runtime/sangja}
 SANGJA_IMAGE=${SANGJA_IMAGE:-$REPO/target/dist/sangja-image}
 PROTECT_BIN=${PROTECT_BIN:-$REPO/target/bench-protect/release/sangja-bench-protect}
 RUNS=${RUNS:-30}

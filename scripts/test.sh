@@ -12,3 +12,6 @@ make -s test-conformance
 
 echo "== protections proved: each guarding case fails against a broken build (make prove-protections)"
 make -s prove-protections
+
+echo "== conformance suite against the shipped runtime: static PIE, dist-runtime profile (make test-dist)"
+make -s test-dist
