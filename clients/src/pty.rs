@@ -136,3 +136,31 @@ impl Drop for PtySession {
         }
     }
 }
+
+/// Runs a client that starts an interactive `sh` under a pty we own (`ctr run -t`,
+/// `podman exec -it`...) and checks what every terminal flow promises: the shell's stdin
+/// and stdout are a terminal of our size, and its exit code (`exit_code`) comes back as
+/// the client's. `what` names the flow in failures.
+pub fn check_shell_terminal(cmd: Command, what: &str, exit_code: i32) -> Result<()> {
+    let mut s = PtySession::spawn(cmd)?;
+    s.expect("# ")?;
+    // Arithmetic so the echo of the typed line never matches what we look for.
+    s.send(&format!(
+        "[ -t 0 ] && [ -t 1 ] && echo TTY-$((40+2)); echo SIZE-$(stty size | tr ' ' x); exit {exit_code}\r"
+    ))?;
+    let (code, transcript) = s.finish()?;
+    anyhow::ensure!(
+        transcript.contains("TTY-42"),
+        "{what}: stdin/stdout are no terminal:\n{transcript}"
+    );
+    let size = format!("SIZE-{ROWS}x{COLS}");
+    anyhow::ensure!(
+        transcript.contains(&size),
+        "{what}: the terminal size is not {ROWS}x{COLS}:\n{transcript}"
+    );
+    anyhow::ensure!(
+        code == Some(exit_code),
+        "{what} exited {code:?}, not {exit_code}:\n{transcript}"
+    );
+    Ok(())
+}

@@ -9,7 +9,7 @@ use sangja_clients::cmd::{self, run, wait_for};
 use sangja_clients::containerd::Containerd;
 use sangja_clients::image::IMAGE;
 use sangja_clients::leftovers;
-use sangja_clients::pty::{PtySession, COLS, ROWS};
+use sangja_clients::pty::{check_shell_terminal, PtySession};
 use sangja_clients::runtimes::{check_calls, Runtime, Traced};
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
@@ -567,26 +567,7 @@ fn metrics(x: &Ctx) -> Result<()> {
 /// exit code comes back.
 fn tty(x: &Ctx) -> Result<()> {
     let id = x.id("");
-    let mut s = PtySession::spawn(x.run_cmd(&["-t", "--rm"], &id, &["sh"]))?;
-    s.expect("# ")?;
-    // Arithmetic so the echo of the typed line never matches what we look for.
-    s.send(
-        "[ -t 0 ] && [ -t 1 ] && echo TTY-$((40+2)); echo SIZE-$(stty size | tr ' ' x); exit 3\r",
-    )?;
-    let (code, transcript) = s.finish()?;
-    ensure!(
-        transcript.contains("TTY-42"),
-        "the container's stdin/stdout are no terminal:\n{transcript}"
-    );
-    let size = format!("SIZE-{ROWS}x{COLS}");
-    ensure!(
-        transcript.contains(&size),
-        "the container's terminal size is not {ROWS}x{COLS}:\n{transcript}"
-    );
-    ensure!(
-        code == Some(3),
-        "ctr run -t exited {code:?}, not 3:\n{transcript}"
-    );
+    check_shell_terminal(x.run_cmd(&["-t", "--rm"], &id, &["sh"]), "ctr run -t", 3)?;
     Ok(())
 }
 
@@ -596,26 +577,11 @@ fn exec_tty(x: &Ctx) -> Result<()> {
     let id = x.id("");
     x.sleeper(&id, &[])?;
     let exec_id = format!("{id}-t");
-    let mut s =
-        PtySession::spawn(x.c.ctr_cmd(&["task", "exec", "-t", "--exec-id", &exec_id, &id, "sh"]))?;
-    s.expect("# ")?;
-    s.send(
-        "[ -t 0 ] && [ -t 1 ] && echo TTY-$((40+2)); echo SIZE-$(stty size | tr ' ' x); exit 6\r",
+    check_shell_terminal(
+        x.c.ctr_cmd(&["task", "exec", "-t", "--exec-id", &exec_id, &id, "sh"]),
+        "ctr task exec -t",
+        6,
     )?;
-    let (code, transcript) = s.finish()?;
-    ensure!(
-        transcript.contains("TTY-42"),
-        "the exec's stdin/stdout are no terminal:\n{transcript}"
-    );
-    let size = format!("SIZE-{ROWS}x{COLS}");
-    ensure!(
-        transcript.contains(&size),
-        "the exec's terminal size is not {ROWS}x{COLS}:\n{transcript}"
-    );
-    ensure!(
-        code == Some(6),
-        "ctr task exec -t exited {code:?}, not 6:\n{transcript}"
-    );
     x.stop_and_delete(&id)
 }
 

@@ -9,7 +9,7 @@ use sangja_clients::cmd::{run, wait_for};
 use sangja_clients::image::IMAGE;
 use sangja_clients::leftovers;
 use sangja_clients::podman::{Podman, RUN_FLAGS};
-use sangja_clients::pty::{PtySession, COLS, ROWS};
+use sangja_clients::pty::{check_shell_terminal, PtySession};
 use sangja_clients::runtimes::{check_calls, Runtime, Traced};
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -350,26 +350,11 @@ fn top(x: &Ctx) -> Result<()> {
 /// container sees a terminal of our size; the exit code comes back.
 fn run_it(x: &Ctx) -> Result<()> {
     let n = x.name("");
-    let mut s = PtySession::spawn(x.run_cmd(&["-it", "--rm"], &n, &["sh"]))?;
-    s.expect("# ")?;
-    // Arithmetic so the echo of the typed line never matches what we look for.
-    s.send(
-        "[ -t 0 ] && [ -t 1 ] && echo TTY-$((40+2)); echo SIZE-$(stty size | tr ' ' x); exit 3\r",
+    check_shell_terminal(
+        x.run_cmd(&["-it", "--rm"], &n, &["sh"]),
+        "podman run -it",
+        3,
     )?;
-    let (code, transcript) = s.finish()?;
-    ensure!(
-        transcript.contains("TTY-42"),
-        "the container's stdin/stdout are no terminal:\n{transcript}"
-    );
-    let size = format!("SIZE-{ROWS}x{COLS}");
-    ensure!(
-        transcript.contains(&size),
-        "the container's terminal size is not {ROWS}x{COLS}:\n{transcript}"
-    );
-    ensure!(
-        code == Some(3),
-        "podman run -it exited {code:?}, not 3:\n{transcript}"
-    );
     Ok(())
 }
 
@@ -378,25 +363,11 @@ fn run_it(x: &Ctx) -> Result<()> {
 fn exec_it(x: &Ctx) -> Result<()> {
     let n = x.name("");
     x.sleeper(&n)?;
-    let mut s = PtySession::spawn(x.p.with(x.rt, &["exec", "-it", &n, "sh"]))?;
-    s.expect("# ")?;
-    s.send(
-        "[ -t 0 ] && [ -t 1 ] && echo TTY-$((40+2)); echo SIZE-$(stty size | tr ' ' x); exit 6\r",
+    check_shell_terminal(
+        x.p.with(x.rt, &["exec", "-it", &n, "sh"]),
+        "podman exec -it",
+        6,
     )?;
-    let (code, transcript) = s.finish()?;
-    ensure!(
-        transcript.contains("TTY-42"),
-        "the exec's stdin/stdout are no terminal:\n{transcript}"
-    );
-    let size = format!("SIZE-{ROWS}x{COLS}");
-    ensure!(
-        transcript.contains(&size),
-        "the exec's terminal size is not {ROWS}x{COLS}:\n{transcript}"
-    );
-    ensure!(
-        code == Some(6),
-        "podman exec -it exited {code:?}, not 6:\n{transcript}"
-    );
     x.podman_ok(&["rm", "--force", "--time", "0", &n])?;
     Ok(())
 }
