@@ -31,7 +31,7 @@ machine_description() {
   os=$(. /etc/os-release && echo "$PRETTY_NAME")
   if [ -f /sys/fs/cgroup/cgroup.controllers ]; then cg="cgroup v2"; elif [ -d /sys/fs/cgroup/unified ]; then cg="cgroup v1 hybrid"; else cg="cgroup v1"; fi
   echo "- Machine: $os, kernel $(uname -r), $(nproc) x $cpu, $mem RAM, $cg"
-  echo "- Runtimes: sangja $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') (dist profile), $(/usr/sbin/runc --version | head -1), $(/usr/bin/crun --version | head -1)"
+  echo "- Runtimes: sangja $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') (make dist: static PIE, dist-runtime profile), $(/usr/sbin/runc --version | head -1), $(/usr/bin/crun --version | head -1)"
   echo "- Image tools: $(skopeo --version), $(umoci --version), $(hyperfine --version)"
   echo "- Load average at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine makes timings noisy; ratios within one run are what count)"
 }
