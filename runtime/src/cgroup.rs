@@ -53,46 +53,51 @@ impl Cgroup {
     }
 
     /// Moves an exec'd process into the container's cgroup, or into `sub` below it
-    /// (`exec --cgroup [controller:]path`), which must stay inside the container's.
+    /// (`exec --cgroup [controller[,controller]:]path`). As runc, the path is joined onto
+    /// the container's cgroup (a leading `/` included); unlike runc, a path that climbs
+    /// out of it with `..` is refused rather than joined.
     pub fn join(&mut self, pid: i32, sub: Option<&str>) -> Result<(), CgroupError> {
         let Some(sub) = sub else {
             return self.manager.apply(pid).map_err(err);
         };
-        let (ctrl, rel) = sub
-            .split_once(':')
-            .map(|(c, p)| (Some(c), p))
-            .unwrap_or((None, sub));
-        let rel = std::path::Path::new(rel);
-        if rel.is_absolute()
-            || rel
-                .components()
-                .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
+        let (ctrls, rel) = match sub.split_once(':') {
+            Some((c, p)) => (Some(c.split(',').collect::<Vec<_>>()), p),
+            None => (None, sub),
+        };
+        let rel = inside(rel).ok_or_else(|| {
+            CgroupError(format!(
+                "--cgroup {sub}: the path must stay inside the container's cgroup"
+            ))
+        })?;
+        let paths = self.manager.paths();
+        let mut targets: Vec<PathBuf> = match ctrls {
+            None => paths.values().map(|dir| dir.join(&rel)).collect(),
+            Some(list) => list
+                .iter()
+                .map(|c| {
+                    paths
+                        .iter()
+                        .find(|(name, _)| name.split(',').any(|n| n == *c))
+                        .map(|(_, dir)| dir.join(&rel))
+                        .ok_or_else(|| {
+                            CgroupError(format!(
+                                "--cgroup {sub}: no controller {c} in the container's cgroups"
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        targets.dedup();
+        if let Some(t) = targets.iter().find(|t| !t.is_dir()) {
             return Err(CgroupError(format!(
-                "--cgroup {sub}: the path must be relative and stay inside the container's cgroup"
+                "--cgroup {sub}: {} does not exist",
+                t.display()
             )));
         }
-        let mut joined = false;
-        for (name, dir) in self.manager.paths() {
-            if ctrl.is_some_and(|c| !name.split(',').any(|n| n == c)) {
-                continue;
-            }
-            let target = dir.join(rel);
-            if !target.is_dir() {
-                return Err(CgroupError(format!(
-                    "--cgroup {sub}: {} does not exist",
-                    target.display()
-                )));
-            }
+        for target in &targets {
             std::fs::write(target.join("cgroup.procs"), pid.to_string()).map_err(|e| {
                 CgroupError(format!("--cgroup {sub}: joining {}: {e}", target.display()))
             })?;
-            joined = true;
-        }
-        if !joined {
-            return Err(CgroupError(format!(
-                "--cgroup {sub}: no such controller in the container's cgroups"
-            )));
         }
         Ok(())
     }
@@ -144,5 +149,37 @@ impl Cgroup {
 
     pub fn manager(&self) -> &dyn Manager {
         self.manager.as_ref()
+    }
+}
+
+/// A sub-cgroup path as runc joins it onto the container's (`/` and `.` dropped, `..` going
+/// up); None when it climbs out of the container's cgroup.
+fn inside(path: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in std::path::Path::new(path).components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            // `..` pops a component in the guard; with none left it would climb out.
+            std::path::Component::ParentDir if !out.pop() => return None,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inside;
+    use std::path::PathBuf;
+
+    #[test]
+    fn sub_cgroup_paths_stay_inside() {
+        assert_eq!(inside("sub"), Some(PathBuf::from("sub")));
+        assert_eq!(inside("/a/b"), Some(PathBuf::from("a/b")));
+        assert_eq!(inside("a/../b/./c"), Some(PathBuf::from("b/c")));
+        assert_eq!(inside("a/.."), Some(PathBuf::new()));
+        assert_eq!(inside("../other"), None);
+        assert_eq!(inside("/../other"), None);
+        assert_eq!(inside("a/../../other"), None);
     }
 }

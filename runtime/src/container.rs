@@ -38,6 +38,8 @@ pub enum ContainerError {
     StartStopped,
     #[error("cannot start an already running container")]
     StartRunning,
+    #[error("cannot start a container in the {0} state")]
+    StartInState(Status),
     #[error("cannot delete container {0} that is not stopped: {1}")]
     DeleteNotStopped(String, Status),
     #[error("{0}")]
@@ -58,7 +60,11 @@ pub struct CreateOpts {
     pub pid_file: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// Descriptors 3.. passed on to the process, after the LISTEN_FDS ones.
     pub preserve_fds: u32,
+    /// Socket activation: LISTEN_FDS descriptors (from 3 on) meant for this runtime
+    /// (LISTEN_PID is ours), passed to the container's process, which is told of them.
+    pub listen_fds: u32,
     pub log_fd: Option<RawFd>,
     pub log_json: bool,
     pub debug: bool,
@@ -114,6 +120,23 @@ impl Drop for Cleanup {
 
 fn abs(p: &Path) -> Result<PathBuf, ContainerError> {
     std::path::absolute(p).map_err(|e| other(format!("{}: {e}", p.display())))
+}
+
+/// Socket activation as runc does it: the process finds the LISTEN_FDS descriptors from 3
+/// on, and LISTEN_FDS=N and LISTEN_PID=1 (the init's pid) in its environment. Only the
+/// init's copy of the spec says so; `exec` starts from the bundle's environment.
+fn announce_listen_fds(spec: &oci_spec::runtime::Spec, n: u32) -> oci_spec::runtime::Spec {
+    let mut spec = spec.clone();
+    if n == 0 {
+        return spec;
+    }
+    if let Some(p) = spec.process_mut() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push("LISTEN_PID=1".to_string());
+        p.set_env(Some(env));
+    }
+    spec
 }
 
 pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
@@ -212,10 +235,10 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         id: opts.id.clone(),
         bundle: bundle.clone(),
         rootfs: rootfs.clone(),
-        spec: spec.clone(),
+        spec: announce_listen_fds(&spec, opts.listen_fds),
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
-        preserve_fds: opts.preserve_fds,
+        preserve_fds: opts.listen_fds + opts.preserve_fds,
         fifo_fd: Some(fifo.as_raw_fd()),
         console_fd: console.as_ref().map(|c| c.as_raw_fd()),
         log_fd: log_fd.as_ref().map(|f| f.as_raw_fd()),
@@ -303,7 +326,10 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                 send(&mut chan, Msg::HooksDone)?;
             }
             Msg::Fd(FdKind::PtyMaster) => {
-                pty_master = Some(chan.recv_fd().map_err(|e| other(e.to_string()))?);
+                let master = chan.recv_fd().map_err(|e| other(e.to_string()))?;
+                // Before the process runs: it must start with the caller's size.
+                crate::foreground::give_callers_size(master.as_fd());
+                pty_master = Some(master);
             }
             Msg::Fd(FdKind::IdmapTree(index)) => {
                 let tree = chan.recv_fd().map_err(|e| other(e.to_string()))?;
@@ -563,7 +589,9 @@ pub fn start_locked(dir: &ContainerDir) -> Result<(), ContainerError> {
     match status(dir, &st) {
         Status::Created => {}
         Status::Stopped => return Err(ContainerError::StartStopped),
-        _ => return Err(ContainerError::StartRunning),
+        Status::Running => return Err(ContainerError::StartRunning),
+        // As runc: paused (a created container can be frozen) or still being created.
+        s => return Err(ContainerError::StartInState(s)),
     }
     let fifo_path = dir.fifo_path();
     let mut fifo = std::fs::OpenOptions::new()

@@ -289,10 +289,12 @@ pub fn exec(opts: &ExecOpts) -> Result<Started, ContainerError> {
                     .map_err(|e| fail(pid, other(e.to_string())))?;
             }
             Msg::Fd(FdKind::PtyMaster) => {
-                pty_master = Some(
-                    chan.recv_fd()
-                        .map_err(|e| fail(pid, other(e.to_string())))?,
-                )
+                let master = chan
+                    .recv_fd()
+                    .map_err(|e| fail(pid, other(e.to_string())))?;
+                // Before the process runs: it must start with the caller's size.
+                crate::foreground::give_callers_size(master.as_fd());
+                pty_master = Some(master);
             }
             Msg::Fd(FdKind::SeccompListener) => {
                 let fd = chan

@@ -1,7 +1,7 @@
 //! A process in the foreground of `run` or `exec`: signals forwarded to it, its terminal
 //! relayed, its exit status returned (128+signal when killed).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -96,9 +96,7 @@ fn forward(pid: Pid, mask: &SigSet, master: Option<OwnedFd>) -> Result<i32, Fore
                     reap(pid, &mut exit);
                 } else if sig == libc::SIGWINCH {
                     if let Some(m) = &master {
-                        if let Some((r, c)) = crate::tty::get_size(stdin.as_raw_fd()) {
-                            let _ = crate::tty::set_size(m.as_raw_fd(), r, c);
-                        }
+                        give_callers_size(m.as_fd());
                     }
                 } else {
                     let _ = nix::sys::signal::kill(pid, Signal::try_from(sig).ok());
@@ -122,9 +120,7 @@ fn forward(pid: Pid, mask: &SigSet, master: Option<OwnedFd>) -> Result<i32, Fore
             }
         }
     }
-    if let Some((fd, saved)) = raw {
-        let _ = termios::tcsetattr(fd, termios::SetArg::TCSANOW, &saved);
-    }
+    drop(raw);
     let _ = SigSet::all().thread_unblock();
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     Ok(exit.unwrap_or(0))
@@ -161,18 +157,37 @@ fn copy(from: i32, to: i32) -> bool {
     true
 }
 
-/// Puts the caller's terminal in raw mode for the relay; returns what to restore.
-fn make_raw<'a>(
-    stdin: &'a std::io::Stdin,
-    master: &OwnedFd,
-) -> Option<(std::io::StdinLock<'a>, termios::Termios)> {
+/// Gives the container's pty the window size of the caller's terminal (our stdin), if it
+/// has one. Done as soon as the master reaches the runtime, before the process runs, so
+/// the process never starts on a 0x0 terminal, then again on every SIGWINCH.
+pub fn give_callers_size(master: BorrowedFd) {
+    if let Some((rows, cols)) = crate::tty::get_size(libc::STDIN_FILENO) {
+        if rows > 0 && cols > 0 {
+            let _ = crate::tty::set_size(master.as_raw_fd(), rows, cols);
+        }
+    }
+}
+
+/// The caller's terminal in raw mode for the relay; its modes come back when this is
+/// dropped, on every way out of the relay.
+struct RawMode<'a> {
+    lock: std::io::StdinLock<'a>,
+    saved: termios::Termios,
+}
+
+impl Drop for RawMode<'_> {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(&self.lock, termios::SetArg::TCSANOW, &self.saved);
+    }
+}
+
+/// Puts the caller's terminal in raw mode for the relay; None when stdin is no terminal.
+fn make_raw<'a>(stdin: &'a std::io::Stdin, master: &OwnedFd) -> Option<RawMode<'a>> {
     let lock = stdin.lock();
     let saved = termios::tcgetattr(&lock).ok()?;
-    if let Some((r, c)) = crate::tty::get_size(lock.as_raw_fd()) {
-        let _ = crate::tty::set_size(master.as_raw_fd(), r, c);
-    }
+    give_callers_size(master.as_fd());
     let mut raw = saved.clone();
     termios::cfmakeraw(&mut raw);
     termios::tcsetattr(&lock, termios::SetArg::TCSANOW, &raw).ok()?;
-    Some((lock, saved))
+    Some(RawMode { lock, saved })
 }

@@ -277,6 +277,37 @@ fn kill_refuses_unknown_signals() {
 }
 
 #[test]
+fn start_refuses_a_paused_container() {
+    let env = Env::new("startpaused");
+    let b = env.bundle(&["sleep", "30"]);
+    // Unique on the machine: the default cgroup is named after the id.
+    let id = format!("p{}", std::process::id());
+    let o = env.rt(&["create", "--bundle", b.to_str().unwrap(), &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = env.rt(&["pause", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let status = |env: &Env| {
+        let o = env.rt(&["state", &id]);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["status"].clone()
+    };
+    assert_eq!(status(&env), "paused");
+    let o = env.rt(&["start", &id]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cannot start a container in the paused state"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(status(&env), "paused");
+    // Resumed, it is created again and starts.
+    assert!(env.rt(&["resume", &id]).status.success());
+    assert_eq!(status(&env), "created");
+    let o = env.rt(&["start", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(status(&env), "running");
+}
+
+#[test]
 fn run_exit_status_and_signals() {
     let env = Env::new("run");
     let b = env.bundle(&["sh", "-c", "exit 42"]);

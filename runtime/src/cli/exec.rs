@@ -86,7 +86,8 @@ pub fn run(g: &Globals, a: Args) -> anyhow::Result<i32> {
         console_socket: a.console_socket.clone(),
         pid_file: a.pid_file.clone(),
         pidfd_socket: a.pidfd_socket.clone(),
-        preserve_fds: a.preserve_fds + super::listen_fds(),
+        // As runc: socket activation is for the container's init, not for exec.
+        preserve_fds: a.preserve_fds,
         cgroup: a.cgroup.clone(),
         ignore_paused: a.ignore_paused,
         relay_tty: !a.detach && a.console_socket.is_none(),
