@@ -22,7 +22,8 @@ pub struct SpecInputs<'a> {
     pub seccomp_profile: Option<Vec<u8>>,
 }
 
-fn config_strings(cfg: &Value, key: &str) -> Vec<String> {
+/// The strings of an image config's array field (`Cmd`, `Entrypoint`, `Env`); none when absent.
+pub(crate) fn config_strings(cfg: &Value, key: &str) -> Vec<String> {
     cfg.get(key)
         .and_then(Value::as_array)
         .map(|a| {

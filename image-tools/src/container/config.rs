@@ -303,16 +303,7 @@ pub fn command(image: &Image, cfg: &RunConfig) -> Vec<String> {
         .get("config")
         .cloned()
         .unwrap_or(Value::Null);
-    let strings = |k: &str| -> Vec<String> {
-        conf.get(k)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = |k: &str| crate::bundle::spec::config_strings(&conf, k);
     let mut args = match &cfg.entrypoint {
         Some(e) if e.is_empty() => Vec::new(),
         Some(e) => vec![e.clone()],
