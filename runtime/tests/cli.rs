@@ -5,15 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn runtime() -> PathBuf {
-    std::env::var_os("SANGJA_TEST_RUNTIME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sangja")))
-}
-
-fn is_sangja() -> bool {
-    std::env::var_os("SANGJA_TEST_RUNTIME").is_none()
-}
+mod common;
+use common::{is_sangja, runtime};
 
 /// A private --root and bundle, removed (containers first) when dropped.
 struct Env {

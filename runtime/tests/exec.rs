@@ -19,15 +19,8 @@ use nix::sys::termios::{tcgetattr, LocalFlags};
 /// hanging forever, never a measure of speed.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn runtime() -> PathBuf {
-    std::env::var_os("SANGJA_TEST_RUNTIME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sangja")))
-}
-
-fn is_sangja() -> bool {
-    std::env::var_os("SANGJA_TEST_RUNTIME").is_none()
-}
+mod common;
+use common::{is_sangja, runtime};
 
 /// A busybox bundle and a private --root in a folder of the test's own. Whatever container
 /// it made is deleted and the folder removed when this is dropped, however the test ends.
