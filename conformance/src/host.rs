@@ -30,7 +30,13 @@ pub enum Need {
     Resctrl,
     /// CRIU installed and `criu check` passing on this kernel.
     Criu,
+    /// docker's default seccomp profile, as podman installs it (apt
+    /// golang-github-containers-common): the source of the old-style allow-lists.
+    DockerSeccompProfile,
 }
+
+/// Where podman's packages install docker's default seccomp profile.
+pub const DOCKER_SECCOMP_PROFILE: &str = "/usr/share/containers/seccomp.json";
 
 fn v1_mounted(controller: &str) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo")
@@ -81,6 +87,7 @@ impl Need {
             Need::Veth => Path::new("/sys/module/veth").exists() || Path::new("/sbin/ip").exists(),
             Need::Resctrl => Path::new("/sys/fs/resctrl/schemata").exists(),
             Need::Criu => criu_works(),
+            Need::DockerSeccompProfile => Path::new(DOCKER_SECCOMP_PROFILE).is_file(),
             Need::IdmappedMounts => {
                 // mount_setattr exists from 5.12; tmpfs supports idmapping from 6.3.
                 kernel_at_least(6, 3)
@@ -109,6 +116,7 @@ impl Need {
             Need::IdmappedMounts => "host: kernel older than 6.3 (no idmapped tmpfs)".into(),
             Need::Resctrl => "host: no resctrl file system (no Intel RDT / AMD QoS)".into(),
             Need::Criu => "host: `criu check` fails on this kernel (CRIU cannot checkpoint here)".into(),
+            Need::DockerSeccompProfile => format!("host: no {DOCKER_SECCOMP_PROFILE} (apt golang-github-containers-common)"),
         }
     }
 }

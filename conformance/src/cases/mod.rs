@@ -12,6 +12,7 @@ pub mod namespaces;
 pub mod operations;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp_profiles;
 pub mod security;
 pub mod util;
 
@@ -27,6 +28,7 @@ pub fn all() -> Vec<&'static Case> {
         rootfs::CASES,
         hooks::CASES,
         security::CASES,
+        seccomp_profiles::CASES,
         cgroups::CASES,
         compat::CASES,
     ]

@@ -625,12 +625,29 @@ fn runtime_binary_not_writable(ctx: &mut Ctx) -> CaseResult {
 /// process state to listenerPath. The case closes the fd without answering,
 /// so the notified call fails with ENOSYS in the container.
 fn seccomp_notify(ctx: &mut Ctx) -> CaseResult {
-    use std::time::Duration;
-    let sock = ctx.dir.join("seccomp.sock");
-    let mut cfg = seccomp(
+    let cfg = seccomp(
         "SCMP_ACT_ALLOW",
         json!([{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]),
     );
+    let r = with_notify_listener(ctx, cfg, &["syscall", "getppid"])?;
+    ensure_eq!(
+        r.probe_errno(0),
+        Some(libc::ENOSYS as i64),
+        "errno of getppid once the listener closed the fd"
+    );
+    Ok(())
+}
+
+/// Runs the checker with `probes` under `cfg`, whose profile has a NOTIFY rule, with a
+/// listener at listenerPath that takes the notify fd and closes it unanswered; checks
+/// the container process state that came with the fd.
+pub(crate) fn with_notify_listener(
+    ctx: &mut Ctx,
+    mut cfg: Config,
+    probes: &[&str],
+) -> Result<crate::report::Report, CaseError> {
+    use std::time::Duration;
+    let sock = ctx.dir.join("seccomp.sock");
     cfg.set("/linux/seccomp/listenerPath", json!(sock.to_string_lossy()))
         .set(
             "/linux/seccomp/listenerMetadata",
@@ -647,7 +664,7 @@ fn seccomp_notify(ctx: &mut Ctx) -> CaseResult {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("listener thread panicked".to_string()),
     });
-    let r = ctx.check(cfg, &["syscall", "getppid"]);
+    let r = ctx.check(cfg, probes);
     let data = listener
         .join()
         .map_err(|_| CaseError::Harness("listener panicked".into()))?;
@@ -678,12 +695,7 @@ fn seccomp_notify(ctx: &mut Ctx) -> CaseResult {
         state["state"]["id"].as_str().is_some_and(|s| !s.is_empty()),
         "no state.id in {state}"
     );
-    ensure_eq!(
-        r.probe_errno(0),
-        Some(libc::ENOSYS as i64),
-        "errno of getppid once the listener closed the fd"
-    );
-    Ok(())
+    Ok(r)
 }
 
 /// A scratch host directory the runtime is then started holding open at

@@ -294,21 +294,55 @@ impl Filter {
         Ok(program)
     }
 
+    /// Builds the cBPF program and frees libseccomp's state: everything loading needs
+    /// from the kernel besides seccomp(2) itself (a memfd, writes and reads) happens
+    /// here, so a container init can prepare its filter before the last steps and then
+    /// make no system call of its own between loading it and execve.
+    pub fn prepare(self) -> Result<Prepared, FilterError> {
+        Ok(Prepared {
+            program: self.program()?,
+            flags: self.flags,
+        })
+    }
+
+    /// Prepares and loads the filter into the calling process (see [`Prepared::load`]).
+    pub fn load(self) -> Result<Option<OwnedFd>, FilterError> {
+        self.prepare()?.load()
+    }
+}
+
+/// A filter as the kernel takes it: the cBPF program and its SECCOMP_FILTER_FLAG_* bits.
+pub struct Prepared {
+    program: Vec<libc::sock_filter>,
+    flags: u32,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("instructions", &self.program.len())
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
+impl Prepared {
+    /// Whether loading returns a notify listener fd (some rule uses SCMP_ACT_NOTIFY).
+    pub fn needs_listener(&self) -> bool {
+        self.flags & FLAG_NEW_LISTENER != 0
+    }
+
     /// Loads the filter into the calling process and returns the notify fd when a rule
     /// uses SCMP_ACT_NOTIFY.
     ///
     /// The caller must be single-threaded unless the profile asked for TSYNC, and must
     /// either have set no_new_privs or hold CAP_SYS_ADMIN: the filter does not set
-    /// no_new_privs itself. Nothing but the seccomp(2) call itself runs after the
-    /// program is built, so the filter does not see the loading machinery.
-    pub fn load(self) -> Result<Option<OwnedFd>, FilterError> {
-        let program = self.program()?;
+    /// no_new_privs itself. seccomp(2) is the only system call made here.
+    pub fn load(&self) -> Result<Option<OwnedFd>, FilterError> {
         let flags = self.flags;
-        // Free libseccomp's state while nothing filters this process yet.
-        drop(self);
         let fprog = libc::sock_fprog {
-            len: program.len() as u16,
-            filter: program.as_ptr().cast_mut(),
+            len: self.program.len() as u16,
+            filter: self.program.as_ptr().cast_mut(),
         };
         // SAFETY: seccomp(SECCOMP_SET_MODE_FILTER) reads `fprog` and the `program`
         // buffer it points to, both alive for the call; the kernel copies the program.

@@ -31,7 +31,7 @@ pub mod spec_json;
 
 pub use error::FilterError;
 pub use features::{features, SeccompFeatures};
-pub use filter::{compile, Filter};
+pub use filter::{compile, Filter, Prepared};
 pub use listener::{process_state, send_listener_fd, ListenerError};
 pub use oci_spec::runtime::ContainerProcessState;
 pub use spec_json::compile_json;

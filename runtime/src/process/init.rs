@@ -314,29 +314,69 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
         join_session_keyring(&boot.id);
     }
     let exe = find_executable(process)?;
+    let argv: Vec<CString> = process
+        .args()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(cstring)
+        .collect::<Result<_, _>>()?;
+    let envp: Vec<CString> = process
+        .env()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(cstring)
+        .collect::<Result<_, _>>()?;
     let caps = capabilities::sets(process.capabilities().as_ref())?;
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // The filter becomes its cBPF program here, so loading it later is one seccomp(2)
+    // call. A profile denies whatever it does not name, and one written before openat2,
+    // clone3 or close_range existed denies those: every system call the init makes
+    // after the load must be one the user process needs anyway. So all the work is done
+    // first, and the filter goes in where runc loads it at the earliest (see below).
     let mut filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(sangja_seccomp::compile(s).map_err(|e| other(e.to_string()))?),
+        Some(s) => Some(
+            sangja_seccomp::compile(s)
+                .and_then(sangja_seccomp::Filter::prepare)
+                .map_err(|e| other(e.to_string()))?,
+        ),
         None => None,
     };
+    security::lsm::apply_on_exec(process)?;
+    // As runc: the cwd is entered before the uid switch, and again after it only when
+    // root could not (a directory only the container user may search).
+    let cwd_entered = try_enter_cwd(process.cwd())?;
     if nnp {
         security::set_no_new_privs()?;
-    } else if let Some(f) = filter.take() {
-        // Without no_new_privs the kernel only takes a filter from a process that holds
-        // CAP_SYS_ADMIN, so it is loaded before capabilities are dropped (as runc does).
-        load_seccomp(chan, f)?;
     }
     capabilities::apply_bounding(&caps)?;
     user::switch(process.user(), setgroups_allowed(spec))?;
+    if !cwd_entered {
+        enter_cwd(process.cwd())?;
+    }
+    reset_signals();
+    if let Err(e) = syscall::cloexec_from(3 + boot.preserve_fds) {
+        return Err(other(format!("marking descriptors close-on-exec: {e}")));
+    }
+    if !nnp {
+        if let Some(f) = filter.take() {
+            // Without no_new_privs the kernel takes a filter only from a process holding
+            // CAP_SYS_ADMIN, so it goes in before the final capability sets, as runc
+            // does. The uid switch kept the permitted set: raised to effective for the
+            // load, it leaves only capset(2) and prctl(2) to run under the filter (runc
+            // also runs its uid switch and chdir there).
+            capabilities::raise_permitted()?;
+            load_seccomp(chan, &f)?;
+        }
+    }
     capabilities::apply_rest(&caps)?;
-    enter_cwd(process.cwd())?;
-    if let Some(f) = filter.take() {
-        // As late as possible, but while the runtime still listens for a notify fd.
-        load_seccomp(chan, f)?;
+    if let Some(f) = filter.take_if(|f| f.needs_listener()) {
+        // The notify listener must reach the runtime while `create` runs (it hands the
+        // fd to the agent at listenerPath): load now, over the still open channel.
+        load_seccomp(chan, &f)?;
     }
 
-    security::lsm::apply_on_exec(process)?;
     chan.send(&Msg::Ready)?;
     let state_json = match expect(chan, "Ack", |m| matches!(m, Msg::Ack(_)))? {
         Msg::Ack(s) => s,
@@ -356,41 +396,32 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
         f.write_all(b"R")
             .map_err(|e| other(format!("writing the exec fifo: {e}")))?;
         fifo = Some(f);
-        let r = hooks::run_all(
-            Kind::StartContainer,
-            &hooks::of(spec, Kind::StartContainer),
-            &state_json,
-        );
-        if let Err(e) = r {
-            report(&mut fifo, &e.to_string());
-            return Err(e.into());
-        }
     }
-    drop(state_json);
     if let Some(a) = process.exec_cpu_affinity() {
         if let Err(e) = sched::apply_final_affinity(a) {
             report(&mut fifo, &e.to_string());
             return Err(e.into());
         }
     }
-    reset_signals();
-    if let Err(e) = syscall::cloexec_from(3 + boot.preserve_fds) {
-        return Err(other(format!("marking descriptors close-on-exec: {e}")));
+    // Kept alive to the end: freeing it could return memory to the kernel under the filter.
+    let last = filter.take();
+    if let Some(f) = &last {
+        // With no_new_privs and no listener the filter can wait for the last moment:
+        // from here on the init makes no system call but execve (and the
+        // startContainer hooks, which run under the filter as in runc).
+        if let Err(e) = f.load() {
+            let msg = e.to_string();
+            report(&mut fifo, &msg);
+            return Err(other(msg));
+        }
     }
-    let argv: Vec<CString> = process
-        .args()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(cstring)
-        .collect::<Result<_, _>>()?;
-    let envp: Vec<CString> = process
-        .env()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(cstring)
-        .collect::<Result<_, _>>()?;
+    let start_hooks = hooks::of(spec, Kind::StartContainer);
+    if boot.kind == InitKind::Create && !start_hooks.is_empty() {
+        if let Err(e) = hooks::run_all(Kind::StartContainer, &start_hooks, &state_json) {
+            report(&mut fifo, &e.to_string());
+            return Err(e.into());
+        }
+    }
     let err = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
     let msg = format!("exec {}: {err}", exe.to_string_lossy());
     report(&mut fifo, &msg);
@@ -420,33 +451,49 @@ fn create_cwd(ctx: &rootfs::Ctx, cwd: &Path) -> Result<(), InitError> {
         .map_err(|e| other(format!("process.cwd {}: {e}", cwd.display())))
 }
 
+/// Enters process.cwd, or answers false when the current user may not (runc then tries
+/// again after the uid switch); any other failure is an error.
+fn try_enter_cwd(cwd: &Path) -> Result<bool, InitError> {
+    match chdir_in_root(cwd) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => Ok(false),
+        Err(e) => Err(cwd_err(cwd, e)),
+    }
+}
+
+fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
+    chdir_in_root(cwd).map_err(|e| cwd_err(cwd, e))
+}
+
+fn cwd_err(cwd: &Path, e: nix::errno::Errno) -> InitError {
+    other(format!("process.cwd {}: {e}", cwd.display()))
+}
+
 /// Enters process.cwd resolved inside the container's root without magic links, so
 /// `/proc/self/fd/N` never leads to a host directory some descriptor of the init still
 /// names (the CVE-2024-21626 class, `exec --cwd` included).
 #[cfg(not(feature = "break-cwd-check"))]
-fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
+fn chdir_in_root(cwd: &Path) -> Result<(), nix::errno::Errno> {
     use std::os::fd::AsFd;
     use std::os::unix::fs::OpenOptionsExt;
-    let err = |e: String| other(format!("process.cwd {}: {e}", cwd.display()));
     let root = File::options()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open("/")
-        .map_err(|e| err(e.to_string()))?;
-    let dir = resolve::open_in_root(root.as_fd(), cwd, resolve::Create::No)
-        .map_err(|e| err(e.to_string()))?;
-    nix::unistd::fchdir(dir.as_fd()).map_err(|e| err(e.to_string()))
+        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let dir = resolve::open_in_root(root.as_fd(), cwd, resolve::Create::No)?;
+    nix::unistd::fchdir(dir.as_fd())
 }
 
 /// Proof build only (`break-cwd-check`, see runtime/Cargo.toml): a plain chdir, which
 /// follows /proc/self/fd/N wherever it points.
 #[cfg(feature = "break-cwd-check")]
-fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
-    nix::unistd::chdir(cwd).map_err(|e| other(format!("process.cwd {}: {e}", cwd.display())))
+fn chdir_in_root(cwd: &Path) -> Result<(), nix::errno::Errno> {
+    nix::unistd::chdir(cwd)
 }
 
 /// Loads the seccomp filter; a notify listener fd goes to the runtime, which passes it on.
-fn load_seccomp(chan: &mut Channel, f: sangja_seccomp::Filter) -> Result<(), InitError> {
+fn load_seccomp(chan: &mut Channel, f: &sangja_seccomp::Prepared) -> Result<(), InitError> {
     if let Some(fd) = f.load().map_err(|e| other(e.to_string()))? {
         chan.send(&Msg::Fd(FdKind::SeccompListener))?;
         chan.send_fd(fd.as_raw_fd())?;
@@ -466,7 +513,8 @@ fn cstring(s: String) -> Result<CString, InitError> {
 }
 
 /// Signals blocked or ignored by the runtime must not reach the container process that way
-/// (Rust ignores SIGPIPE; `run` blocks signals to forward them).
+/// (Rust ignores SIGPIPE; `run` blocks signals to forward them). This runs before the
+/// seccomp filter, so nothing is left to do about signals between the filter and execve.
 fn reset_signals() {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     for sig in Signal::iterator() {
@@ -475,6 +523,17 @@ fn reset_signals() {
         }
         // SAFETY: restoring the default disposition has no preconditions.
         unsafe { libc::signal(sig as libc::c_int, libc::SIG_DFL) };
+    }
+    // The init still writes to pipes (the exec FIFO, a startContainer hook's stdin) that
+    // may have lost their reader: a handler that does nothing turns SIGPIPE into EPIPE,
+    // and unlike SIG_IGN, execve resets a handled signal to its default by itself.
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: installs an async-signal-safe handler that touches nothing.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+        act.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGPIPE, &act, std::ptr::null_mut());
     }
 }
 

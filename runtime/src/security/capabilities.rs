@@ -91,3 +91,13 @@ pub fn apply_rest(s: &Sets) -> Result<(), SecurityError> {
     }
     Ok(())
 }
+
+/// Raises the effective set to the whole permitted set. After the uid switch (which
+/// keeps permitted, PR_SET_KEEPCAPS) this gives the init CAP_SYS_ADMIN back for loading
+/// a seccomp filter without no_new_privs; `apply_rest` then sets the final sets.
+pub fn raise_permitted() -> Result<(), SecurityError> {
+    let permitted = caps::read(None, CapSet::Permitted)
+        .map_err(|e| field_err("process.capabilities", format!("reading permitted: {e}")))?;
+    caps::set(None, CapSet::Effective, &permitted)
+        .map_err(|e| field_err("process.capabilities", format!("raising effective: {e}")))
+}

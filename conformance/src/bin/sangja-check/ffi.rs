@@ -70,6 +70,7 @@ pub fn send_signal(pid: i32, sig: i32) -> Result<(), i32> {
 pub const SYS_GETPID: c_long = 39;
 pub const SYS_UNAME: c_long = 63;
 pub const SYS_GETPPID: c_long = 110;
+pub const SYS_OPENAT2: c_long = 437;
 pub const SYS_SCHED_GETSCHEDULER: c_long = 145;
 pub const SYS_SYNC: c_long = 162;
 pub const SYS_IOPRIO_GET: c_long = 252;

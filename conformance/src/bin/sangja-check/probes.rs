@@ -119,6 +119,8 @@ fn harmless_syscall(name: &str) -> Result<i64, i32> {
         "personality" => (ffi::SYS_PERSONALITY, &[0xffff_ffff]),
         // uname with a null buffer: EFAULT when allowed, the filter's errno when not.
         "uname" => (ffi::SYS_UNAME, &[0]),
+        // openat2 with a zero-sized open_how: EINVAL when allowed, opens nothing.
+        "openat2" => (ffi::SYS_OPENAT2, &[-100, 0, 0, 0]),
         _ => return Err(-1),
     };
     ffi::raw_syscall(nr, args)

@@ -2,13 +2,13 @@
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{Hook, Hooks};
+
+mod spawn;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
@@ -158,23 +158,7 @@ pub fn run_all_warn(kind: Kind, hooks: &[Hook], state_json: &str) {
 }
 
 fn run_one(h: &Hook, state_json: &str) -> Result<(), String> {
-    let mut cmd = Command::new(h.path());
-    if let Some(args) = h.args() {
-        if let Some((first, rest)) = args.split_first() {
-            cmd.arg0(first).args(rest);
-        }
-    }
-    if let Some(env) = h.env() {
-        cmd.env_clear();
-        for kv in env {
-            let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
-            cmd.env(k, v);
-        }
-    }
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("starting: {e}"))?;
+    let mut child = spawn::spawn(h)?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine.
         let _ = stdin.write_all(state_json.as_bytes());
@@ -182,6 +166,12 @@ fn run_one(h: &Hook, state_json: &str) -> Result<(), String> {
     let deadline = h
         .timeout()
         .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let timed_out = || {
+        format!(
+            "ran past its timeout of {}s and was killed",
+            h.timeout().unwrap_or(0)
+        )
+    };
     let mut out = Vec::new();
     let mut err = Vec::new();
     let mut stdout = child.stdout.take();
@@ -191,12 +181,8 @@ fn run_one(h: &Hook, state_json: &str) -> Result<(), String> {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!(
-                        "ran past its timeout of {}s and was killed",
-                        h.timeout().unwrap_or(0)
-                    ));
+                    child.kill();
+                    return Err(timed_out());
                 }
                 PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
                     .unwrap_or(PollTimeout::MAX)
@@ -233,22 +219,18 @@ fn run_one(h: &Hook, state_json: &str) -> Result<(), String> {
         }
     }
     let status = loop {
-        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+        if let Some(s) = child.try_wait()? {
             break s;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "ran past its timeout of {}s and was killed",
-                h.timeout().unwrap_or(0)
-            ));
+            child.kill();
+            return Err(timed_out());
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    if status.success() {
+    let Some(status) = spawn::describe(status) else {
         return Ok(());
-    }
+    };
     Err(format!(
         "{status}, stdout: {}, stderr: {}",
         String::from_utf8_lossy(&out).trim(),
