@@ -7,6 +7,7 @@ PKGS=(
   busybox-static                              # test and demo rootfs
   runc crun                                   # reference runtimes
   iproute2 jq procps util-linux               # test tooling
+  uidmap passwd                               # rootless tests: newuidmap/newgidmap, useradd --add-subuids
   containerd podman skopeo umoci              # real clients and image interop
   docker-registry apache2-utils openssl       # a local registry with htpasswd auth; test certs and tokens
   golang-github-containers-common             # /usr/share/containers/seccomp.json

@@ -8,11 +8,46 @@ use oci_spec::runtime::Spec;
 use sangja_cgroups::{FreezerState, Manager};
 
 #[derive(Debug, thiserror::Error)]
-#[error("cgroup: {0}")]
-pub struct CgroupError(String);
+#[error("cgroup: {msg}")]
+pub struct CgroupError {
+    msg: String,
+    /// The kernel refused for want of permission (rootless mode tolerates that).
+    permission: bool,
+}
 
-fn err(e: impl std::fmt::Display) -> CgroupError {
-    CgroupError(e.to_string())
+fn msg_err(msg: String) -> CgroupError {
+    CgroupError {
+        msg,
+        permission: false,
+    }
+}
+
+fn err(e: sangja_cgroups::Error) -> CgroupError {
+    use sangja_cgroups::Error as E;
+    let permission = match &e {
+        E::Create { source, .. } | E::Join { source, .. } | E::Write { source, .. } => matches!(
+            source.raw_os_error(),
+            Some(libc::EACCES | libc::EPERM | libc::EROFS)
+        ),
+        _ => false,
+    };
+    CgroupError {
+        msg: e.to_string(),
+        permission,
+    }
+}
+
+impl CgroupError {
+    pub fn is_permission(&self) -> bool {
+        self.permission
+    }
+
+    /// runc's words for a limit a rootless container cannot have without a cgroup.
+    pub fn cannot_set(controller: &str) -> CgroupError {
+        msg_err(format!(
+            "cannot set {controller} limit: container could not join or create cgroup"
+        ))
+    }
 }
 
 pub struct Cgroup {
@@ -65,7 +100,7 @@ impl Cgroup {
             None => (None, sub),
         };
         let rel = inside(rel).ok_or_else(|| {
-            CgroupError(format!(
+            msg_err(format!(
                 "--cgroup {sub}: the path must stay inside the container's cgroup"
             ))
         })?;
@@ -80,7 +115,7 @@ impl Cgroup {
                         .find(|(name, _)| name.split(',').any(|n| n == *c))
                         .map(|(_, dir)| dir.join(&rel))
                         .ok_or_else(|| {
-                            CgroupError(format!(
+                            msg_err(format!(
                                 "--cgroup {sub}: no controller {c} in the container's cgroups"
                             ))
                         })
@@ -89,17 +124,34 @@ impl Cgroup {
         };
         targets.dedup();
         if let Some(t) = targets.iter().find(|t| !t.is_dir()) {
-            return Err(CgroupError(format!(
+            return Err(msg_err(format!(
                 "--cgroup {sub}: {} does not exist",
                 t.display()
             )));
         }
         for target in &targets {
             std::fs::write(target.join("cgroup.procs"), pid.to_string()).map_err(|e| {
-                CgroupError(format!("--cgroup {sub}: joining {}: {e}", target.display()))
+                msg_err(format!("--cgroup {sub}: joining {}: {e}", target.display()))
             })?;
         }
         Ok(())
+    }
+
+    /// The first resource group (memory, cpu, pids, ...) the config sets a limit in,
+    /// leaving out the device rules every container carries.
+    pub fn limited_controller(&self) -> Option<String> {
+        let r = self.resources.as_ref()?;
+        let v = serde_json::to_value(r).ok()?;
+        v.as_object()?
+            .iter()
+            .filter(|(k, _)| k.as_str() != "devices")
+            .find(|(_, v)| match v {
+                serde_json::Value::Null => false,
+                serde_json::Value::Object(o) => o.values().any(|x| !x.is_null()),
+                serde_json::Value::Array(a) => !a.is_empty(),
+                _ => true,
+            })
+            .map(|(k, _)| k.clone())
     }
 
     pub fn paths(&self) -> BTreeMap<String, PathBuf> {

@@ -69,6 +69,8 @@ pub struct CreateOpts {
     pub log_json: bool,
     pub debug: bool,
     pub systemd_cgroup: bool,
+    /// Rootless mode: without a cgroup it may create, the container stays in the caller's.
+    pub rootless: bool,
     /// `run` in the foreground with a terminal and no console socket: we relay the pty.
     pub relay_tty: bool,
     pub pidfd_socket: Option<PathBuf>,
@@ -228,8 +230,22 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
     cleanup.pids.push(stage1);
     // Owned by the cleanup before it is made, so a limit the kernel refuses leaves no cgroup.
     let cg = cleanup.cgroup.insert(cg);
-    cg.apply(stage1.as_raw())?;
-    let cgroup_paths = cg.paths();
+    let cgroup_paths = match cg.apply(stage1.as_raw()) {
+        Ok(()) => cg.paths(),
+        Err(e) if opts.rootless && e.is_permission() => {
+            // runc's rootless mode: with no cgroup delegated to the caller the container
+            // stays in the caller's own, which is fine as long as it asks for no limit.
+            if let Some(controller) = cg.limited_controller() {
+                return Err(cgroup::CgroupError::cannot_set(&controller).into());
+            }
+            tracing::warn!("rootless: {e}; the container runs in the caller's cgroup");
+            if let Some(cg) = cleanup.cgroup.take() {
+                let _ = cg.destroy();
+            }
+            Default::default()
+        }
+        Err(e) => return Err(e.into()),
+    };
     let boot = Bootstrap {
         kind: InitKind::Create,
         id: opts.id.clone(),
@@ -283,7 +299,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         };
         match msg {
             Msg::WriteMaps => {
-                namespaces::write_id_maps(stage1.as_raw(), &maps.0, &maps.1)?;
+                namespaces::write_id_maps(stage1.as_raw(), &maps.0, &maps.1, opts.rootless)?;
                 send(&mut chan, Msg::MapsWritten)?;
             }
             Msg::Child(pid) => {

@@ -31,6 +31,12 @@ pub enum NsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{tool} for pid {pid}: {msg}")]
+    MapTool {
+        tool: &'static str,
+        pid: i32,
+        msg: String,
+    },
     #[error("linux.{field}[{index}]: {msg}")]
     Mapping {
         field: &'static str,
@@ -205,23 +211,72 @@ pub fn check_mappings(field: &'static str, maps: &[LinuxIdMapping]) -> Result<()
     Ok(())
 }
 
-/// Writes uid_map and gid_map of `pid` (the runtime does this for the init, as root).
+/// Writes uid_map and gid_map of `pid`, as runc does: directly when the kernel lets us
+/// (root, or a rootless caller mapping only its own id), else through the setuid helpers
+/// newuidmap/newgidmap (apt uidmap), which check the ranges in /etc/subuid and
+/// /etc/subgid. A rootless caller mapping only its own gid without the helper must deny
+/// setgroups first, or the kernel refuses the gid map.
 pub fn write_id_maps(
     pid: i32,
     uids: &[LinuxIdMapping],
     gids: &[LinuxIdMapping],
+    rootless: bool,
 ) -> Result<(), NsError> {
-    let fmt = |maps: &[LinuxIdMapping]| -> String {
-        maps.iter()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect()
-    };
-    for (name, maps) in [("uid_map", uids), ("gid_map", gids)] {
+    if rootless && !gids.is_empty() && !needs_map_tool(gids, nix::unistd::getegid().as_raw()) {
+        let path = Path::new("/proc").join(pid.to_string()).join("setgroups");
+        std::fs::write(&path, "deny").map_err(|source| NsError::Map { path, source })?;
+    }
+    for (name, tool, maps) in [
+        ("uid_map", "newuidmap", uids),
+        ("gid_map", "newgidmap", gids),
+    ] {
         if maps.is_empty() {
             continue;
         }
         let path = Path::new("/proc").join(pid.to_string()).join(name);
-        std::fs::write(&path, fmt(maps)).map_err(|source| NsError::Map { path, source })?;
+        let text: String = maps
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        match std::fs::write(&path, text) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => map_with_tool(tool, pid, maps)?,
+            Err(source) => return Err(NsError::Map { path, source }),
+        }
+    }
+    Ok(())
+}
+
+/// Whether mapping `maps` takes more than the caller's own id (so an unprivileged caller
+/// needs newuidmap/newgidmap).
+pub fn needs_map_tool(maps: &[LinuxIdMapping], own: u32) -> bool {
+    !matches!(maps, [m] if m.size() == 1 && m.host_id() == own)
+}
+
+fn map_with_tool(tool: &'static str, pid: i32, maps: &[LinuxIdMapping]) -> Result<(), NsError> {
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let err = |msg: String| NsError::MapTool { tool, pid, msg };
+    let out = cmd.output().map_err(|e| {
+        err(if e.kind() == std::io::ErrorKind::NotFound {
+            "not found: mapping more than your own id needs it (apt uidmap) and ranges in /etc/subuid and /etc/subgid".to_string()
+        } else {
+            e.to_string()
+        })
+    })?;
+    if !out.status.success() {
+        return Err(err(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(())
 }

@@ -39,9 +39,10 @@ pub struct Cli {
     /// Set the log format ('text' (default), or 'json')
     #[arg(long = "log-format", default_value = "text", value_name = "FORMAT")]
     pub log_format: logging::Format,
-    /// Root directory for storage of container state
-    #[arg(long, default_value = DEFAULT_ROOT, value_name = "DIR")]
-    pub root: PathBuf,
+    /// Root directory for storage of container state (this should be located in tmpfs)
+    /// [default: /run/sangja, or $XDG_RUNTIME_DIR/sangja when rootless]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// Path to the criu binary used for checkpoint and restore
     #[arg(long, default_value = "criu", value_name = "PATH")]
     pub criu: PathBuf,
@@ -121,13 +122,40 @@ pub struct Globals {
     pub systemd_cgroup: bool,
     pub debug: bool,
     pub log_json: bool,
+    /// Rootless mode (`--rootless`, or auto-detected): cgroup permission errors are not
+    /// fatal while the container asks for no limits.
+    pub rootless: bool,
+}
+
+/// `--rootless auto` as runc decides it: rootless when not running as root, or when
+/// running as root of a user namespace that does not map the whole id range.
+fn resolve_rootless(flag: Rootless) -> bool {
+    match flag {
+        Rootless::True => true,
+        Rootless::False => false,
+        Rootless::Auto => nix::unistd::geteuid().as_raw() != 0 || in_user_namespace(),
+    }
+}
+
+/// The initial user namespace maps every id onto itself: "0 0 4294967295".
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false)
+}
+
+/// runc's default state directory: $XDG_RUNTIME_DIR/sangja for a rootless caller that
+/// has one, /run/sangja otherwise.
+fn default_root(rootless: bool) -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if rootless && !dir.is_empty() => PathBuf::from(dir).join("sangja"),
+        _ => PathBuf::from(DEFAULT_ROOT),
+    }
 }
 
 /// Runs the parsed command line; returns the process exit status.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    if cli.rootless == Rootless::True {
-        anyhow::bail!("--rootless true: rootless mode is not supported yet; run as root or use --rootless auto");
-    }
+    let rootless = resolve_rootless(cli.rootless);
     if cli.systemd_cgroup && !std::path::Path::new("/run/systemd/system").exists() {
         anyhow::bail!("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); use the cgroupfs driver (drop --systemd-cgroup)");
     }
@@ -141,7 +169,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         )
     })?;
     let g = Globals {
-        root: cli.root.clone(),
+        root: cli.root.clone().unwrap_or_else(|| default_root(rootless)),
+        rootless,
         log: Some(log),
         systemd_cgroup: cli.systemd_cgroup,
         debug: cli.debug,
@@ -211,6 +240,7 @@ impl CreateFlags {
             log_json: g.log_json,
             debug: g.debug,
             systemd_cgroup: g.systemd_cgroup,
+            rootless: g.rootless,
             relay_tty,
             pidfd_socket: self.pidfd_socket.clone(),
         }

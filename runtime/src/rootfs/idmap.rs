@@ -153,7 +153,7 @@ fn mapped_userns(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<Own
                 if b[0] != b'1' {
                     return Err("unshare(CLONE_NEWUSER) failed in the helper".to_string());
                 }
-                crate::namespaces::write_id_maps(child.as_raw(), uids, gids)
+                crate::namespaces::write_id_maps(child.as_raw(), uids, gids, false)
                     .map_err(|e| e.to_string())?;
                 std::fs::File::open(format!("/proc/{child}/ns/user"))
                     .map(OwnedFd::from)
