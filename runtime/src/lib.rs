@@ -15,6 +15,7 @@ compile_error!(
 );
 
 pub mod cgroup;
+pub mod checkpoint;
 pub mod cli;
 pub mod container;
 pub mod exec;

@@ -75,7 +75,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "unbindable",
 ];
 
-pub fn features() -> serde_json::Value {
+pub fn features(criu: &std::path::Path) -> serde_json::Value {
     let caps: Vec<String> = caps::all()
         .into_iter()
         .map(|c| c.to_string())
@@ -98,16 +98,19 @@ pub fn features() -> serde_json::Value {
             "mountExtensions": { "idmap": { "enabled": false } }
         },
         "annotations": {
-            "org.sangja.version": env!("CARGO_PKG_VERSION")
+            "org.sangja.version": env!("CARGO_PKG_VERSION"),
+            // As runc's org.opencontainers.runc.checkpoint.enabled, but only when the CRIU
+            // that checkpoint would run passes `criu check` on this kernel.
+            "org.sangja.checkpoint.enabled": crate::checkpoint::criu_works(criu).to_string()
         }
     })
 }
 
-pub fn run(_g: &Globals, _a: Args) -> anyhow::Result<i32> {
+pub fn run(g: &Globals, _a: Args) -> anyhow::Result<i32> {
     writeln!(
         std::io::stdout(),
         "{}",
-        serde_json::to_string_pretty(&features())?
+        serde_json::to_string_pretty(&features(&g.criu))?
     )?;
     Ok(0)
 }

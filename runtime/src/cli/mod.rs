@@ -1,6 +1,7 @@
 //! The command line, flag for flag runc 1.1.5's (plus the newer flags sangja supports).
 //! One file per subcommand; each turns its flags into a call into the library.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -113,6 +114,10 @@ pub enum Command {
     Spec(spec_cmd::Args),
     /// Show the enabled features
     Features(features::Args),
+    /// Checkpoint a running container (through CRIU)
+    Checkpoint(checkpoint::Args),
+    /// Restore a container from a previous checkpoint
+    Restore(checkpoint::RestoreArgs),
 }
 
 /// Everything a subcommand gets besides its own flags.
@@ -125,6 +130,8 @@ pub struct Globals {
     /// Rootless mode (`--rootless`, or auto-detected): cgroup permission errors are not
     /// fatal while the container asks for no limits.
     pub rootless: bool,
+    /// `--criu`: the CRIU binary checkpoint and restore run.
+    pub criu: PathBuf,
 }
 
 /// `--rootless auto` as runc decides it: rootless when not running as root, or when
@@ -169,6 +176,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         )
     })?;
     let g = Globals {
+        criu: cli.criu.clone(),
         root: cli.root.clone().unwrap_or_else(|| default_root(rootless)),
         rootless,
         log: Some(log),
@@ -192,6 +200,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Update(a) => update::run(&g, a),
         Command::Spec(a) => spec_cmd::run(&g, a),
         Command::Features(a) => features::run(&g, a),
+        Command::Checkpoint(a) => checkpoint::run(&g, a),
+        Command::Restore(a) => checkpoint::restore(&g, a),
     }
 }
 
