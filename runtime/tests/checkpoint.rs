@@ -8,137 +8,66 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-struct Env {
-    dir: PathBuf,
+mod common;
+use common::{is_sangja, Env};
+
+/// A bundle running `sleep 1000` with one bind mount (CRIU must be told it is external).
+fn bundle(env: &Env) -> PathBuf {
+    let b = env.dir.join("bundle");
+    if b.join("config.json").exists() {
+        return b;
+    }
+    let b = env.bundle(&["sleep", "1000"]);
+    let path = b.join("config.json");
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    std::fs::create_dir_all(env.dir.join("shared")).unwrap();
+    cfg["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/shared", "type": "bind", "source": env.dir.join("shared"), "options": ["rbind", "rw"]
+    }));
+    std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    b
 }
 
-impl Env {
-    fn new(name: &str) -> Env {
-        let dir = std::env::temp_dir().join(format!("sangja-ckpt-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("root")).unwrap();
-        Env { dir }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.join("root")
-    }
-
-    /// `sangja --root R [global...] args...`, output through files (a container keeps
-    /// the stdio it was given).
-    fn rt(&self, global: &[&str], args: &[&str]) -> Output {
-        let (out, err) = (self.dir.join("out"), self.dir.join("err"));
-        let status = Command::new(env!("CARGO_BIN_EXE_sangja"))
-            .arg("--root")
-            .arg(self.root())
-            .args(global)
-            .args(args)
-            .current_dir(&self.dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: std::fs::read(&out).unwrap(),
-            stderr: std::fs::read(&err).unwrap(),
-        }
-    }
-
-    /// A busybox bundle running `sleep 1000`, with one bind mount.
-    fn bundle(&self) -> PathBuf {
-        let b = self.dir.join("bundle");
-        if b.join("config.json").exists() {
-            return b;
-        }
-        let st = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mkrootfs.sh"))
-            .arg(b.join("rootfs"))
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "mkrootfs: {}",
-            String::from_utf8_lossy(&st.stderr)
-        );
-        let out = Command::new(env!("CARGO_BIN_EXE_sangja"))
-            .args(["spec", "-b"])
-            .arg(&b)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let mut cfg: Value =
-            serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
-        cfg["process"]["terminal"] = json!(false);
-        cfg["process"]["args"] = json!(["sleep", "1000"]);
-        std::fs::create_dir_all(self.dir.join("shared")).unwrap();
-        cfg["mounts"].as_array_mut().unwrap().push(json!({
-            "destination": "/shared", "type": "bind", "source": self.dir.join("shared"), "options": ["rbind", "rw"]
-        }));
-        std::fs::write(
-            b.join("config.json"),
-            serde_json::to_vec_pretty(&cfg).unwrap(),
-        )
-        .unwrap();
-        b
-    }
-
-    fn running(&self, id: &str) -> i64 {
-        let b = self.bundle();
-        let bs = b.to_string_lossy().into_owned();
-        let o = self.rt(&[], &["create", "--bundle", &bs, id]);
-        assert!(o.status.success(), "create: {}", text(&o.stderr));
-        let o = self.rt(&[], &["start", id]);
-        assert!(o.status.success(), "start: {}", text(&o.stderr));
-        self.state(id)["pid"].as_i64().unwrap()
-    }
-
-    fn state(&self, id: &str) -> Value {
-        let o = self.rt(&[], &["state", id]);
-        serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)
-    }
-
-    /// A stand-in for CRIU that records its arguments, one per line, and then runs
-    /// `then` (a shell snippet; "$@" are the arguments).
-    fn fake_criu(&self, then: &str) -> PathBuf {
-        let p = self.dir.join("fake-criu");
-        let args = self.dir.join("criu-args");
-        std::fs::write(
-            &p,
-            format!(
-                "#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\n{then}\n",
-                args.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    }
-
-    fn criu_args(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("criu-args"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
+/// A started container of `bundle`; its init's pid.
+fn running(env: &Env, id: &str) -> i64 {
+    let bs = bundle(env).to_string_lossy().into_owned();
+    let o = env.rt(&["create", "--bundle", &bs, id]);
+    assert!(o.status.success(), "create: {}", text(&o.stderr));
+    let o = env.rt(&["start", id]);
+    assert!(o.status.success(), "start: {}", text(&o.stderr));
+    state(env, id)["pid"].as_i64().unwrap()
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(self.root()) {
-            for e in entries.flatten() {
-                let id = e.file_name().to_string_lossy().into_owned();
-                let _ = self.rt(&[], &["delete", "--force", &id]);
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+fn state(env: &Env, id: &str) -> Value {
+    serde_json::from_slice(&env.rt(&["state", id]).stdout).unwrap_or(Value::Null)
+}
+
+/// A stand-in for CRIU that records its arguments, one per line, and then runs `then`
+/// (a shell snippet; "$@" are the arguments).
+fn fake_criu(env: &Env, then: &str) -> PathBuf {
+    let p = env.dir.join("fake-criu");
+    let args = env.dir.join("criu-args");
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\n{then}\n",
+            args.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn criu_args(env: &Env) -> Vec<String> {
+    std::fs::read_to_string(env.dir.join("criu-args"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Ids unique to this test process (container ids are also cgroup names).
@@ -163,12 +92,15 @@ fn alive(pid: i64) -> bool {
 
 #[test]
 fn checkpoint_builds_criu_dump_from_runc_flags() {
+    if !is_sangja() {
+        return; // the CRIU command line checked is sangja\'s (runc speaks RPC)
+    }
     let env = Env::new("dump");
-    let pid = env.running(&id("c1"));
-    let criu = env.fake_criu("exit 0");
+    let pid = running(&env, &id("c1"));
+    let criu = fake_criu(&env, "exit 0");
     let img = env.dir.join("img");
     let work = env.dir.join("work");
-    let o = env.rt(
+    let o = env.rt_global(
         &["--criu", criu.to_str().unwrap()],
         &[
             "checkpoint",
@@ -192,7 +124,7 @@ fn checkpoint_builds_criu_dump_from_runc_flags() {
         ],
     );
     assert!(o.status.success(), "checkpoint: {}", text(&o.stderr));
-    let a = env.criu_args();
+    let a = criu_args(&env);
     assert_eq!(a.first().map(String::as_str), Some("dump"), "{a:?}");
     assert!(has_pair(&a, "--tree", &pid.to_string()), "{a:?}");
     assert!(has_pair(&a, "--images-dir", img.to_str().unwrap()), "{a:?}");
@@ -231,17 +163,20 @@ fn checkpoint_builds_criu_dump_from_runc_flags() {
     assert_eq!(d.len(), 3, "{d:?}");
     assert!(work.is_dir());
     // --leave-running: the container goes on.
-    assert_eq!(env.state(&id("c1"))["status"], "running");
+    assert_eq!(state(&env, &id("c1"))["status"], "running");
     assert!(alive(pid));
 }
 
 #[test]
 fn checkpoint_without_leave_running_removes_the_container() {
+    if !is_sangja() {
+        return; // the CRIU command line checked is sangja\'s (runc speaks RPC)
+    }
     let env = Env::new("gone");
-    let pid = env.running(&id("c2"));
-    let criu = env.fake_criu("exit 0");
+    let pid = running(&env, &id("c2"));
+    let criu = fake_criu(&env, "exit 0");
     let img = env.dir.join("img");
-    let o = env.rt(
+    let o = env.rt_global(
         &["--criu", criu.to_str().unwrap()],
         &[
             "checkpoint",
@@ -252,7 +187,7 @@ fn checkpoint_without_leave_running_removes_the_container() {
     );
     assert!(o.status.success(), "checkpoint: {}", text(&o.stderr));
     assert!(
-        !env.rt(&[], &["state", &id("c2")]).status.success(),
+        !env.rt(&["state", &id("c2")]).status.success(),
         "c2 still exists"
     );
     for _ in 0..200 {
@@ -263,8 +198,8 @@ fn checkpoint_without_leave_running_removes_the_container() {
     }
     assert!(!alive(pid), "the checkpointed process still runs");
     // --pre-dump leaves it running and asks CRIU to track memory.
-    let pid = env.running(&id("c3"));
-    let o = env.rt(
+    let pid = running(&env, &id("c3"));
+    let o = env.rt_global(
         &["--criu", criu.to_str().unwrap()],
         &[
             "checkpoint",
@@ -275,7 +210,7 @@ fn checkpoint_without_leave_running_removes_the_container() {
         ],
     );
     assert!(o.status.success(), "pre-dump: {}", text(&o.stderr));
-    let a = env.criu_args();
+    let a = criu_args(&env);
     assert_eq!(a[0], "pre-dump");
     assert!(a.iter().any(|x| x == "--track-mem"));
     assert!(alive(pid));
@@ -283,14 +218,17 @@ fn checkpoint_without_leave_running_removes_the_container() {
 
 #[test]
 fn failing_criu_reaches_the_user_and_the_container_runs_on() {
+    if !is_sangja() {
+        return; // the CRIU command line checked is sangja\'s (runc speaks RPC)
+    }
     if !Path::new("/usr/sbin/criu").exists() {
         eprintln!("SKIPPED: /usr/sbin/criu missing (apt criu)");
         return;
     }
     let env = Env::new("fail");
-    let pid = env.running(&id("c4"));
+    let pid = running(&env, &id("c4"));
     let img = env.dir.join("img");
-    let o = env.rt(
+    let o = env.rt_global(
         &["--criu", "/usr/sbin/criu"],
         &[
             "checkpoint",
@@ -314,19 +252,16 @@ fn failing_criu_reaches_the_user_and_the_container_runs_on() {
         err.contains(&img.join("dump.log").display().to_string()),
         "log path missing: {err}"
     );
-    assert_eq!(env.state(&id("c4"))["status"], "running");
-    assert_eq!(env.state(&id("c4"))["pid"].as_i64(), Some(pid));
-    let o = env.rt(&[], &["exec", &id("c4"), "true"]);
+    assert_eq!(state(&env, &id("c4"))["status"], "running");
+    assert_eq!(state(&env, &id("c4"))["pid"].as_i64(), Some(pid));
+    let o = env.rt(&["exec", &id("c4"), "true"]);
     assert!(
         o.status.success(),
         "exec after the failed checkpoint: {}",
         text(&o.stderr)
     );
     // A checkpoint of a container that is not running is refused as runc does.
-    let o = env.rt(
-        &[],
-        &["checkpoint", "--image-path", img.to_str().unwrap(), "nope"],
-    );
+    let o = env.rt(&["checkpoint", "--image-path", img.to_str().unwrap(), "nope"]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("does not exist"),
@@ -337,8 +272,11 @@ fn failing_criu_reaches_the_user_and_the_container_runs_on() {
 
 #[test]
 fn restore_records_what_criu_brought_back() {
+    if !is_sangja() {
+        return; // the CRIU command line checked is sangja\'s (runc speaks RPC)
+    }
     let env = Env::new("restore");
-    let b = env.bundle();
+    let b = bundle(&env);
     let img = env.dir.join("img");
     std::fs::create_dir_all(&img).unwrap();
     std::fs::write(
@@ -347,11 +285,11 @@ fn restore_records_what_criu_brought_back() {
     )
     .unwrap();
     // The stand-in "restores" a sleep and writes its pid where --pidfile says.
-    let criu = env.fake_criu(
+    let criu = fake_criu(&env,
         "pidfile=$(printf '%s\\n' \"$@\" | sed -n '/^--pidfile$/{n;p}')\nsetsid sleep 1000 </dev/null >/dev/null 2>&1 &\necho $! > \"$pidfile\"",
     );
     let pid_file = env.dir.join("restored.pid");
-    let o = env.rt(
+    let o = env.rt_global(
         &["--criu", criu.to_str().unwrap()],
         &[
             "restore",
@@ -367,7 +305,7 @@ fn restore_records_what_criu_brought_back() {
         ],
     );
     assert!(o.status.success(), "restore: {}", text(&o.stderr));
-    let a = env.criu_args();
+    let a = criu_args(&env);
     assert_eq!(a[0], "restore");
     for f in [
         "--restore-detached",
@@ -382,7 +320,7 @@ fn restore_records_what_criu_brought_back() {
         "{a:?}"
     );
     assert!(has_pair(&a, "--inherit-fd", "fd[1]:pipe:[12345]"), "{a:?}");
-    let st = env.state(&id("r1"));
+    let st = state(&env, &id("r1"));
     assert_eq!(st["status"], "running", "{st}");
     let pid = st["pid"].as_i64().unwrap();
     assert_eq!(
@@ -398,28 +336,28 @@ fn restore_records_what_criu_brought_back() {
     // The bind CRIU used as --root is gone again.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains("criu-root"), "criu-root still mounted");
-    let o = env.rt(&[], &["delete", "--force", &id("r1")]);
+    let o = env.rt(&["delete", "--force", &id("r1")]);
     assert!(o.status.success(), "delete: {}", text(&o.stderr));
     assert!(!alive(pid));
 }
 
 #[test]
 fn failed_restore_leaves_nothing() {
+    if !is_sangja() {
+        return; // the CRIU command line checked is sangja\'s (runc speaks RPC)
+    }
     let env = Env::new("badrestore");
-    let b = env.bundle();
+    let b = bundle(&env);
     let img = env.dir.join("img");
     // No checkpoint in the image directory.
-    let o = env.rt(
-        &[],
-        &[
-            "restore",
-            "--image-path",
-            img.to_str().unwrap(),
-            "--bundle",
-            b.to_str().unwrap(),
-            &id("r2"),
-        ],
-    );
+    let o = env.rt(&[
+        "restore",
+        "--image-path",
+        img.to_str().unwrap(),
+        "--bundle",
+        b.to_str().unwrap(),
+        &id("r2"),
+    ]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("descriptors.json"),
@@ -429,11 +367,11 @@ fn failed_restore_leaves_nothing() {
     // CRIU fails: its log line reaches the user; no state, cgroup or mount is left.
     std::fs::create_dir_all(&img).unwrap();
     std::fs::write(img.join("descriptors.json"), "[]").unwrap();
-    let criu = env.fake_criu(&format!(
+    let criu = fake_criu(&env, &format!(
         "echo '(00.01) Error (criu/cr-restore.c:1234): restore went wrong' > {}/restore.log\nexit 1",
         img.display()
     ));
-    let o = env.rt(
+    let o = env.rt_global(
         &["--criu", criu.to_str().unwrap()],
         &[
             "restore",

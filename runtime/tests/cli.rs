@@ -2,93 +2,11 @@
 //! the binary under test. `SANGJA_TEST_RUNTIME=/usr/sbin/runc` runs the runc-compatible
 //! part against runc to show the expectations are runc's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 mod common;
-use common::{is_sangja, runtime};
-
-/// A private --root and bundle, removed (containers first) when dropped.
-struct Env {
-    dir: PathBuf,
-}
-
-impl Env {
-    fn new(name: &str) -> Env {
-        let dir = std::env::temp_dir().join(format!("sangja-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("root")).unwrap();
-        Env { dir }
-    }
-    fn root(&self) -> PathBuf {
-        self.dir.join("root")
-    }
-    fn rt(&self, args: &[&str]) -> Output {
-        // A created container keeps the stdio it was given: files, not pipes, so that
-        // waiting for the command does not wait for the container too.
-        let out = self.dir.join("out");
-        let err = self.dir.join("err");
-        let status = Command::new(runtime())
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .status()
-            .expect("runtime runs");
-        Output {
-            status,
-            stdout: std::fs::read(&out).unwrap(),
-            stderr: std::fs::read(&err).unwrap(),
-        }
-    }
-    /// A busybox bundle whose process runs `args`.
-    fn bundle(&self, args: &[&str]) -> PathBuf {
-        let b = self.dir.join("bundle");
-        if !b.join("rootfs/bin/busybox").exists() {
-            let st = Command::new("bash")
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mkrootfs.sh"))
-                .arg(b.join("rootfs"))
-                .output()
-                .unwrap();
-            assert!(
-                st.status.success(),
-                "mkrootfs: {}",
-                String::from_utf8_lossy(&st.stderr)
-            );
-        }
-        let _ = std::fs::remove_file(b.join("config.json"));
-        let out = Command::new(runtime())
-            .args(["spec", "-b"])
-            .arg(&b)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let mut cfg: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
-        cfg["process"]["terminal"] = false.into();
-        cfg["process"]["args"] = serde_json::json!(args);
-        std::fs::write(
-            b.join("config.json"),
-            serde_json::to_vec_pretty(&cfg).unwrap(),
-        )
-        .unwrap();
-        b
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(self.root()) {
-            for e in entries.flatten() {
-                let id = e.file_name().to_string_lossy().into_owned();
-                let _ = self.rt(&["delete", "--force", &id]);
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use common::{is_sangja, runtime, Env};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -1,6 +1,9 @@
-//! What every runtime test file shares: which runtime binary is under test.
+//! What every runtime test file shares: which runtime binary is under test, and a
+//! private --root with a busybox bundle. Not every test file uses every piece.
+#![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The binary under test: sangja, or `SANGJA_TEST_RUNTIME` (runc) to show the
 /// expectations are runc's.
@@ -12,4 +15,92 @@ pub fn runtime() -> PathBuf {
 
 pub fn is_sangja() -> bool {
     std::env::var_os("SANGJA_TEST_RUNTIME").is_none()
+}
+
+/// A private --root and bundle, removed (containers first) when dropped.
+pub struct Env {
+    pub dir: PathBuf,
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        let dir = std::env::temp_dir().join(format!("sangja-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root")).unwrap();
+        Env { dir }
+    }
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+    pub fn rt(&self, args: &[&str]) -> Output {
+        self.rt_global(&[], args)
+    }
+    /// `rt` with global flags before the command (`--criu PATH`, ...).
+    pub fn rt_global(&self, global: &[&str], args: &[&str]) -> Output {
+        // A created container keeps the stdio it was given: files, not pipes, so that
+        // waiting for the command does not wait for the container too.
+        let out = self.dir.join("out");
+        let err = self.dir.join("err");
+        let status = Command::new(runtime())
+            .arg("--root")
+            .arg(self.root())
+            .args(global)
+            .args(args)
+            .current_dir(&self.dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .expect("runtime runs");
+        Output {
+            status,
+            stdout: std::fs::read(&out).unwrap(),
+            stderr: std::fs::read(&err).unwrap(),
+        }
+    }
+    /// A busybox bundle whose process runs `args`.
+    pub fn bundle(&self, args: &[&str]) -> PathBuf {
+        let b = self.dir.join("bundle");
+        if !b.join("rootfs/bin/busybox").exists() {
+            let st = Command::new("bash")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mkrootfs.sh"))
+                .arg(b.join("rootfs"))
+                .output()
+                .unwrap();
+            assert!(
+                st.status.success(),
+                "mkrootfs: {}",
+                String::from_utf8_lossy(&st.stderr)
+            );
+        }
+        let _ = std::fs::remove_file(b.join("config.json"));
+        let out = Command::new(runtime())
+            .args(["spec", "-b"])
+            .arg(&b)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
+        cfg["process"]["terminal"] = false.into();
+        cfg["process"]["args"] = serde_json::json!(args);
+        std::fs::write(
+            b.join("config.json"),
+            serde_json::to_vec_pretty(&cfg).unwrap(),
+        )
+        .unwrap();
+        b
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(self.root()) {
+            for e in entries.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.rt(&["delete", "--force", &id]);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
