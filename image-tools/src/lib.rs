@@ -8,6 +8,7 @@ pub mod changes;
 pub mod container;
 pub mod credentials;
 pub mod digest;
+pub mod dockerfile;
 pub mod humanize;
 pub mod image;
 pub mod import;
