@@ -3,6 +3,7 @@
 //! and pull, push, login and logout against registries.
 
 pub mod archive;
+pub mod build;
 pub mod bundle;
 pub mod changes;
 pub mod container;
