@@ -16,6 +16,7 @@ use sangja_image::unpack;
 use std::io::Write;
 use std::path::PathBuf;
 
+mod build_cli;
 mod containers_cli;
 mod remote;
 
@@ -174,6 +175,8 @@ enum Command {
     },
     /// Forget a registry's credentials.
     Logout { registry: Option<String> },
+    /// Build an image from a Dockerfile (RUN steps run in containers of the OCI runtime).
+    Build(Box<build_cli::BuildArgs>),
     /// Run a command in a new container of an image (pulled if missing).
     Run(Box<containers_cli::RunArgs>),
     /// List containers (running ones without -a).
@@ -567,6 +570,10 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             drop(out);
             return remote::push(&store, &image, all_tags, quiet, &net);
+        }
+        Command::Build(args) => {
+            drop(out);
+            build_cli::build(&store, *args)?;
         }
         Command::Run(args) => {
             drop(out);
