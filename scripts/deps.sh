@@ -8,6 +8,7 @@ PKGS=(
   runc crun                                   # reference runtimes
   iproute2 jq procps util-linux               # test tooling
   containerd podman skopeo umoci              # real clients and image interop
+  buildah                                     # the oracle for sangja-image build
   docker-registry apache2-utils openssl       # a local registry with htpasswd auth; test certs and tokens
   golang-github-containers-common             # /usr/share/containers/seccomp.json
   hyperfine time file curl                    # make bench (timings, peak RSS, linkage, registry probe)
