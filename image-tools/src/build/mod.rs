@@ -487,6 +487,7 @@ impl Builder<'_> {
     fn from_inner(&mut self, name: &str) -> Result<Vec<String>, BuildError> {
         if name.eq_ignore_ascii_case("scratch") {
             self.cfg = ImageConfig::scratch();
+            self.default_path();
             self.key = cache::key(&json!({ "base": "scratch" }));
             self.ws.set_base(self.store, None)?;
             return Ok(Vec::new());
@@ -519,8 +520,17 @@ impl Builder<'_> {
         if let Some(c) = &self.cfg.created {
             self.last_created = c.clone();
         }
+        self.default_path();
         self.ws.set_base(self.store, Some(&base))?;
         Ok(self.cfg.config.on_build.take().unwrap_or_default())
+    }
+
+    /// An image without PATH gets docker's default one, first (as BuildKit and buildah).
+    fn default_path(&mut self) {
+        if self.cfg.env_get("PATH").is_none() {
+            let env = self.cfg.config.env.get_or_insert_with(Vec::new);
+            env.insert(0, crate::bundle::spec::DEFAULT_PATH.to_string());
+        }
     }
 
     fn history(&mut self, created_by: String) {
@@ -1211,6 +1221,9 @@ fn place(
             }
         }
     }
+    if let Some((uid, gid)) = owner {
+        make_parents(&root, &placed, uid, gid)?;
+    }
     if placed
         .iter()
         .any(|p| p.dest.is_empty() && !p.entry.meta.is_dir())
@@ -1239,6 +1252,50 @@ fn place(
         apply_tar(&root, &tar)?;
     }
     let _ = std::fs::remove_file(&tar);
+    Ok(())
+}
+
+/// The directories a `--chown` copy creates belong to that owner too (as buildah and
+/// BuildKit): every missing parent of a destination is made and chowned here first.
+fn make_parents(
+    root: &Root,
+    placed: &[copy::Placed<'_>],
+    uid: u32,
+    gid: u32,
+) -> Result<(), BuildError> {
+    use crate::layer::inroot::InPath;
+    let mut dirs: Vec<String> = Vec::new();
+    for p in placed {
+        let comps: Vec<&str> = p.dest.split('/').filter(|c| !c.is_empty()).collect();
+        let parents = if p.entry.meta.is_dir() {
+            comps.len()
+        } else {
+            comps.len().saturating_sub(1)
+        };
+        for i in 1..=parents {
+            let d = comps[..i].join("/");
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+    }
+    for d in dirs {
+        let path = InPath::parse(d.as_bytes()).map_err(|e| step_err(e.to_string()))?;
+        if root.open_dir(&path).is_ok() {
+            continue;
+        }
+        root.open_dir_create(&path)
+            .map_err(|e| io_at(&root.path().join(&d), e))?;
+        let fd = root
+            .open_dir_rw(&path)
+            .map_err(|e| io_at(&root.path().join(&d), e))?;
+        nix::unistd::fchown(
+            &fd,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .map_err(|e| io_at(&root.path().join(&d), e))?;
+    }
     Ok(())
 }
 
