@@ -51,7 +51,7 @@ pub struct BuildArgs {
 
 fn key_value(flag: &str, s: &str, from_env: bool) -> Result<Option<(String, String)>> {
     match s.split_once('=') {
-        Some((k, _)) if k.is_empty() => bail!("{flag} {s:?}: want KEY=VALUE"),
+        Some(("", _)) => bail!("{flag} {s:?}: want KEY=VALUE"),
         Some((k, v)) => Ok(Some((k.to_string(), v.to_string()))),
         None if from_env => Ok(std::env::var(s).ok().map(|v| (s.to_string(), v))),
         None => bail!("{flag} {s:?}: want KEY=VALUE"),

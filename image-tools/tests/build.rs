@@ -700,7 +700,9 @@ fn bad_input() -> TestResult {
     let outside = fx.env.path("outside-secret");
     fs::write(&outside, "host secret\n")?;
     let blobs = fx.blobs();
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, &str)> = vec![
+    // (name, Dockerfile, context files, what the error must say)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "unknown",
             "FROM busybox:base\nRUN true\nRUNN x\n",

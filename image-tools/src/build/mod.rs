@@ -434,7 +434,7 @@ impl Builder<'_> {
                     }
                     Instruction::From { image, .. } => {
                         seen_from = true;
-                        let triggers = self.from(&ins, &image).map_err(at(&file, &ins))?;
+                        let triggers = self.base_step(&ins, &image).map_err(at(&file, &ins))?;
                         // The base image's ONBUILD triggers run first, as docker.
                         for t in triggers.into_iter().rev() {
                             let mut raw = parse::instruction(&t, self.escape).map_err(|m| {
@@ -467,12 +467,12 @@ impl Builder<'_> {
 
     /// FROM: the base image (pulled when missing or with --pull), or scratch. Returns
     /// the base image's ONBUILD triggers.
-    fn from(&mut self, ins: &RawInstruction, name: &str) -> Result<Vec<String>, BuildError> {
+    fn base_step(&mut self, ins: &RawInstruction, name: &str) -> Result<Vec<String>, BuildError> {
         let label = self.label(ins, false);
         let step = self
             .progress
             .begin(&label.replace(&ins.original, &format!("FROM {name}")));
-        match self.from_inner(name) {
+        match self.load_base(name) {
             Ok(t) => {
                 self.progress.done(step);
                 Ok(t)
@@ -484,7 +484,7 @@ impl Builder<'_> {
         }
     }
 
-    fn from_inner(&mut self, name: &str) -> Result<Vec<String>, BuildError> {
+    fn load_base(&mut self, name: &str) -> Result<Vec<String>, BuildError> {
         if name.eq_ignore_ascii_case("scratch") {
             self.cfg = ImageConfig::scratch();
             self.default_path();

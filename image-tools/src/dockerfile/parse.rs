@@ -231,10 +231,7 @@ pub fn instruction(line: &str, escape: char) -> Result<RawInstruction, String> {
 /// Leading `--name[=value]` words; the first other word ends them (`--` alone too).
 fn extract_flags(mut rest: &str) -> (Vec<Flag>, &str) {
     let mut flags = Vec::new();
-    loop {
-        let Some(after) = rest.strip_prefix("--") else {
-            break;
-        };
+    while let Some(after) = rest.strip_prefix("--") {
         let end = after.find(char::is_whitespace).unwrap_or(after.len());
         let word = &after[..end];
         rest = after[end..].trim_start();
