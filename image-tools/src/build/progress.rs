@@ -161,9 +161,8 @@ impl Progress {
         match &self.view {
             View::Quiet => {}
             View::Plain => self.plain(&line),
-            View::Tty(mp) => {
-                let _ = mp.println(line);
-            }
+            // Every bar is finished by now: the line goes below them.
+            View::Tty(_) => eprintln!("{line}"),
         }
     }
 }
