@@ -869,6 +869,9 @@ COPY --chown=bob:audio --chmod=640 notes.txt /opt/n.txt
 COPY --chown=1000 a*.conf /etc/app/
 COPY site /srv/
 COPY notes.txt /tmp
+ADD bundle.tar.xz /xz/
+ADD bundle.tar.bz2 bundle.tar.gz /many/
+COPY bundle.tar.gz /copied/
 RUN mkdir -p /gone && touch /gone/f && rm -rf /gone /etc/group- && echo changed >> /etc/passwd
 "#
             ),
@@ -934,15 +937,15 @@ fn buildah_oracle() -> TestResult {
         let mut problems = Vec::new();
         for (name, dockerfile) in oracle_dockerfiles() {
             let ctx = fx.ctx(&format!("oracle-{name}"), &dockerfile, ORACLE_FILES)?;
-            if name == "primer" {
-                let src = fx.env.path("tarsrc/pkg");
-                fs::create_dir_all(&src)?;
-                fs::write(src.join("inside"), "from the tarball\n")?;
+            let src = fx.env.path("tarsrc/pkg");
+            fs::create_dir_all(&src)?;
+            fs::write(src.join("inside"), "from the tarball\n")?;
+            for (flag, ext) in [("-czf", "gz"), ("-cJf", "xz"), ("-cjf", "bz2")] {
                 sh(Command::new("tar")
                     .arg("-C")
                     .arg(fx.env.path("tarsrc"))
-                    .arg("-czf")
-                    .arg(ctx.join("bundle.tar.gz"))
+                    .arg(flag)
+                    .arg(ctx.join(format!("bundle.tar.{ext}")))
                     .arg("pkg"))?;
             }
             let tag = format!("oracle-{name}:1");

@@ -1,7 +1,7 @@
 //! What COPY and ADD write, as a tar stream applied onto the step's overlay (so every
 //! destination path is resolved inside the rootfs by the layer extractor): context
 //! entries at their destinations with owner 0:0 or `--chown`, `--chmod`, mtimes kept;
-//! ADD's local archives (plain, gzip, zstd) with their entries moved under the
+//! ADD's local archives (plain, gzip, bzip2, xz, zstd) with their entries moved under the
 //! destination; ADD's URL downloads (mode 0600, mtime from `Last-Modified`). Also the
 //! cache's digest of everything a step reads.
 
@@ -9,7 +9,7 @@ use super::context::Entry;
 use crate::digest::{Digest, Hasher};
 use crate::layer::compression::Decompressor;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use tar::{Builder, EntryType, Header};
@@ -93,12 +93,44 @@ pub fn write_entries<W: Write>(
         .map_err(|e| io_err(Path::new("tar stream"))(e))
 }
 
-/// Whether ADD extracts `path`: a tar, plain or compressed (gzip, zstd).
+const BZIP2_MAGIC: &[u8] = b"BZh";
+const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
+
+/// The tar stream of `path` however ADD may find it compressed: gzip and zstd stream;
+/// bzip2 streams; xz (whose decoder here has no streaming reader) is decompressed into
+/// an unlinked temporary file first.
+fn open_tar(path: &Path) -> io::Result<Box<dyn Read>> {
+    let mut f = BufReader::new(File::open(path)?);
+    let head = f.fill_buf()?.to_vec();
+    if head.starts_with(BZIP2_MAGIC) {
+        return Ok(Box::new(bzip2::bufread::MultiBzDecoder::new(f)));
+    }
+    if head.starts_with(XZ_MAGIC) {
+        let tmp = std::env::temp_dir().join(crate::store::unique_name("sangja-add-xz"));
+        let mut out = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        // Unlinked at once: nothing stays behind whatever happens next.
+        fs::remove_file(&tmp)?;
+        {
+            let mut w = io::BufWriter::new(&mut out);
+            lzma_rs::xz_decompress(&mut f, &mut w)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("xz: {e}")))?;
+            w.flush()?;
+        }
+        use std::io::Seek;
+        out.seek(io::SeekFrom::Start(0))?;
+        return Ok(Box::new(BufReader::new(out)));
+    }
+    let (d, _) = Decompressor::new(f)?;
+    Ok(Box::new(d))
+}
+
+/// Whether ADD extracts `path`: a tar, plain or compressed (gzip, bzip2, xz, zstd).
 pub fn is_archive(path: &Path) -> bool {
-    let Ok(f) = File::open(path) else {
-        return false;
-    };
-    let Ok((mut d, _)) = Decompressor::new(BufReader::new(f)) else {
+    let Ok(mut d) = open_tar(path) else {
         return false;
     };
     let mut head = [0u8; 512];
@@ -139,8 +171,7 @@ pub fn write_archive<W: Write>(archive: &Path, dest: &str, out: W) -> Result<W, 
         path: archive.to_path_buf(),
         source,
     };
-    let f = File::open(archive).map_err(io_err(archive))?;
-    let (d, _) = Decompressor::new(BufReader::new(f)).map_err(aerr)?;
+    let d = open_tar(archive).map_err(aerr)?;
     let mut a = tar::Archive::new(d);
     let mut b = Builder::new(out);
     let under = |p: &[u8]| -> String {
@@ -297,6 +328,19 @@ mod tests {
             flate2::write::GzEncoder::new(File::create(&not).unwrap(), Default::default());
         enc.write_all(&[b'x'; 2000]).unwrap();
         enc.finish().unwrap();
+        for (tool, ext) in [("bzip2", "bz2"), ("xz", "xz")] {
+            let out = d.path().join(format!("a.tar.{ext}"));
+            let st = std::process::Command::new(tool)
+                .arg("-kc")
+                .arg(&plain)
+                .stdout(File::create(&out).unwrap())
+                .status();
+            if st.is_ok_and(|s| s.success()) {
+                assert!(is_archive(&out), "{ext}");
+                let tar = write_archive(&out, "x", Vec::new()).unwrap();
+                assert!(tar.len() >= 1024, "{ext}");
+            }
+        }
         assert!(is_archive(&plain));
         assert!(is_archive(&gz));
         assert!(!is_archive(&not));
