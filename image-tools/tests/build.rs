@@ -763,6 +763,30 @@ fn bad_input() -> TestResult {
             vec![],
             "Dockerfile:2:",
         ),
+        (
+            "platform",
+            "FROM --platform=linux/s390x busybox:base\nRUN true\n",
+            vec![],
+            "Dockerfile:1:",
+        ),
+        (
+            "json-shell",
+            "FROM busybox:base\nSHELL sh -c\n",
+            vec![],
+            "Dockerfile:2: SHELL requires the arguments to be in JSON form",
+        ),
+        (
+            "chmod",
+            "FROM busybox:base\nCOPY --chmod=999 f /f\n",
+            vec![("f", "x")],
+            "invalid chmod parameter",
+        ),
+        (
+            "many-to-file",
+            "FROM busybox:base\nCOPY a b /dst\n",
+            vec![("a", "x"), ("b", "y")],
+            "must be a directory and end with a /",
+        ),
     ];
     for (name, dockerfile, files, want) in cases {
         let ctx = fx.ctx(&format!("bad-{name}"), dockerfile, &files)?;

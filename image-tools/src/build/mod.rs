@@ -432,8 +432,19 @@ impl Builder<'_> {
                             globals.push((k, v));
                         }
                     }
-                    Instruction::From { image, .. } => {
+                    Instruction::From {
+                        image, platform, ..
+                    } => {
                         seen_from = true;
+                        if let Some(p) = platform {
+                            let host = crate::registry::platform::Platform::host();
+                            let want = format!("{}/{}", host.os, host.architecture);
+                            if p != want && !p.is_empty() {
+                                return Err(at(&file, &ins)(BuildError::Unsupported(format!(
+                                    "FROM --platform={p}: only this machine's {want} builds here"
+                                ))));
+                            }
+                        }
                         let triggers = self.base_step(&ins, &image).map_err(at(&file, &ins))?;
                         // The base image's ONBUILD triggers run first, as docker.
                         for t in triggers.into_iter().rev() {
