@@ -189,7 +189,7 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
         progress: mode,
     };
     let pull = |image: &str| -> std::result::Result<(), String> {
-        crate::remote::pull_for_run(store, image).map_err(|e| format!("{e:#}"))
+        super::remote::pull_for_run(store, image).map_err(|e| format!("{e:#}"))
     };
     let built = build::build(store, &opts, &pull)?;
     for w in &built.warnings {
