@@ -10,7 +10,7 @@ SANGJA_IMAGE=${SANGJA_IMAGE:-$REPO/target/dist/sangja-image}
 PROTECT_BIN=${PROTECT_BIN:-$REPO/target/bench-protect/release/sangja-bench-protect}
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-3}
-SECTIONS=${SECTIONS:-footprint protect lifecycle churn images}
+SECTIONS=${SECTIONS:-footprint protect lifecycle churn images build}
 OUT=${OUT:-$REPO/bench/results.md}
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (containers, mounts, cgroups)" >&2; exit 1; }

@@ -10,6 +10,7 @@ PKGS=(
   uidmap passwd                               # rootless tests: newuidmap/newgidmap, useradd --add-subuids
   containerd podman skopeo umoci              # real clients and image interop
   criu                                        # checkpoint/restore (CRIU 3.17 fails `criu check` on this kernel: failure paths tested)
+  buildah                                     # the oracle for sangja-image build
   docker-registry apache2-utils openssl       # a local registry with htpasswd auth; test certs and tokens
   golang-github-containers-common             # /usr/share/containers/seccomp.json
   hyperfine time file curl                    # make bench (timings, peak RSS, linkage, registry probe)

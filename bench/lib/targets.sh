@@ -38,6 +38,9 @@ targets() {
     [ -n "$arc" ] && check "$g, sangja-image / skopeo+umoci from the same oci-archive" "$(ratio "$s" "$arc")" "<=" 1.0
   done
   check "fetch of an image already stored, sangja-image (ms)" "$(median "image: fetch only, image already stored" sangja-image)" "<" 100
+  local cold="build: cold, 6 steps (RUN, COPY, ADD tar)"
+  check "$cold, sangja-image / buildah" "$(ratio "$(median "$cold" sangja-image)" "$(median "$cold" buildah)")" "<" 1.0
+  check "no-change rebuild, sangja-image (ms)" "$(median "build: no-change rebuild, 6 steps" sangja-image)" "<" 500
   if ! grep -q 'sangja-image pull' "$RESULTS"; then
     echo "- note: sangja-image has no pull yet; its image rows load the registry's copy of the image from an oci-archive (see the tool column)."
   fi

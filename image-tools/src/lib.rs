@@ -3,11 +3,13 @@
 //! and pull, push, login and logout against registries.
 
 pub mod archive;
+pub mod build;
 pub mod bundle;
 pub mod changes;
 pub mod container;
 pub mod credentials;
 pub mod digest;
+pub mod dockerfile;
 pub mod humanize;
 pub mod image;
 pub mod import;

@@ -78,7 +78,12 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<RemoveReport, R
     Ok(report)
 }
 
+/// Every blob no image uses, and the build cache entries whose layers went with them.
 pub fn prune(store: &Store) -> Result<GcReport, StoreError> {
     let lock = store.lock_exclusive()?;
-    store.collect_garbage(&lock)
+    let report = store.collect_garbage(&lock)?;
+    let cache = crate::build::cache::dir(store);
+    crate::build::cache::prune(store)
+        .map_err(|e| StoreError::io("prune build cache", &cache, e))?;
+    Ok(report)
 }

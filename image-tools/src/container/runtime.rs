@@ -129,6 +129,28 @@ impl Runtime {
             .map_err(self.spawn_err())
     }
 
+    /// `run` with stdin `/dev/null` and the container's output on the given handles
+    /// (a build's RUN step, its output relayed line by line).
+    pub fn run_with_output(
+        &self,
+        bundle: &Path,
+        id: &str,
+        log: &Path,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Result<Child, RuntimeError> {
+        self.logged(log)
+            .arg("run")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(self.spawn_err())
+    }
+
     /// `create`: the container's stdio are the ones given (unless `console` names the
     /// socket that receives its terminal); its init pid goes to `pid_file`.
     pub fn create(&self, c: Create<'_>, stdio: [Stdio; 3]) -> Result<(), RuntimeError> {

@@ -88,12 +88,28 @@ pub fn mount_overlay(
     work: &Path,
     rootfs: &Path,
 ) -> Result<(), SnapshotError> {
+    mount_overlay_stack(&[lower.to_path_buf()], upper, work, rootfs)
+}
+
+/// Mounts several lower dirs (`lowers` bottom first, as layers stack) under `upper`.
+pub fn mount_overlay_stack(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    rootfs: &Path,
+) -> Result<(), SnapshotError> {
     for d in [upper, work, rootfs] {
         fs::create_dir_all(d).map_err(io_err(d))?;
     }
+    // overlayfs lists the topmost lower dir first.
+    let lowerdir: Vec<String> = lowers
+        .iter()
+        .rev()
+        .map(|l| l.display().to_string())
+        .collect();
     let data = format!(
         "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
+        lowerdir.join(":"),
         upper.display(),
         work.display()
     );

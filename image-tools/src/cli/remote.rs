@@ -1,6 +1,6 @@
 //! The registry commands' edges: arguments to options, credentials, output.
 
-use crate::NetArgs;
+use super::NetArgs;
 use anyhow::{bail, Context, Result};
 use sangja_image::credentials::{self, Credential};
 use sangja_image::image;

@@ -93,7 +93,7 @@ fn find_or_pull(store: &Store, query: &str) -> Result<Image> {
             Err(e) => return Err(e.into()),
         }
     }
-    crate::remote::pull_for_run(store, query)?;
+    super::remote::pull_for_run(store, query)?;
     let _lock = store.lock_shared()?;
     Ok(image::find(store, query)?)
 }

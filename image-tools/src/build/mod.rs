@@ -1,0 +1,1395 @@
+//! `build`: a single-stage Dockerfile executed into an image in the store. Metadata
+//! instructions change the config; RUN, COPY, ADD and WORKDIR each run on an overlay of
+//! the layers so far ([`rootfs`]) and their upper dir becomes the step's layer (RUN in a
+//! real container of the OCI runtime). Every layer is staged in one store transaction,
+//! committed with the `-t` names only when the whole build succeeded; on any failure the
+//! transaction and the workspace (container, mounts, upper dirs) are dropped and no
+//! name moves. Steps are cached by [`cache`].
+
+pub mod cache;
+pub mod config;
+pub mod context;
+pub mod copy;
+pub mod progress;
+pub mod rootfs;
+
+use crate::container::config::Network;
+use crate::digest::{Digest, Hasher};
+use crate::dockerfile::instruction::{self, Command, CopyArgs, Instruction};
+use crate::dockerfile::parse::{self, RawInstruction};
+use crate::dockerfile::{self as df, ParseError};
+use crate::image::{self, Image};
+use crate::layer::pack;
+use crate::layer::Root;
+use crate::reference::Reference;
+use crate::store::{CommitImage, Store, Txn, MANIFEST_MEDIA_TYPE};
+use config::{History, ImageConfig};
+use context::Context;
+use progress::{Progress, Step};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// The ARGs docker predefines: usable without an ARG line, kept out of the history
+/// and the cache key.
+pub const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A failure of the instruction at `file:line`.
+    #[error("{file}:{line}: {instruction}: {source}")]
+    At {
+        file: String,
+        line: usize,
+        instruction: String,
+        #[source]
+        source: Box<BuildError>,
+    },
+    #[error("{0}")]
+    Step(String),
+    #[error("{0} (single-stage builds only: multi-stage, heredocs and RUN --mount are not implemented yet)")]
+    Unsupported(String),
+    #[error("process {command:?} did not complete successfully: exit code: {code}")]
+    RunFailed { command: String, code: i32 },
+    #[error(transparent)]
+    Context(#[from] context::ContextError),
+    #[error(transparent)]
+    Copy(#[from] copy::CopyError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Snapshot(Box<crate::container::snapshot::SnapshotError>),
+    #[error(transparent)]
+    Runtime(#[from] crate::container::runtime::RuntimeError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Pack(#[from] pack::PackError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+    #[error("the build was interrupted")]
+    Interrupted,
+}
+
+fn step_err(m: impl Into<String>) -> BuildError {
+    BuildError::Step(m.into())
+}
+
+/// Pulls a missing base image (the caller knows the registries).
+pub type Pull<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+
+pub struct Options {
+    /// The Dockerfile's text and its name in messages.
+    pub dockerfile: String,
+    pub dockerfile_name: String,
+    /// `None`: no context (the Dockerfile came on stdin).
+    pub context: Option<PathBuf>,
+    pub tags: Vec<Reference>,
+    pub build_args: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub network: Network,
+    pub runtime: PathBuf,
+    pub progress: progress::Mode,
+}
+
+pub struct Built {
+    pub id: Digest,
+    pub warnings: Vec<String>,
+}
+
+/// How a step counts and shows: `[i/n] INSTRUCTION`.
+fn is_step(keyword: &str) -> bool {
+    matches!(keyword, "FROM" | "RUN" | "COPY" | "ADD" | "WORKDIR")
+}
+
+fn at<'a>(file: &str, ins: &'a RawInstruction) -> impl FnOnce(BuildError) -> BuildError + 'a {
+    let file = file.to_string();
+    move |e| match e {
+        e @ BuildError::At { .. } | e @ BuildError::Parse(_) => e,
+        e => BuildError::At {
+            file,
+            line: ins.line,
+            instruction: ins.original.clone(),
+            source: Box::new(e),
+        },
+    }
+}
+
+/// Parses the Dockerfile and checks every instruction before anything runs.
+fn check(opts: &Options) -> Result<parse::Dockerfile, BuildError> {
+    let dockerfile = df::parse(&opts.dockerfile, &opts.dockerfile_name)?;
+    let file = &dockerfile.file;
+    if dockerfile.instructions.is_empty() {
+        return Err(step_err(format!(
+            "{file}: the Dockerfile has no instructions"
+        )));
+    }
+    let mut froms = 0;
+    for ins in &dockerfile.instructions {
+        let err = |m: String| ParseError {
+            file: file.clone(),
+            line: ins.line,
+            message: m,
+        };
+        // Every variable set, so only the syntax can fail here.
+        let typed =
+            instruction::resolve(ins, dockerfile.escape, &mut |_| Some("1".into())).map_err(err)?;
+        match &typed {
+            Instruction::From { .. } => {
+                froms += 1;
+                if froms > 1 {
+                    return Err(at(file, ins)(BuildError::Unsupported(
+                        "a second FROM".into(),
+                    )));
+                }
+            }
+            Instruction::Arg(_) => {}
+            _ if froms == 0 => return Err(err("no build stage in current context".into()).into()),
+            Instruction::Copy(c) if c.from.is_some() => {
+                return Err(at(file, ins)(BuildError::Unsupported("COPY --from".into())))
+            }
+            Instruction::Run { mounts, .. } if !mounts.is_empty() => {
+                return Err(at(file, ins)(BuildError::Unsupported("RUN --mount".into())))
+            }
+            Instruction::Run {
+                security: Some(_), ..
+            } => {
+                return Err(at(file, ins)(BuildError::Unsupported(
+                    "RUN --security".into(),
+                )))
+            }
+            Instruction::Run {
+                network: Some(n), ..
+            } if !matches!(n.as_str(), "none" | "host" | "default") => {
+                return Err(err(format!("RUN --network={n}: want none, host or default")).into())
+            }
+            _ => {}
+        }
+    }
+    if froms == 0 {
+        return Err(step_err(format!("{file}: no FROM instruction")));
+    }
+    Ok(dockerfile)
+}
+
+struct Builder<'a> {
+    store: &'a Store,
+    pull: Pull<'a>,
+    opts: &'a Options,
+    file: String,
+    escape: char,
+    progress: Progress,
+    ws: rootfs::Workspace,
+    context: Option<Context>,
+    cfg: ImageConfig,
+    /// Manifest descriptors of the layers so far.
+    layers: Vec<Value>,
+    /// Cache hits not yet on the workspace's stack.
+    pending: Vec<cache::Layer>,
+    key: String,
+    last_created: String,
+    stage_args: Vec<(String, Option<String>)>,
+    /// Global ARGs, visible in the stage once an ARG line names them again.
+    global_defaults: Vec<(String, Option<String>)>,
+    cmd_set: bool,
+    consumed: Vec<String>,
+    new_entries: Vec<(String, cache::Entry)>,
+    total: usize,
+    index: usize,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// An in-memory image of the build so far, for the container config of a RUN step.
+fn as_image(cfg: &ImageConfig) -> Result<Image, BuildError> {
+    let mut raw = serde_json::to_value(cfg).expect("config serialises");
+    // A RUN's writes into a declared VOLUME stay in the layer (as BuildKit): no
+    // volume mounts in build containers.
+    if let Some(c) = raw["config"].as_object_mut() {
+        c.remove("Volumes");
+    }
+    let config =
+        serde_json::from_value(raw.clone()).map_err(|e| step_err(format!("image config: {e}")))?;
+    let zero = format!("sha256:{}", "0".repeat(64));
+    let manifest = serde_json::from_value(json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": crate::manifest::CONFIG_MEDIA_TYPE, "digest": zero, "size": 0},
+        "layers": [],
+    }))
+    .expect("manifest parses");
+    Ok(Image {
+        manifest_digest: Digest::of_bytes(b""),
+        manifest_size: 0,
+        manifest,
+        config_digest: Digest::of_bytes(b"build"),
+        config,
+        config_raw: raw,
+        names: Vec::new(),
+    })
+}
+
+/// Go's `%q` of a string list, as docker writes CMD/ENTRYPOINT in the history.
+fn go_list(v: &[String]) -> String {
+    let items: Vec<String> = v
+        .iter()
+        .map(|s| serde_json::to_string(s).expect("string serialises"))
+        .collect();
+    format!("[{}]", items.join(" "))
+}
+
+/// Go's time.Duration String (`5m0s`, `1.5s`, `300ms`, `0s`).
+fn go_duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    if ns < 1_000_000_000 {
+        let (v, unit) = if ns < 1_000 {
+            (ns as f64, "ns")
+        } else if ns < 1_000_000 {
+            (ns as f64 / 1e3, "µs")
+        } else {
+            (ns as f64 / 1e6, "ms")
+        };
+        return format!("{}{unit}", trim_float(v));
+    }
+    let h = ns / 3_600_000_000_000;
+    let m = (ns / 60_000_000_000) % 60;
+    let s = (ns % 60_000_000_000) as f64 / 1e9;
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&format!("{}s", trim_float(s)));
+    out
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.9}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+/// `/a/b` + `c` → `/a/b/c`; absolute paths replace; cleaned.
+fn join_dir(base: &str, p: &str) -> String {
+    let joined = if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("{}/{p}", if base.is_empty() { "/" } else { base })
+    };
+    let c = df::ignore::clean(&joined);
+    if c == "." {
+        "/".into()
+    } else {
+        format!("/{c}")
+    }
+}
+
+pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, BuildError> {
+    let dockerfile = check(opts)?;
+    let context = match &opts.context {
+        Some(dir) => Some(Context::open(dir)?),
+        None => None,
+    };
+    rootfs::catch_signals();
+    let mut progress = Progress::new(opts.progress);
+    let total = dockerfile
+        .instructions
+        .iter()
+        .filter(|i| is_step(&i.keyword))
+        .count();
+    let s = progress.begin(&format!(
+        "[internal] load build definition from {}",
+        dockerfile.file
+    ));
+    progress.done(s);
+    let mut txn = store.begin()?;
+    let mut b = Builder {
+        store,
+        pull,
+        opts,
+        file: dockerfile.file.clone(),
+        escape: dockerfile.escape,
+        progress,
+        ws: rootfs::Workspace::new(store)?,
+        context,
+        cfg: ImageConfig::scratch(),
+        layers: Vec::new(),
+        pending: Vec::new(),
+        key: String::new(),
+        last_created: now(),
+        stage_args: Vec::new(),
+        global_defaults: Vec::new(),
+        cmd_set: false,
+        consumed: Vec::new(),
+        new_entries: Vec::new(),
+        total,
+        index: 0,
+    };
+    let result = b.run_all(&dockerfile, &mut txn);
+    let result = result.and_then(|()| b.export(txn));
+    b.progress.finish(result.is_ok());
+    let id = result?;
+    let mut warnings = Vec::new();
+    let unused: Vec<&str> = opts
+        .build_args
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !b.consumed.iter().any(|c| c == k) && !PROXY_ARGS.contains(k))
+        .collect();
+    if !unused.is_empty() {
+        warnings.push(format!(
+            "[Warning] One or more build-args [{}] were not consumed",
+            unused.join(" ")
+        ));
+    }
+    Ok(Built { id, warnings })
+}
+
+impl Builder<'_> {
+    fn build_arg(&self, name: &str) -> Option<String> {
+        self.opts
+            .build_args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn lookup(&self) -> impl FnMut(&str) -> Option<String> + '_ {
+        move |name: &str| {
+            self.cfg.env_get(name).or_else(|| {
+                self.stage_args
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .and_then(|(_, v)| v.clone())
+            })
+        }
+    }
+
+    fn run_all(
+        &mut self,
+        dockerfile: &parse::Dockerfile,
+        txn: &mut Txn<'_>,
+    ) -> Result<(), BuildError> {
+        let mut globals: Vec<(String, Option<String>)> = Vec::new();
+        let mut queue: VecDeque<(RawInstruction, bool)> = dockerfile
+            .instructions
+            .iter()
+            .cloned()
+            .map(|i| (i, false))
+            .collect();
+        let mut seen_from = false;
+        while let Some((ins, trigger)) = queue.pop_front() {
+            if rootfs::interrupted() {
+                return Err(BuildError::Interrupted);
+            }
+            let file = self.file.clone();
+            if !seen_from {
+                let mut lookup = |n: &str| {
+                    globals
+                        .iter()
+                        .rev()
+                        .find(|(k, _)| k == n)
+                        .and_then(|(_, v)| v.clone())
+                };
+                let typed = instruction::resolve(&ins, self.escape, &mut lookup)
+                    .map_err(|m| at(&file, &ins)(step_err(m)))?;
+                match typed {
+                    Instruction::Arg(list) => {
+                        for (k, default) in list {
+                            let v = self.build_arg(&k).or(default);
+                            self.consumed.push(k.clone());
+                            globals.push((k, v));
+                        }
+                    }
+                    Instruction::From {
+                        image, platform, ..
+                    } => {
+                        seen_from = true;
+                        if let Some(p) = platform {
+                            let host = crate::registry::platform::Platform::host();
+                            let want = format!("{}/{}", host.os, host.architecture);
+                            if p != want && !p.is_empty() {
+                                return Err(at(&file, &ins)(BuildError::Unsupported(format!(
+                                    "FROM --platform={p}: only this machine's {want} builds here"
+                                ))));
+                            }
+                        }
+                        let triggers = self.base_step(&ins, &image).map_err(at(&file, &ins))?;
+                        // The base image's ONBUILD triggers run first, as docker.
+                        for t in triggers.into_iter().rev() {
+                            let mut raw = parse::instruction(&t, self.escape).map_err(|m| {
+                                at(&file, &ins)(step_err(format!("ONBUILD {t}: {m}")))
+                            })?;
+                            raw.line = ins.line;
+                            raw.end_line = ins.end_line;
+                            queue.push_front((raw, true));
+                        }
+                        self.global_defaults = globals.clone();
+                    }
+                    _ => unreachable!("checked before the build"),
+                }
+                continue;
+            }
+            self.instruction(&ins, trigger, txn)
+                .map_err(at(&file, &ins))?;
+        }
+        Ok(())
+    }
+
+    fn label(&mut self, ins: &RawInstruction, trigger: bool) -> String {
+        if trigger {
+            format!("[ONBUILD] {}", ins.original)
+        } else {
+            self.index += 1;
+            format!("[{}/{}] {}", self.index, self.total, ins.original)
+        }
+    }
+
+    /// FROM: the base image (pulled when missing or with --pull), or scratch. Returns
+    /// the base image's ONBUILD triggers.
+    fn base_step(&mut self, ins: &RawInstruction, name: &str) -> Result<Vec<String>, BuildError> {
+        let label = self.label(ins, false);
+        let step = self
+            .progress
+            .begin(&label.replace(&ins.original, &format!("FROM {name}")));
+        match self.load_base(name) {
+            Ok(t) => {
+                self.progress.done(step);
+                Ok(t)
+            }
+            Err(e) => {
+                self.progress.error(step, &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    fn load_base(&mut self, name: &str) -> Result<Vec<String>, BuildError> {
+        if name.eq_ignore_ascii_case("scratch") {
+            self.cfg = ImageConfig::scratch();
+            self.default_path();
+            self.key = cache::key(&json!({ "base": "scratch" }));
+            self.ws.set_base(self.store, None)?;
+            return Ok(Vec::new());
+        }
+        let local = if self.opts.pull {
+            None
+        } else {
+            image::find(self.store, name).ok()
+        };
+        let base = match local {
+            Some(i) => i,
+            None => {
+                if let Err(m) = (self.pull)(name) {
+                    return Err(step_err(format!(
+                        "{name}: not in the store and pulling it failed: {m}"
+                    )));
+                }
+                image::find(self.store, name)?
+            }
+        };
+        self.cfg = serde_json::from_value(base.config_raw.clone())
+            .map_err(|e| step_err(format!("the config of {name}: {e}")))?;
+        self.layers = base
+            .manifest
+            .layers()
+            .iter()
+            .map(|l| serde_json::to_value(l).expect("descriptor serialises"))
+            .collect();
+        self.key = cache::key(&json!({ "base": base.id().to_string() }));
+        if let Some(c) = &self.cfg.created {
+            self.last_created = c.clone();
+        }
+        self.default_path();
+        self.ws.set_base(self.store, Some(&base))?;
+        Ok(self.cfg.config.on_build.take().unwrap_or_default())
+    }
+
+    /// An image without PATH gets docker's default one, first (as BuildKit and buildah).
+    fn default_path(&mut self) {
+        if self.cfg.env_get("PATH").is_none() {
+            let env = self.cfg.config.env.get_or_insert_with(Vec::new);
+            env.insert(0, crate::bundle::spec::DEFAULT_PATH.to_string());
+        }
+    }
+
+    fn history(&mut self, created_by: String) {
+        self.cfg.history.push(History {
+            created: Some(self.last_created.clone()),
+            created_by: Some(created_by),
+            empty_layer: true,
+            ..History::default()
+        });
+    }
+
+    fn instruction(
+        &mut self,
+        ins: &RawInstruction,
+        trigger: bool,
+        txn: &mut Txn<'_>,
+    ) -> Result<(), BuildError> {
+        let typed = {
+            let mut lookup = self.lookup();
+            instruction::resolve(ins, self.escape, &mut lookup).map_err(step_err)?
+        };
+        let pairs = |p: &[(String, String)]| {
+            p.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match typed {
+            Instruction::Arg(list) => {
+                let mut shown = Vec::new();
+                for (k, default) in list {
+                    let global = self
+                        .global_defaults
+                        .iter()
+                        .rev()
+                        .find(|(g, _)| *g == k)
+                        .and_then(|(_, v)| v.clone());
+                    let v = self.build_arg(&k).or(default).or(global);
+                    self.consumed.push(k.clone());
+                    shown.push(match &v {
+                        Some(v) => format!("{k}={v}"),
+                        None => k.clone(),
+                    });
+                    self.stage_args.retain(|(a, _)| *a != k);
+                    self.stage_args.push((k, v));
+                }
+                self.history(format!("ARG {}", shown.join(" ")));
+            }
+            Instruction::Env(p) => {
+                for (k, v) in &p {
+                    self.cfg.env_set(k, v);
+                }
+                self.history(format!("ENV {}", pairs(&p)));
+            }
+            Instruction::Label(p) => {
+                let labels = self.cfg.config.labels.get_or_insert_with(BTreeMap::new);
+                for (k, v) in &p {
+                    labels.insert(k.clone(), v.clone());
+                }
+                self.history(format!("LABEL {}", pairs(&p)));
+            }
+            Instruction::Maintainer(m) => {
+                self.cfg.author = Some(m.clone());
+                self.history(format!("MAINTAINER {m}"));
+            }
+            Instruction::Expose(ports) => {
+                let map = self
+                    .cfg
+                    .config
+                    .exposed_ports
+                    .get_or_insert_with(BTreeMap::new);
+                for p in &ports {
+                    map.insert(p.clone(), json!({}));
+                }
+                let mut sorted = ports.clone();
+                sorted.sort();
+                sorted.dedup();
+                let shown: Vec<String> = sorted.iter().map(|p| format!("{p}:{{}}")).collect();
+                self.history(format!("EXPOSE map[{}]", shown.join(" ")));
+            }
+            Instruction::Volume(v) => {
+                let map = self.cfg.config.volumes.get_or_insert_with(BTreeMap::new);
+                for p in &v {
+                    map.insert(p.clone(), json!({}));
+                }
+                self.history(format!("VOLUME [{}]", v.join(" ")));
+            }
+            Instruction::User(u) => {
+                self.cfg.config.user = Some(u.clone());
+                self.history(format!("USER {u}"));
+            }
+            Instruction::Shell(v) => {
+                self.cfg.config.shell = Some(v.clone());
+                self.history(format!("SHELL [{}]", v.join(" ")));
+            }
+            Instruction::StopSignal(s) => {
+                if !valid_signal(&s) {
+                    return Err(step_err(format!("Invalid signal: {s}")));
+                }
+                self.cfg.config.stop_signal = Some(s.clone());
+                self.history(format!("STOPSIGNAL {s}"));
+            }
+            Instruction::Healthcheck(h) => {
+                let h = h.unwrap_or_else(|| instruction::Healthcheck {
+                    test: vec!["NONE".into()],
+                    ..Default::default()
+                });
+                let shown = format!(
+                    "HEALTHCHECK &{{{} {:?} {:?} {:?} {:?} '\\x{:02x}'}}",
+                    go_list(&h.test),
+                    go_duration(h.interval),
+                    go_duration(h.timeout),
+                    go_duration(h.start_period),
+                    go_duration(h.start_interval),
+                    h.retries
+                );
+                self.cfg.config.healthcheck = Some(h);
+                self.history(shown);
+            }
+            Instruction::Cmd(c) => {
+                let args = self.command_args(c);
+                self.history(format!("CMD {}", go_list(&args)));
+                self.cfg.config.cmd = Some(args);
+                self.cfg.config.args_escaped = Some(true);
+                self.cmd_set = true;
+            }
+            Instruction::Entrypoint(c) => {
+                let args = self.command_args(c);
+                self.history(format!("ENTRYPOINT {}", go_list(&args)));
+                self.cfg.config.entrypoint = Some(args);
+                self.cfg.config.args_escaped = Some(true);
+                // An inherited CMD does not go with a new ENTRYPOINT (docker).
+                if !self.cmd_set {
+                    self.cfg.config.cmd = None;
+                }
+            }
+            Instruction::Onbuild(t) => {
+                self.cfg
+                    .config
+                    .on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(t.clone());
+                self.history(format!("ONBUILD {t}"));
+            }
+            Instruction::Run {
+                command, network, ..
+            } => self.run_step(ins, trigger, command, network, txn)?,
+            Instruction::Copy(c) => self.copy_step(ins, trigger, c, false, txn)?,
+            Instruction::Add(c) => self.copy_step(ins, trigger, c, true, txn)?,
+            Instruction::Workdir(w) => {
+                let base = self.cfg.config.working_dir.clone().unwrap_or_default();
+                let path = join_dir(&base, &w);
+                self.cfg.config.working_dir = Some(path.clone());
+                let parts = json!({ "workdir": path });
+                self.fs_step(
+                    ins,
+                    trigger,
+                    format!("WORKDIR {path}"),
+                    parts,
+                    txn,
+                    |_, m, _| {
+                        let root = Root::open(&m.rootfs).map_err(|e| io_at(&m.rootfs, e))?;
+                        let p = crate::layer::inroot::InPath::parse(path.as_bytes())
+                            .map_err(|e| step_err(e.to_string()))?;
+                        root.open_dir_create(&p)
+                            .map_err(|e| io_at(&m.rootfs.join(p.as_relative()), e))?;
+                        Ok(())
+                    },
+                )?;
+            }
+            Instruction::From { .. } => unreachable!("checked before the build"),
+        }
+        Ok(())
+    }
+
+    fn command_args(&self, c: Command) -> Vec<String> {
+        match c {
+            Command::Exec(v) => v,
+            Command::Shell(s) => {
+                let mut sh = self.cfg.shell();
+                sh.push(s);
+                sh
+            }
+        }
+    }
+
+    /// The ARGs with a value that ENV does not override, as `K=V`.
+    fn arg_env(&self) -> Vec<String> {
+        self.stage_args
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .filter(|(k, _)| self.cfg.env_get(k).is_none())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+
+    fn run_step(
+        &mut self,
+        ins: &RawInstruction,
+        trigger: bool,
+        command: Command,
+        network: Option<String>,
+        txn: &mut Txn<'_>,
+    ) -> Result<(), BuildError> {
+        let args = self.command_args(command);
+        let args_env = self.arg_env();
+        let mut env: Vec<String> = self.cfg.env().to_vec();
+        env.extend(args_env.iter().cloned());
+        let proxies: Vec<String> = self
+            .opts
+            .build_args
+            .iter()
+            .filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()))
+            .filter(|(k, _)| !self.stage_args.iter().any(|(a, _)| a == k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let network = match network.as_deref() {
+            Some("none") => Network::None,
+            Some("host") => Network::Host,
+            _ => self.opts.network,
+        };
+        let prefix = if args_env.is_empty() {
+            String::new()
+        } else {
+            format!("|{} {} ", args_env.len(), args_env.join(" "))
+        };
+        let created_by = format!("RUN {prefix}{} # buildkit", args.join(" "));
+        let parts = json!({
+            "run": args,
+            "env": env,
+            "user": self.cfg.config.user,
+            "workdir": self.cfg.config.working_dir,
+            "network": format!("{network:?}"),
+        });
+        env.extend(proxies);
+        let command = args.join(" ");
+        let runtime = self.opts.runtime.clone();
+        self.fs_step(ins, trigger, created_by, parts, txn, move |b, m, step| {
+            let img = as_image(&b.cfg)?;
+            let rs = rootfs::RunStep {
+                args: args.clone(),
+                env: env.clone(),
+                network,
+                runtime: runtime.clone(),
+            };
+            let progress = &b.progress;
+            let code = b.ws.run(m, &img, &rs, &mut |l| progress.line(step, l))?;
+            if rootfs::interrupted() {
+                return Err(BuildError::Interrupted);
+            }
+            if code != 0 {
+                return Err(BuildError::RunFailed {
+                    command: command.clone(),
+                    code,
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn copy_step(
+        &mut self,
+        ins: &RawInstruction,
+        trigger: bool,
+        args: CopyArgs,
+        add: bool,
+        txn: &mut Txn<'_>,
+    ) -> Result<(), BuildError> {
+        let kw = if add { "ADD" } else { "COPY" };
+        let workdir = self.cfg.config.working_dir.clone().unwrap_or_default();
+        let dest_dir_syntax =
+            args.dest.ends_with('/') || args.dest == "." || args.dest.ends_with("/.");
+        let dest = join_dir(&workdir, &args.dest);
+        let mut srcs: Vec<Src> = Vec::new();
+        for (i, s) in args.sources.iter().enumerate() {
+            if add && (s.starts_with("http://") || s.starts_with("https://")) {
+                let into = self.ws.dir().join(format!("download-{}-{i}", self.index));
+                let f = copy::fetch(s, &into)?;
+                if let Some(sum) = &args.checksum {
+                    if *sum != f.digest.to_string() {
+                        return Err(step_err(format!(
+                            "{s}: the content's digest is {}, not the --checksum {sum}",
+                            f.digest
+                        )));
+                    }
+                }
+                srcs.push(Src::Url(f));
+                continue;
+            }
+            let ctx = self.context.as_ref().ok_or_else(|| {
+                step_err(format!(
+                    "{kw} {s}: there is no build context (the Dockerfile came on stdin)"
+                ))
+            })?;
+            for source in ctx.sources(s)? {
+                let entries = ctx.entries(&source)?;
+                srcs.push(Src::Ctx(source, entries));
+            }
+        }
+        if srcs.len() > 1 && !dest_dir_syntax {
+            return Err(step_err(format!(
+                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
+            )));
+        }
+        let mut content = Vec::new();
+        for (i, s) in srcs.iter().enumerate() {
+            content.push(match s {
+                Src::Url(f) => {
+                    json!({"url": f.digest.to_string(), "name": f.name, "mtime": f.mtime})
+                }
+                Src::Ctx(source, entries) => {
+                    let placed: Vec<copy::Placed<'_>> = entries
+                        .iter()
+                        .map(|e| copy::Placed {
+                            dest: format!("{i}/{}", e.rel),
+                            entry: e,
+                        })
+                        .collect();
+                    json!({
+                        "rel": source.rel,
+                        "archive": add && !source.is_dir && copy::is_archive(&source.path),
+                        "content": copy::content_key(&placed)?,
+                    })
+                }
+            });
+        }
+        let parts = json!({
+            kw: {"sources": args.sources, "dest": dest, "dir": dest_dir_syntax,
+                 "chown": args.chown, "chmod": args.chmod},
+            "content": content,
+        });
+        let created_by = format!("{kw} {} {} # buildkit", args.sources.join(" "), args.dest);
+        let single = srcs.len() == 1;
+        self.fs_step(ins, trigger, created_by, parts, txn, move |b, m, _| {
+            place(
+                b.ws.dir(),
+                m,
+                &srcs,
+                &args,
+                &dest,
+                dest_dir_syntax || !single,
+                add,
+            )
+        })
+    }
+
+    /// A step that changes the filesystem: from the cache, or run on a new overlay
+    /// whose upper dir then becomes the step's layer (none when it stayed empty).
+    fn fs_step(
+        &mut self,
+        ins: &RawInstruction,
+        trigger: bool,
+        created_by: String,
+        parts: Value,
+        txn: &mut Txn<'_>,
+        exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
+    ) -> Result<(), BuildError> {
+        let label = self.label(ins, trigger);
+        let step = self.progress.begin(&label);
+        let key = cache::key(&json!({ "parent": self.key, "step": parts }));
+        if !self.opts.no_cache {
+            if let Some(entry) = cache::get(self.store, &key) {
+                self.add_layer(entry.layer, entry.created, created_by, true);
+                self.key = key;
+                self.progress.cached(step);
+                return Ok(());
+            }
+        }
+        match self.execute(&step, txn, exec) {
+            Ok(layer) => {
+                let created = now();
+                self.add_layer(layer.clone(), created.clone(), created_by, false);
+                self.new_entries
+                    .push((key.clone(), cache::Entry { layer, created }));
+                self.key = key;
+                self.progress.done(step);
+                Ok(())
+            }
+            Err(e) => {
+                self.progress.error(step, &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    fn execute(
+        &mut self,
+        step: &Step,
+        txn: &mut Txn<'_>,
+        exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
+    ) -> Result<Option<cache::Layer>, BuildError> {
+        self.materialize(txn)?;
+        let m = self.ws.mount()?;
+        let r = exec(self, &m, step);
+        let upper = self.ws.finish(m)?;
+        r?;
+        let empty = std::fs::read_dir(&upper)
+            .map_err(|e| BuildError::Io {
+                path: upper.clone(),
+                source: e,
+            })?
+            .next()
+            .is_none();
+        if empty {
+            return Ok(None);
+        }
+        let writer = txn.blob_writer()?;
+        let hashed = pack::pack_overlay_upper(&upper, Hasher::new(writer))?;
+        let (writer, _, _) = hashed.finish();
+        let blob = txn.finish_blob(writer, None)?;
+        Ok(Some(cache::Layer {
+            digest: blob.digest.to_string(),
+            diff_id: blob.digest.to_string(),
+            size: blob.size,
+            media_type: LAYER_MEDIA_TYPE.into(),
+        }))
+    }
+
+    fn add_layer(
+        &mut self,
+        layer: Option<cache::Layer>,
+        created: String,
+        created_by: String,
+        cached: bool,
+    ) {
+        if let Some(l) = &layer {
+            self.layers.push(json!({
+                "mediaType": l.media_type,
+                "digest": l.digest,
+                "size": l.size,
+            }));
+            self.cfg.rootfs.diff_ids.push(l.diff_id.clone());
+            if cached {
+                self.pending.push(l.clone());
+            }
+        }
+        self.cfg.history.push(History {
+            created: Some(created.clone()),
+            created_by: Some(created_by),
+            empty_layer: layer.is_none(),
+            ..History::default()
+        });
+        self.last_created = created;
+    }
+
+    /// Cached layers the next step builds on are applied onto one new upper dir.
+    fn materialize(&mut self, txn: &mut Txn<'_>) -> Result<(), BuildError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let m = self.ws.mount()?;
+        let result = (|| {
+            let root = Root::open(&m.rootfs).map_err(|e| io_at(&m.rootfs, e))?;
+            for l in self.pending.drain(..) {
+                let digest: Digest = l.digest.parse().map_err(|e| step_err(format!("{e}")))?;
+                let diff_id: Digest = l.diff_id.parse().map_err(|e| step_err(format!("{e}")))?;
+                let blob = txn.open_blob(&digest)?;
+                crate::layer::apply_blob(&root, blob, Some(&digest), Some(&diff_id))?;
+            }
+            Ok::<(), BuildError>(())
+        })();
+        self.ws.finish(m)?;
+        result
+    }
+
+    fn export(&mut self, mut txn: Txn<'_>) -> Result<Digest, BuildError> {
+        let step = self.progress.begin("exporting to image");
+        match self.export_inner(&mut txn, &step) {
+            Ok(id) => {
+                txn_commit(txn, &self.opts.tags, id.1)?;
+                for t in &self.opts.tags {
+                    self.progress.note(&step, &format!("naming to {t} done"));
+                }
+                for (k, e) in &self.new_entries {
+                    if let Err(err) = cache::put(self.store, k, e) {
+                        tracing::warn!(error = %err, "writing a build cache entry");
+                    }
+                }
+                self.progress.done(step);
+                Ok(id.0)
+            }
+            Err(e) => {
+                self.progress.error(step, &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    fn export_inner(
+        &mut self,
+        txn: &mut Txn<'_>,
+        step: &Step,
+    ) -> Result<(Digest, crate::store::BlobInfo), BuildError> {
+        if !self.opts.labels.is_empty() {
+            let labels = self.cfg.config.labels.get_or_insert_with(BTreeMap::new);
+            for (k, v) in &self.opts.labels {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+        self.cfg.created = Some(self.last_created.clone());
+        let config = txn.write_bytes(&serde_json::to_vec(&self.cfg).expect("config serialises"))?;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": {
+                "mediaType": crate::manifest::CONFIG_MEDIA_TYPE,
+                "digest": config.digest.to_string(),
+                "size": config.size,
+            },
+            "layers": self.layers,
+        });
+        let manifest =
+            txn.write_bytes(&serde_json::to_vec(&manifest).expect("manifest serialises"))?;
+        self.progress
+            .note(step, &format!("writing image {} done", config.digest));
+        Ok((config.digest, manifest))
+    }
+}
+
+fn txn_commit(
+    txn: Txn<'_>,
+    tags: &[Reference],
+    manifest: crate::store::BlobInfo,
+) -> Result<(), BuildError> {
+    txn.commit(&[CommitImage {
+        manifest,
+        media_type: MANIFEST_MEDIA_TYPE.to_string(),
+        names: tags
+            .iter()
+            .cloned()
+            .map(Reference::with_default_tag)
+            .collect(),
+    }])?;
+    Ok(())
+}
+
+fn io_at(path: &Path, e: nix::Error) -> BuildError {
+    BuildError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
+}
+
+fn valid_signal(s: &str) -> bool {
+    if let Ok(n) = s.parse::<u32>() {
+        return (1..=64).contains(&n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<nix::sys::signal::Signal>().is_ok()
+        || name
+            .strip_prefix("SIGRTMIN")
+            .or_else(|| name.strip_prefix("SIGRTMAX"))
+            .is_some_and(|r| {
+                r.is_empty() || r.trim_start_matches(['+', '-']).parse::<u32>().is_ok()
+            })
+}
+
+enum Src {
+    Ctx(context::Source, Vec<context::Entry>),
+    Url(copy::Fetched),
+}
+
+/// `--chown` in the image's /etc/passwd and /etc/group; a bare numeric user is also the
+/// group (docker).
+fn chown(root: &Root, spec: &str) -> Result<(u32, u32), BuildError> {
+    let u = crate::bundle::user::resolve(root, spec)
+        .map_err(|e| step_err(format!("--chown={spec}: {e}")))?;
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    if group.is_none() && user.parse::<u32>().is_ok() {
+        return Ok((u.uid, u.uid));
+    }
+    Ok((u.uid, u.gid))
+}
+
+fn join_rel(dir: &str, name: &str) -> String {
+    match (dir.is_empty(), name.is_empty()) {
+        (true, _) => name.to_string(),
+        (_, true) => dir.to_string(),
+        _ => format!("{dir}/{name}"),
+    }
+}
+
+/// Writes a COPY/ADD's sources onto the mounted step.
+fn place(
+    ws_dir: &Path,
+    m: &rootfs::Mounted,
+    srcs: &[Src],
+    args: &CopyArgs,
+    dest: &str,
+    dest_dir: bool,
+    add: bool,
+) -> Result<(), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    let root = Root::open(&m.rootfs).map_err(|e| io_at(&m.rootfs, e))?;
+    let owner = args.chown.as_deref().map(|c| chown(&root, c)).transpose()?;
+    let chmod = match args.chmod.as_deref() {
+        None => None,
+        Some(c) => Some(
+            u32::from_str_radix(c, 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .ok_or_else(|| step_err(format!("invalid chmod parameter: {c:?}")))?,
+        ),
+    };
+    let ov = copy::Overrides { owner, chmod };
+    let dest_rel = dest.trim_start_matches('/').to_string();
+    let dest_is_dir = dest_dir
+        || dest_rel.is_empty()
+        || crate::layer::inroot::InPath::parse(dest_rel.as_bytes())
+            .ok()
+            .is_some_and(|p| root.open_dir(&p).is_ok());
+    let mut placed: Vec<copy::Placed<'_>> = Vec::new();
+    let mut archives: Vec<&Path> = Vec::new();
+    let url_entries: Vec<Option<context::Entry>> = srcs
+        .iter()
+        .map(|s| match s {
+            Src::Url(f) => {
+                let _ = std::fs::set_permissions(&f.file, std::fs::Permissions::from_mode(0o600));
+                if let Some(t) = f.mtime {
+                    let when =
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+                    if let Ok(file) = std::fs::File::options().write(true).open(&f.file) {
+                        let _ = file.set_modified(when);
+                    }
+                }
+                std::fs::symlink_metadata(&f.file)
+                    .ok()
+                    .map(|meta| context::Entry {
+                        rel: String::new(),
+                        path: f.file.clone(),
+                        meta,
+                    })
+            }
+            Src::Ctx(..) => None,
+        })
+        .collect();
+    for (s, url_entry) in srcs.iter().zip(&url_entries) {
+        match s {
+            Src::Ctx(source, entries) if source.is_dir => {
+                for e in entries {
+                    placed.push(copy::Placed {
+                        dest: join_rel(&dest_rel, &e.rel),
+                        entry: e,
+                    });
+                }
+            }
+            Src::Ctx(source, _) if add && copy::is_archive(&source.path) => {
+                archives.push(&source.path);
+            }
+            Src::Ctx(source, entries) => {
+                let name = source.rel.rsplit('/').next().unwrap_or(&source.rel);
+                let target = if dest_is_dir {
+                    join_rel(&dest_rel, name)
+                } else {
+                    dest_rel.clone()
+                };
+                placed.push(copy::Placed {
+                    dest: target,
+                    entry: &entries[0],
+                });
+            }
+            Src::Url(f) => {
+                let entry = url_entry.as_ref().ok_or_else(|| {
+                    step_err(format!("{}: the download is gone", f.file.display()))
+                })?;
+                let target = if dest_is_dir {
+                    if f.name.is_empty() {
+                        return Err(step_err(
+                            "cannot name the downloaded file: the URL has no file name; give a destination file",
+                        ));
+                    }
+                    join_rel(&dest_rel, &f.name)
+                } else {
+                    dest_rel.clone()
+                };
+                placed.push(copy::Placed {
+                    dest: target,
+                    entry,
+                });
+            }
+        }
+    }
+    if let Some((uid, gid)) = owner {
+        make_parents(&root, &placed, uid, gid)?;
+    }
+    if placed
+        .iter()
+        .any(|p| p.dest.is_empty() && !p.entry.meta.is_dir())
+    {
+        return Err(step_err("cannot copy a file onto /"));
+    }
+    let tar = ws_dir.join("copy.tar");
+    let file = std::fs::File::create(&tar).map_err(|e| BuildError::Io {
+        path: tar.clone(),
+        source: e,
+    })?;
+    let mut w = std::io::BufWriter::new(file);
+    w = copy::write_entries(&placed, ov, w)?;
+    drop(w);
+    apply_tar(&root, &tar)?;
+    for a in archives {
+        let file = std::fs::File::create(&tar).map_err(|e| BuildError::Io {
+            path: tar.clone(),
+            source: e,
+        })?;
+        drop(copy::write_archive(
+            a,
+            &dest_rel,
+            std::io::BufWriter::new(file),
+        )?);
+        apply_tar(&root, &tar)?;
+    }
+    let _ = std::fs::remove_file(&tar);
+    Ok(())
+}
+
+/// The directories a `--chown` copy creates belong to that owner too (as buildah and
+/// BuildKit): every missing parent of a destination is made and chowned here first.
+fn make_parents(
+    root: &Root,
+    placed: &[copy::Placed<'_>],
+    uid: u32,
+    gid: u32,
+) -> Result<(), BuildError> {
+    use crate::layer::inroot::InPath;
+    let mut dirs: Vec<String> = Vec::new();
+    for p in placed {
+        let comps: Vec<&str> = p.dest.split('/').filter(|c| !c.is_empty()).collect();
+        let parents = if p.entry.meta.is_dir() {
+            comps.len()
+        } else {
+            comps.len().saturating_sub(1)
+        };
+        for i in 1..=parents {
+            let d = comps[..i].join("/");
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+    }
+    for d in dirs {
+        let path = InPath::parse(d.as_bytes()).map_err(|e| step_err(e.to_string()))?;
+        if root.open_dir(&path).is_ok() {
+            continue;
+        }
+        root.open_dir_create(&path)
+            .map_err(|e| io_at(&root.path().join(&d), e))?;
+        let fd = root
+            .open_dir_rw(&path)
+            .map_err(|e| io_at(&root.path().join(&d), e))?;
+        nix::unistd::fchown(
+            &fd,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .map_err(|e| io_at(&root.path().join(&d), e))?;
+    }
+    Ok(())
+}
+
+fn apply_tar(root: &Root, tar: &Path) -> Result<(), BuildError> {
+    let f = std::fs::File::open(tar).map_err(|e| BuildError::Io {
+        path: tar.to_path_buf(),
+        source: e,
+    })?;
+    crate::layer::extract::apply(root, std::io::BufReader::new(f))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_formats() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(300_000_000_000), "5m0s");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(3_723_000_000_000), "1h2m3s");
+        assert_eq!(go_duration(300_000_000), "300ms");
+        assert_eq!(go_list(&["a".into(), "b c".into()]), r#"["a" "b c"]"#);
+    }
+
+    #[test]
+    fn workdir_joins() {
+        assert_eq!(join_dir("", "a"), "/a");
+        assert_eq!(join_dir("/a", "b/../c"), "/a/c");
+        assert_eq!(join_dir("/a", "/x"), "/x");
+        assert_eq!(join_dir("/a", "."), "/a");
+    }
+
+    #[test]
+    fn signals() {
+        assert!(valid_signal("SIGKILL"));
+        assert!(valid_signal("term"));
+        assert!(valid_signal("9"));
+        assert!(valid_signal("SIGRTMIN+3"));
+        assert!(!valid_signal("SIGNOPE"));
+        assert!(!valid_signal("99"));
+    }
+
+    #[test]
+    fn checks_before_running() {
+        let opts = |text: &str| Options {
+            dockerfile: text.into(),
+            dockerfile_name: "Dockerfile".into(),
+            context: None,
+            tags: vec![],
+            build_args: vec![],
+            labels: vec![],
+            no_cache: false,
+            pull: false,
+            network: Network::None,
+            runtime: PathBuf::from("sangja"),
+            progress: progress::Mode::Quiet,
+        };
+        for (text, want) in [
+            ("FROM a\nRUNN x", "Dockerfile:2: unknown instruction: RUNN"),
+            (
+                "ENV a=b\nFROM x",
+                "Dockerfile:1: no build stage in current context",
+            ),
+            ("FROM a\nFROM b", "Dockerfile:2: FROM b: a second FROM"),
+            (
+                "FROM a\nCOPY --from=x a b",
+                "Dockerfile:2: COPY --from=x a b: COPY --from",
+            ),
+            (
+                "FROM a\nRUN --mount=type=cache,target=/x true",
+                "RUN --mount",
+            ),
+            ("ARG A=1", "no FROM instruction"),
+            ("# only a comment\n", "no instructions"),
+            (
+                "FROM a\nRUN --network=bridge x",
+                "Dockerfile:2: RUN --network=bridge",
+            ),
+        ] {
+            let e = check(&opts(text)).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+}

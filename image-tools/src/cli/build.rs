@@ -1,0 +1,203 @@
+//! `build`'s edge: docker's flags to [`sangja_image::build::Options`], the Dockerfile
+//! and context read (a directory, or `-`: a tar context or a lone Dockerfile on
+//! stdin), `-q` printing only the image id.
+
+use anyhow::{bail, Context, Result};
+use sangja_image::build::{self, progress::Mode};
+use sangja_image::container::config::Network;
+use sangja_image::container::runtime;
+use sangja_image::layer::Root;
+use sangja_image::reference::Reference;
+use sangja_image::store::Store;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// The Dockerfile (default CONTEXT/Dockerfile; '-' reads it from stdin).
+    #[arg(short, long)]
+    file: Option<PathBuf>,
+    /// Name the image (NAME[:TAG]); may repeat.
+    #[arg(short, long = "tag")]
+    tag: Vec<String>,
+    /// A build-time variable KEY=VALUE (KEY alone takes ours).
+    #[arg(long)]
+    build_arg: Vec<String>,
+    /// Run every step again, ignoring the layer cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Pull the base image even when the store has it.
+    #[arg(long)]
+    pull: bool,
+    /// auto (a live view on a terminal), plain or quiet.
+    #[arg(long, default_value = "auto")]
+    progress: String,
+    /// Print only the image id.
+    #[arg(short, long)]
+    quiet: bool,
+    /// A label KEY=VALUE on the image; may repeat.
+    #[arg(long)]
+    label: Vec<String>,
+    /// The network of RUN steps: none (loopback only, the default: there is no bridge
+    /// networking yet) or host.
+    #[arg(long, default_value = "none")]
+    network: String,
+    /// The OCI runtime that executes RUN steps (default: sangja beside sangja-image).
+    #[arg(long, env = "SANGJA_IMAGE_RUNTIME")]
+    runtime: Option<PathBuf>,
+    /// The build context: a directory, or '-' for a tar (or a Dockerfile) on stdin.
+    context: String,
+}
+
+fn key_value(flag: &str, s: &str, from_env: bool) -> Result<Option<(String, String)>> {
+    match s.split_once('=') {
+        Some(("", _)) => bail!("{flag} {s:?}: want KEY=VALUE"),
+        Some((k, v)) => Ok(Some((k.to_string(), v.to_string()))),
+        None if from_env => Ok(std::env::var(s).ok().map(|v| (s.to_string(), v))),
+        None => bail!("{flag} {s:?}: want KEY=VALUE"),
+    }
+}
+
+/// A context that came on stdin as a tar, unpacked; removed on drop.
+struct TempContext(PathBuf);
+
+impl Drop for TempContext {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn looks_like_tar(data: &[u8]) -> bool {
+    let Ok((mut d, _)) =
+        sangja_image::layer::compression::Decompressor::new(std::io::BufReader::new(data))
+    else {
+        return false;
+    };
+    let mut head = [0u8; 512];
+    d.read_exact(&mut head).is_ok() && &head[257..262] == b"ustar"
+}
+
+pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
+    let mode: Mode = if a.quiet {
+        Mode::Quiet
+    } else {
+        a.progress.parse().map_err(anyhow::Error::msg)?
+    };
+    let network = match a.network.as_str() {
+        "none" | "default" => Network::None,
+        "host" => Network::Host,
+        n => bail!("--network {n:?}: want none or host (bridge networking is not implemented)"),
+    };
+    let mut build_args = Vec::new();
+    for b in &a.build_arg {
+        build_args.extend(key_value("--build-arg", b, true)?);
+    }
+    let mut labels = Vec::new();
+    for l in &a.label {
+        labels.extend(key_value("--label", l, false)?);
+    }
+    let tags = a
+        .tag
+        .iter()
+        .map(|t| {
+            let r: Reference = t.parse().with_context(|| format!("-t {t:?}"))?;
+            if r.digest().is_some() {
+                bail!("-t {t:?}: a tag cannot name a digest");
+            }
+            Ok(r.with_default_tag())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let runtime = runtime::locate(a.runtime.as_deref())?;
+
+    let mut _temp = None;
+    let mut stdin_dockerfile = None;
+    let context = if a.context == "-" {
+        let mut data = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .context("reading the build context from stdin")?;
+        if looks_like_tar(&data) {
+            let dir =
+                std::env::temp_dir().join(sangja_image::store::unique_name("sangja-build-context"));
+            std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let t = TempContext(dir.clone());
+            let root = Root::open(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            let (d, _) = sangja_image::layer::compression::Decompressor::new(
+                std::io::BufReader::new(&data[..]),
+            )?;
+            sangja_image::layer::extract::apply(&root, d)
+                .context("unpacking the build context from stdin")?;
+            _temp = Some(t);
+            Some(dir)
+        } else {
+            stdin_dockerfile =
+                Some(String::from_utf8(data).context("the Dockerfile on stdin is not UTF-8")?);
+            None
+        }
+    } else {
+        Some(PathBuf::from(&a.context))
+    };
+    if let Some(c) = &context {
+        let meta = std::fs::metadata(c)
+            .map_err(|_| anyhow::anyhow!("unable to prepare context: path {:?} not found", c))?;
+        if !meta.is_dir() {
+            bail!(
+                "unable to prepare context: context must be a directory: {}",
+                c.display()
+            );
+        }
+    }
+    let (dockerfile, name) = match (&a.file, stdin_dockerfile) {
+        (Some(f), _) if f == Path::new("-") => {
+            if a.context == "-" {
+                bail!("-f - and a context on stdin: only one can read stdin");
+            }
+            let mut t = String::new();
+            std::io::stdin()
+                .read_to_string(&mut t)
+                .context("reading the Dockerfile from stdin")?;
+            (t, "Dockerfile".to_string())
+        }
+        (Some(f), _) => (
+            std::fs::read_to_string(f)
+                .with_context(|| format!("reading the Dockerfile {}", f.display()))?,
+            f.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "Dockerfile".into()),
+        ),
+        (None, Some(t)) => (t, "Dockerfile".to_string()),
+        (None, None) => {
+            let f = context.as_ref().expect("a context").join("Dockerfile");
+            (
+                std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading the Dockerfile {}", f.display()))?,
+                "Dockerfile".to_string(),
+            )
+        }
+    };
+    let opts = build::Options {
+        dockerfile,
+        dockerfile_name: name,
+        context,
+        tags,
+        build_args,
+        labels,
+        no_cache: a.no_cache,
+        pull: a.pull,
+        network,
+        runtime,
+        progress: mode,
+    };
+    let pull = |image: &str| -> std::result::Result<(), String> {
+        super::remote::pull_for_run(store, image).map_err(|e| format!("{e:#}"))
+    };
+    let built = build::build(store, &opts, &pull)?;
+    for w in &built.warnings {
+        eprintln!("{w}");
+    }
+    if a.quiet {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", built.id)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1087 @@
+//! `sangja-image build` end to end: a primer-style Dockerfile built with sangja (and
+//! runc) executing its RUN steps, then run with `run --rm` and inspected; the layer
+//! cache (a no-change rebuild runs no container at all); every instruction's config
+//! effect; ADD of a URL from a server the test runs on 127.0.0.1; bad input leaving
+//! nothing behind; and buildah as the oracle for configs and final root filesystems.
+//! Base images are busybox-static imported into a private store.
+
+mod common;
+
+use common::*;
+use libtest_mimic::Failed;
+use serde_json::Value;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn sangja_bin() -> PathBuf {
+    std::env::var_os("SANGJA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/sangja"))
+}
+
+fn runc_bin() -> PathBuf {
+    PathBuf::from("/usr/sbin/runc")
+}
+
+fn main() {
+    let no_sangja = !sangja_bin().is_file();
+    let no_overlay = !fs::read_to_string("/proc/filesystems")
+        .unwrap_or_default()
+        .contains("overlay");
+    let mut trials = Vec::new();
+    let mut add = |name: &str, needs: &[&str], f: fn() -> TestResult, on_sangja: bool| {
+        let mut t = trial(name, needs, f);
+        let reason = if on_sangja && no_sangja {
+            Some(format!(
+                "runtime binary {} not found (build the workspace or set SANGJA_BIN)",
+                sangja_bin().display()
+            ))
+        } else if no_overlay {
+            Some("overlayfs not available".to_string())
+        } else {
+            None
+        };
+        if let Some(r) = reason {
+            eprintln!("SKIPPED {name}: {r}");
+            t = t.with_ignored_flag(true);
+        }
+        trials.push(t);
+    };
+    add("primer_build_and_run_sangja", &[], primer_sangja, true);
+    add("primer_build_and_run_runc", &["runc"], primer_runc, false);
+    add("cache_no_change_runs_nothing", &[], cache, true);
+    add("config_of_every_instruction", &[], every_instruction, true);
+    add("add_url_from_local_server", &[], add_url, true);
+    add("stdin_dockerfile_and_tar_context", &[], stdin_inputs, true);
+    add("bad_input_leaves_nothing", &[], bad_input, true);
+    add("buildah_oracle", &["buildah"], buildah_oracle, true);
+    run_trials(trials);
+}
+
+struct Fx {
+    env: Env,
+    runtime: PathBuf,
+}
+
+impl Fx {
+    fn new(runtime: PathBuf) -> Result<Fx, Failed> {
+        let env = Env::new();
+        env.busybox_image("busybox:base", &["CMD [\"sh\"]"])?;
+        Ok(Fx { env, runtime })
+    }
+
+    fn ctx(&self, name: &str, dockerfile: &str, files: &[(&str, &str)]) -> Result<PathBuf, Failed> {
+        let dir = self.env.path(name);
+        fs::create_dir_all(&dir)?;
+        fs::write(dir.join("Dockerfile"), dockerfile)?;
+        for (p, content) in files {
+            let f = dir.join(p);
+            fs::create_dir_all(f.parent().unwrap())?;
+            fs::write(f, content)?;
+        }
+        Ok(dir)
+    }
+
+    fn build(&self, ctx: &Path, extra: &[&str]) -> Output {
+        let mut args: Vec<String> = vec![
+            "build".into(),
+            "--runtime".into(),
+            self.runtime.display().to_string(),
+            "--progress".into(),
+            "plain".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push(ctx.display().to_string());
+        self.env.run(&args)
+    }
+
+    fn build_ok(&self, ctx: &Path, extra: &[&str]) -> Result<String, Failed> {
+        let out = self.build(ctx, extra);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        check(
+            out.status.success(),
+            format!("build failed ({}):\n{err}", out.status),
+        )?;
+        Ok(err)
+    }
+
+    fn config(&self, image: &str) -> Result<Value, Failed> {
+        let out = self.env.ok(["inspect", image])?;
+        let v: Value = serde_json::from_str(&out)?;
+        Ok(v[0].clone())
+    }
+
+    /// What a build may leave: mounts under the store, workspaces, staging dirs,
+    /// containers, runtime state.
+    fn leftovers(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let store = self.env.store.display().to_string();
+        for l in fs::read_to_string("/proc/self/mounts")
+            .unwrap_or_default()
+            .lines()
+        {
+            if l.contains(&store) {
+                out.push(format!("mount: {l}"));
+            }
+        }
+        for sub in ["build", "tmp", "containers"] {
+            if let Ok(rd) = fs::read_dir(self.env.store.join(sub)) {
+                for e in rd.flatten() {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    // The containers' runtime root and lock are the container store's own.
+                    if sub == "containers" && (n == ".state" || n == ".lock") {
+                        if n == ".state"
+                            && fs::read_dir(e.path()).map(|r| r.count()).unwrap_or(0) > 0
+                        {
+                            out.push("runtime state in containers/.state".into());
+                        }
+                        continue;
+                    }
+                    out.push(format!("{sub}/{n}"));
+                }
+            }
+        }
+        out
+    }
+
+    fn blobs(&self) -> usize {
+        fs::read_dir(self.env.store.join("blobs/sha256"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    }
+}
+
+const PRIMER: &str = r#"# syntax=docker/dockerfile:1
+FROM busybox:base
+LABEL org.example.name="demo app" \
+      org.example.version=1
+ARG GREETING=hello
+ENV APP_HOME=/opt/app
+RUN mkdir -p $APP_HOME/data \
+ && echo "$GREETING from RUN" > $APP_HOME/greeting
+COPY site/ $APP_HOME/site/
+COPY notes.txt $APP_HOME/
+ADD bundle.tar.gz /opt/
+SHELL ["/bin/sh", "-ec"]
+RUN echo "shell: $0 $-" > /opt/shell-flags
+WORKDIR $APP_HOME
+EXPOSE 8080
+USER bob
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat greeting site/index.html notes.txt /opt/pkg/inside; ls site; id -u; pwd"]
+"#;
+
+/// The primer's context: a directory, a file, a .tar.gz, ignored files.
+fn primer_ctx(fx: &Fx) -> Result<PathBuf, Failed> {
+    let ctx = fx.ctx(
+        "primer",
+        PRIMER,
+        &[
+            ("site/index.html", "<h1>index</h1>\n"),
+            ("site/debug.log", "ignored\n"),
+            ("notes.txt", "notes\n"),
+            ("secret.env", "TOKEN=1\n"),
+            (".dockerignore", "secret.env\n**/*.log\n"),
+        ],
+    )?;
+    let src = fx.env.path("tarsrc/pkg");
+    fs::create_dir_all(&src)?;
+    fs::write(src.join("inside"), "from the tarball\n")?;
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(fx.env.path("tarsrc"))
+        .arg("-czf")
+        .arg(ctx.join("bundle.tar.gz"))
+        .arg("pkg"))?;
+    Ok(ctx)
+}
+
+fn primer(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime)?;
+    let ctx = primer_ctx(&fx)?;
+    let log = fx.build_ok(&ctx, &["-t", "demo:1", "--build-arg", "GREETING=hi"])?;
+    for want in [
+        "[1/7] FROM busybox:base",
+        "[2/7] RUN mkdir -p",
+        "[7/7] WORKDIR $APP_HOME",
+        "naming to docker.io/library/demo:1 done",
+        "FINISHED",
+    ] {
+        contains(&log, want)?;
+    }
+    let out = fx.env.run([
+        "run",
+        "--rm",
+        "--runtime",
+        &fx.runtime.display().to_string(),
+        "demo:1",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    check(
+        out.status.success(),
+        format!("run failed: {}", String::from_utf8_lossy(&out.stderr)),
+    )?;
+    check(
+        stdout
+            == "hi from RUN\n<h1>index</h1>\nnotes\nfrom the tarball\nindex.html\n1000\n/opt/app\n",
+        format!("run printed {stdout:?}"),
+    )?;
+    // The rootfs has what the steps put there, and not what .dockerignore excludes.
+    let dir = fx.env.path("unpacked");
+    fx.env
+        .ok(["unpack", "demo:1", &dir.display().to_string()])?;
+    check(
+        !dir.join("opt/app/site/debug.log").exists(),
+        "an ignored file was copied",
+    )?;
+    check(
+        fs::read_to_string(dir.join("opt/shell-flags"))?
+            .split_whitespace()
+            .nth(2)
+            .is_some_and(|flags| flags.contains('e')),
+        "SHELL did not apply to RUN",
+    )?;
+    let c = fx.config("demo:1")?;
+    let cfg = &c["Config"];
+    check(cfg["User"] == "bob", format!("User {}", cfg["User"]))?;
+    check(cfg["WorkingDir"] == "/opt/app", "WorkingDir")?;
+    check(cfg["ExposedPorts"]["8080/tcp"].is_object(), "ExposedPorts")?;
+    check(cfg["Labels"]["org.example.name"] == "demo app", "Labels")?;
+    check(cfg["Labels"]["org.example.version"] == "1", "Labels")?;
+    check(
+        cfg["Shell"] == serde_json::json!(["/bin/sh", "-ec"]),
+        "Shell",
+    )?;
+    check(
+        cfg["Entrypoint"] == serde_json::json!(["/bin/sh", "-c"]),
+        "Entrypoint",
+    )?;
+    check(
+        cfg["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "APP_HOME=/opt/app"),
+        "Env",
+    )?;
+    // ARG values are not in the image's Env.
+    check(
+        !cfg["Env"].to_string().contains("GREETING"),
+        "an ARG leaked into Env",
+    )?;
+    // History: one entry per instruction after the base's, layers only for steps that
+    // changed files.
+    let hist = fx
+        .env
+        .ok(["history", "--format", "json", "--no-trunc", "demo:1"])?;
+    contains(
+        &hist,
+        "RUN |1 GREETING=hi /bin/sh -c mkdir -p $APP_HOME/data",
+    )?;
+    contains(&hist, "COPY notes.txt /opt/app/ # buildkit")?;
+    contains(&hist, "EXPOSE map[8080/tcp:{}]")?;
+    let stored: Value = serde_json::from_slice(&fs::read(
+        fx.env
+            .store
+            .join("blobs/sha256")
+            .join(c["Id"].as_str().unwrap().trim_start_matches("sha256:")),
+    )?)?;
+    let history = stored["history"].as_array().unwrap();
+    let layers = stored["rootfs"]["diff_ids"].as_array().unwrap();
+    check(
+        history.len() == 15,
+        format!("{} history entries", history.len()),
+    )?;
+    let with_layer = history.iter().filter(|h| h["empty_layer"] != true).count();
+    check(
+        with_layer == layers.len(),
+        format!(
+            "{with_layer} history entries with layers, {} layers",
+            layers.len()
+        ),
+    )?;
+    let env_entry = history
+        .iter()
+        .find(|h| h["created_by"] == "ENV APP_HOME=/opt/app");
+    check(
+        env_entry.is_some_and(|h| h["empty_layer"] == true),
+        "ENV is not an empty_layer entry",
+    )?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+fn primer_sangja() -> TestResult {
+    primer(sangja_bin())
+}
+
+fn primer_runc() -> TestResult {
+    primer(runc_bin())
+}
+
+/// A runtime wrapper that records each invocation, then runs sangja.
+fn counting_runtime(fx: &Fx) -> Result<(PathBuf, PathBuf), Failed> {
+    let calls = fx.env.path("runtime-calls");
+    let wrapper = fx.env.path("counting-runtime");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\nexec {} \"$@\"\n",
+            calls.display(),
+            sangja_bin().display()
+        ),
+    )?;
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
+    Ok((wrapper, calls))
+}
+
+fn cache() -> TestResult {
+    let mut fx = Fx::new(sangja_bin())?;
+    let (wrapper, calls) = counting_runtime(&fx)?;
+    fx.runtime = wrapper;
+    let ctx = primer_ctx(&fx)?;
+    fx.build_ok(&ctx, &["-t", "demo:1"])?;
+    let id1 = fx.config("demo:1")?["Id"].clone();
+    check(calls.exists(), "the first build ran no container")?;
+    fs::remove_file(&calls)?;
+
+    // Nothing changed: every step CACHED, no container, the same image.
+    let log = fx.build_ok(&ctx, &["-t", "demo:1"])?;
+    let cached = log.lines().filter(|l| l.ends_with(" CACHED")).count();
+    check(cached == 6, format!("{cached} steps CACHED:\n{log}"))?;
+    check(
+        !calls.exists(),
+        format!(
+            "a no-change rebuild ran the runtime: {:?}",
+            fs::read_to_string(&calls)
+        ),
+    )?;
+    check(
+        fx.config("demo:1")?["Id"] == id1,
+        "a no-change rebuild made another image",
+    )?;
+    // -q prints only the image id.
+    let out = fx.env.run([
+        "build",
+        "-q",
+        "--runtime",
+        &fx.runtime.display().to_string(),
+        &ctx.display().to_string(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    check(
+        stdout == id1.as_str().unwrap(),
+        format!(
+            "-q printed {stdout:?}, stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
+
+    // A COPY source changes: the steps before it stay cached, it and all after rerun.
+    fs::write(ctx.join("notes.txt"), "new notes\n")?;
+    let log = fx.build_ok(&ctx, &["-t", "demo:2"])?;
+    let step_cached = |n: usize| {
+        let hdr = log
+            .lines()
+            .find(|l| l.contains(&format!("[{n}/7]")))
+            .unwrap_or("");
+        let id = hdr.split(' ').next().unwrap_or("#?").to_string();
+        log.lines().any(|l| l == format!("{id} CACHED"))
+    };
+    check(
+        step_cached(2) && step_cached(3),
+        format!("steps before the change rebuilt:\n{log}"),
+    )?;
+    check(
+        !step_cached(4) && !step_cached(5) && !step_cached(6),
+        format!("steps from the change cached:\n{log}"),
+    )?;
+    // A build arg used by RUN changes the RUN's key.
+    let log = fx.build_ok(&ctx, &["--build-arg", "GREETING=other"])?;
+    check(
+        !log.lines()
+            .any(|l| l.ends_with(" CACHED") && l.starts_with("#3 ")),
+        format!("RUN cached across a build-arg change:\n{log}"),
+    )?;
+    // --no-cache runs everything.
+    let log = fx.build_ok(&ctx, &["--no-cache", "-t", "demo:1"])?;
+    check(
+        !log.contains(" CACHED"),
+        format!("--no-cache used the cache:\n{log}"),
+    )?;
+
+    // prune drops cache entries whose layers are gone.
+    let cache_dir = fx.env.store.join("build-cache");
+    let before = fs::read_dir(&cache_dir)?.count();
+    for t in ["demo:1", "demo:2"] {
+        fx.env.ok(["rm", t])?;
+    }
+    for l in fx.env.ok(["images", "-q", "--no-trunc"])?.lines() {
+        let _ = fx.env.run(["rm", "-f", l]);
+    }
+    fx.env.ok(["prune"])?;
+    let after = fs::read_dir(&cache_dir)?.count();
+    check(
+        after < before,
+        format!("prune left the cache: {before} -> {after}"),
+    )?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+fn every_instruction() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    // A base with a CMD, an ONBUILD trigger and an ENTRYPOINT-less config.
+    let base = fx.ctx(
+        "base",
+        "FROM busybox:base\nCMD [\"inherited\"]\nONBUILD RUN echo triggered > /onbuild\nONBUILD ENV FROM_TRIGGER=1\n",
+        &[],
+    )?;
+    fx.build_ok(&base, &["-t", "withonbuild:1"])?;
+    let c = fx.config("withonbuild:1")?;
+    check(
+        c["Config"]["OnBuild"]
+            == serde_json::json!(["RUN echo triggered > /onbuild", "ENV FROM_TRIGGER=1"]),
+        format!("OnBuild {}", c["Config"]["OnBuild"]),
+    )?;
+    let ctx = fx.ctx(
+        "all",
+        r#"ARG BASE=withonbuild:1
+ARG UNUSED_GLOBAL=x
+FROM ${BASE}
+ARG BASE
+ARG V=default
+ENV V=from-env
+ENV LEGACY value with spaces
+MAINTAINER someone <s@example.com>
+LABEL base=$BASE v=$V
+ENTRYPOINT ["/bin/echo"]
+VOLUME /data /cache
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=30s --timeout=5s --start-period=1m --retries=4 CMD wget -q -O- http://127.0.0.1/ || exit 1
+WORKDIR rel
+WORKDIR sub
+RUN echo "v=$V base=$BASE" > marker && test "$(cat /onbuild)" = triggered
+ONBUILD RUN echo next
+"#,
+        &[],
+    )?;
+    let log = fx.build_ok(
+        &ctx,
+        &[
+            "-t",
+            "all:1",
+            "--label",
+            "extra=yes",
+            "--build-arg",
+            "NOT_DECLARED=1",
+        ],
+    )?;
+    contains(&log, "[ONBUILD] RUN echo triggered > /onbuild")?;
+    let c = fx.config("all:1")?;
+    let cfg = &c["Config"];
+    let env = cfg["Env"].to_string();
+    for want in ["V=from-env", "LEGACY=value with spaces", "FROM_TRIGGER=1"] {
+        check(env.contains(want), format!("Env {env} lacks {want}"))?;
+    }
+    check(
+        cfg["Labels"]["base"] == "withonbuild:1",
+        format!("Labels {}", cfg["Labels"]),
+    )?;
+    check(cfg["Labels"]["v"] == "from-env", "ENV beats ARG in LABEL")?;
+    check(cfg["Labels"]["extra"] == "yes", "--label")?;
+    check(
+        c["Author"] == "someone <s@example.com>",
+        format!("Author {}", c["Author"]),
+    )?;
+    // ENTRYPOINT drops the inherited CMD.
+    check(cfg["Cmd"].is_null(), format!("Cmd {}", cfg["Cmd"]))?;
+    check(
+        cfg["Volumes"]["/data"].is_object() && cfg["Volumes"]["/cache"].is_object(),
+        format!("Volumes {}", cfg["Volumes"]),
+    )?;
+    check(cfg["StopSignal"] == "SIGUSR1", "StopSignal")?;
+    let h = &cfg["Healthcheck"];
+    check(
+        h["Test"] == serde_json::json!(["CMD-SHELL", "wget -q -O- http://127.0.0.1/ || exit 1"])
+            && h["Interval"] == 30_000_000_000i64
+            && h["Timeout"] == 5_000_000_000i64
+            && h["StartPeriod"] == 60_000_000_000i64
+            && h["Retries"] == 4,
+        format!("Healthcheck {h}"),
+    )?;
+    check(
+        cfg["WorkingDir"] == "/rel/sub",
+        format!("WorkingDir {}", cfg["WorkingDir"]),
+    )?;
+    check(
+        cfg["OnBuild"] == serde_json::json!(["RUN echo next"]),
+        format!("OnBuild {}", cfg["OnBuild"]),
+    )?;
+    let dir = fx.env.path("all-rootfs");
+    fx.env.ok(["unpack", "all:1", &dir.display().to_string()])?;
+    let marker = fs::read_to_string(dir.join("rel/sub/marker"))?;
+    check(
+        marker == "v=from-env base=withonbuild:1\n",
+        format!("marker {marker:?}"),
+    )?;
+    contains(
+        &log,
+        "[Warning] One or more build-args [NOT_DECLARED] were not consumed",
+    )?;
+
+    // HEALTHCHECK NONE, and a shell-form CMD through SHELL.
+    let ctx = fx.ctx(
+        "none",
+        "FROM all:1\nHEALTHCHECK NONE\nSHELL [\"/bin/sh\", \"-xc\"]\nCMD echo hi\n",
+        &[],
+    )?;
+    fx.build_ok(&ctx, &["-t", "none:1"])?;
+    let cfg = fx.config("none:1")?["Config"].clone();
+    check(
+        cfg["Healthcheck"]["Test"] == serde_json::json!(["NONE"]),
+        format!("{}", cfg["Healthcheck"]),
+    )?;
+    check(
+        cfg["Cmd"] == serde_json::json!(["/bin/sh", "-xc", "echo hi"]),
+        format!("Cmd {}", cfg["Cmd"]),
+    )?;
+    // The trigger of all:1 ran here and is not inherited further.
+    check(
+        cfg["OnBuild"].is_null(),
+        format!("OnBuild {}", cfg["OnBuild"]),
+    )?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+/// Serves `body` to each GET for a few connections, with a Last-Modified header.
+fn serve(body: &'static [u8]) -> Result<u16, Failed> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(8) {
+            let Ok(mut c) = conn else { continue };
+            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let req = String::from_utf8_lossy(&buf);
+            let (status, body): (&str, &[u8]) = if req.starts_with("GET /missing") {
+                ("404 Not Found", b"")
+            } else {
+                ("200 OK", body)
+            };
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = c.write_all(body);
+        }
+    });
+    Ok(port)
+}
+
+fn add_url() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let port = serve(b"remote content\n")?;
+    let ctx = fx.ctx(
+        "url",
+        &format!(
+            "FROM busybox:base\nADD http://127.0.0.1:{port}/files/remote.txt /downloads/\nADD http://127.0.0.1:{port}/other /named.txt\n"
+        ),
+        &[],
+    )?;
+    fx.build_ok(&ctx, &["-t", "url:1"])?;
+    let dir = fx.env.path("url-rootfs");
+    fx.env.ok(["unpack", "url:1", &dir.display().to_string()])?;
+    let f = dir.join("downloads/remote.txt");
+    check(
+        fs::read_to_string(&f)? == "remote content\n",
+        "downloaded content",
+    )?;
+    let meta = fs::metadata(&f)?;
+    use std::os::unix::fs::MetadataExt;
+    check(
+        meta.mode() & 0o7777 == 0o600,
+        format!("mode {:o}", meta.mode() & 0o7777),
+    )?;
+    check(
+        meta.mtime() == 1_445_412_480,
+        format!("mtime {}", meta.mtime()),
+    )?;
+    check(dir.join("named.txt").is_file(), "a destination file name")?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+fn stdin_build(fx: &Fx, input: &[u8], extra: &[&str]) -> Result<Output, Failed> {
+    let mut child = Command::new(bin())
+        .arg("--store")
+        .arg(&fx.env.store)
+        .arg("build")
+        .arg("--runtime")
+        .arg(&fx.runtime)
+        .arg("--progress")
+        .arg("plain")
+        .args(extra)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().unwrap().write_all(input)?;
+    Ok(child.wait_with_output()?)
+}
+
+fn stdin_inputs() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    // A Dockerfile alone on stdin: no context.
+    let out = stdin_build(
+        &fx,
+        b"FROM busybox:base\nRUN echo ok > /ok\n",
+        &["-t", "stdin:1"],
+    )?;
+    check(
+        out.status.success(),
+        format!("stdin Dockerfile: {}", String::from_utf8_lossy(&out.stderr)),
+    )?;
+    let out = stdin_build(&fx, b"FROM busybox:base\nCOPY x /x\n", &["-t", "stdin:2"])?;
+    check(!out.status.success(), "COPY without a context succeeded")?;
+    contains(&String::from_utf8_lossy(&out.stderr), "Dockerfile:2")?;
+    // A tar context on stdin.
+    let ctx = fx.ctx(
+        "tarctx",
+        "FROM busybox:base\nCOPY hello /hello\n",
+        &[("hello", "hi\n")],
+    )?;
+    let tar = fx.env.path("ctx.tar");
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(&ctx)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."))?;
+    let out = stdin_build(&fx, &fs::read(&tar)?, &["-t", "stdin:3"])?;
+    check(
+        out.status.success(),
+        format!("tar context: {}", String::from_utf8_lossy(&out.stderr)),
+    )?;
+    let dir = fx.env.path("stdin-rootfs");
+    fx.env
+        .ok(["unpack", "stdin:3", &dir.display().to_string()])?;
+    check(
+        fs::read_to_string(dir.join("hello"))? == "hi\n",
+        "COPY from a tar context",
+    )?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+fn bad_input() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    // A name that a failed build must not move.
+    let good = fx.ctx("good", "FROM busybox:base\nRUN echo keep > /keep\n", &[])?;
+    fx.build_ok(&good, &["-t", "keep:1"])?;
+    let keep_id = fx.config("keep:1")?["Id"].clone();
+    let outside = fx.env.path("outside-secret");
+    fs::write(&outside, "host secret\n")?;
+    let blobs = fx.blobs();
+    // (name, Dockerfile, context files, what the error must say)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "unknown",
+            "FROM busybox:base\nRUN true\nRUNN x\n",
+            vec![],
+            "Dockerfile:3: unknown instruction: RUNN",
+        ),
+        (
+            "syntax",
+            "FROM busybox:base\nENV A=\"unterminated\n",
+            vec![],
+            "Dockerfile:2:",
+        ),
+        (
+            "missing-src",
+            "FROM busybox:base\nCOPY nope /x\n",
+            vec![],
+            "Dockerfile:2: COPY nope /x",
+        ),
+        (
+            "dotdot",
+            "FROM busybox:base\nCOPY ../x /x\n",
+            vec![],
+            "outside the build context",
+        ),
+        (
+            "symlink-out",
+            "FROM busybox:base\nCOPY link /x\n",
+            vec![],
+            "outside the build context",
+        ),
+        (
+            "chown",
+            "FROM busybox:base\nRUN true\nCOPY --chown=nosuchuser f /f\n",
+            vec![("f", "x")],
+            "Dockerfile:3:",
+        ),
+        (
+            "from",
+            "FROM 127.0.0.1:1/nothing/here:latest\nRUN true\n",
+            vec![],
+            "Dockerfile:1:",
+        ),
+        (
+            "run",
+            "FROM busybox:base\nRUN echo partial > /partial\nRUN echo before-failing; exit 3\n",
+            vec![],
+            "did not complete successfully: exit code: 3",
+        ),
+        (
+            "url",
+            "FROM busybox:base\nADD http://127.0.0.1:1/x /x\n",
+            vec![],
+            "Dockerfile:2: ADD",
+        ),
+        (
+            "stage",
+            "FROM busybox:base AS a\nFROM a\n",
+            vec![],
+            "Dockerfile:2:",
+        ),
+        (
+            "platform",
+            "FROM --platform=linux/s390x busybox:base\nRUN true\n",
+            vec![],
+            "Dockerfile:1:",
+        ),
+        (
+            "json-shell",
+            "FROM busybox:base\nSHELL sh -c\n",
+            vec![],
+            "Dockerfile:2: SHELL requires the arguments to be in JSON form",
+        ),
+        (
+            "chmod",
+            "FROM busybox:base\nCOPY --chmod=999 f /f\n",
+            vec![("f", "x")],
+            "invalid chmod parameter",
+        ),
+        (
+            "many-to-file",
+            "FROM busybox:base\nCOPY a b /dst\n",
+            vec![("a", "x"), ("b", "y")],
+            "must be a directory and end with a /",
+        ),
+    ];
+    for (name, dockerfile, files, want) in cases {
+        let ctx = fx.ctx(&format!("bad-{name}"), dockerfile, &files)?;
+        if name == "symlink-out" {
+            std::os::unix::fs::symlink(&outside, ctx.join("link"))?;
+        }
+        let out = fx.build(&ctx, &["-t", "keep:1", "-t", &format!("bad-{name}:1")]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        check(
+            out.status.code() == Some(1),
+            format!("{name}: exit {:?}:\n{err}", out.status.code()),
+        )?;
+        check(
+            err.contains(want),
+            format!("{name}: expected {want:?} in:\n{err}"),
+        )?;
+        if name == "run" {
+            // The failing step's output is shown and the step named.
+            contains(&err, "before-failing")?;
+            contains(&err, "ERROR: process")?;
+        }
+        check(
+            fx.config("keep:1")?["Id"] == keep_id,
+            format!("{name}: keep:1 moved"),
+        )?;
+        check(
+            fx.env
+                .run(["inspect", &format!("bad-{name}:1")])
+                .status
+                .code()
+                != Some(0),
+            format!("{name}: tagged"),
+        )?;
+        check(
+            fx.leftovers().is_empty(),
+            format!("{name}: left {:?}", fx.leftovers()),
+        )?;
+        check(
+            fx.blobs() == blobs,
+            format!("{name}: {} blobs, was {blobs}", fx.blobs()),
+        )?;
+    }
+    // A context that is not a directory.
+    let file = fx.env.path("not-a-dir");
+    fs::write(&file, "x")?;
+    let out = fx.build(&file, &["-t", "x:1"]);
+    check(out.status.code() == Some(1), "a file context built")?;
+    contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "context must be a directory",
+    )?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left {:?}", fx.leftovers()),
+    )
+}
+
+// ---- buildah as the oracle ----
+
+const ORACLE_FILES: &[(&str, &str)] = &[
+    ("site/index.html", "<h1>index</h1>\n"),
+    ("site/sub/deep.txt", "deep\n"),
+    ("site/skip.log", "ignored\n"),
+    ("notes.txt", "notes\n"),
+    ("a1.conf", "one\n"),
+    ("a2.conf", "two\n"),
+    (".dockerignore", "**/*.log\n"),
+];
+
+/// Dockerfiles that together use every single-stage instruction and flag.
+fn oracle_dockerfiles() -> Vec<(&'static str, String)> {
+    let base = "docker.io/library/busybox:base";
+    vec![
+        (
+            "primer",
+            PRIMER.replace("FROM busybox:base", &format!("FROM {base}")),
+        ),
+        (
+            "metadata",
+            format!(
+                r#"FROM {base}
+ARG V=default
+ENV V2=$V PATH=/usr/bin:/bin
+LABEL a=1 b="two words"
+EXPOSE 80 53/udp
+VOLUME ["/data"]
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --retries=2 CMD ["true"]
+SHELL ["/bin/sh", "-ec"]
+ONBUILD RUN echo hi
+WORKDIR /w
+WORKDIR x
+USER bob:audio
+ENTRYPOINT ["/bin/echo"]
+CMD ["a", "b"]
+"#
+            ),
+        ),
+        (
+            "copies",
+            format!(
+                r#"FROM {base}
+COPY --chown=bob:audio --chmod=640 notes.txt /opt/n.txt
+COPY --chown=1000 a*.conf /etc/app/
+COPY site /srv/
+COPY notes.txt /tmp
+ADD bundle.tar.xz /xz/
+ADD bundle.tar.bz2 bundle.tar.gz /many/
+COPY bundle.tar.gz /copied/
+RUN mkdir -p /gone && touch /gone/f && rm -rf /gone /etc/group- && echo changed >> /etc/passwd
+"#
+            ),
+        ),
+    ]
+}
+
+fn buildah(dir: &Path, args: &[&str]) -> Result<String, Failed> {
+    let policy = dir.join("policy.json");
+    if !policy.exists() {
+        fs::write(
+            &policy,
+            r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+        )?;
+        fs::write(
+            dir.join("registries.conf"),
+            "unqualified-search-registries = []\n",
+        )?;
+    }
+    let mut c = Command::new("buildah");
+    c.arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("runroot"))
+        .arg("--storage-driver")
+        .arg("vfs")
+        .arg("--registries-conf")
+        .arg(dir.join("registries.conf"))
+        .arg(args[0])
+        .env("BUILDAH_ISOLATION", "chroot");
+    if matches!(args[0], "pull" | "bud" | "push") {
+        c.arg("--signature-policy").arg(&policy);
+    }
+    c.args(&args[1..]);
+    sh(&mut c)
+}
+
+fn buildah_oracle() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let bdir = fx.env.path("buildah");
+    fs::create_dir_all(&bdir)?;
+    let archive = fx.env.path("base.tar");
+    fx.env
+        .ok(["save", "-o", &archive.display().to_string(), "busybox:base"])?;
+    let result = (|| -> TestResult {
+        buildah(
+            &bdir,
+            &[
+                "pull",
+                "-q",
+                &format!("docker-archive:{}", archive.display()),
+            ],
+        )?;
+        // buildah names an archive's short name localhost/...: give it docker's name.
+        buildah(
+            &bdir,
+            &[
+                "tag",
+                "localhost/busybox:base",
+                "docker.io/library/busybox:base",
+            ],
+        )?;
+        let mut problems = Vec::new();
+        for (name, dockerfile) in oracle_dockerfiles() {
+            let ctx = fx.ctx(&format!("oracle-{name}"), &dockerfile, ORACLE_FILES)?;
+            let src = fx.env.path("tarsrc/pkg");
+            fs::create_dir_all(&src)?;
+            fs::write(src.join("inside"), "from the tarball\n")?;
+            for (flag, ext) in [("-czf", "gz"), ("-cJf", "xz"), ("-cjf", "bz2")] {
+                sh(Command::new("tar")
+                    .arg("-C")
+                    .arg(fx.env.path("tarsrc"))
+                    .arg(flag)
+                    .arg(ctx.join(format!("bundle.tar.{ext}")))
+                    .arg("pkg"))?;
+            }
+            let tag = format!("oracle-{name}:1");
+            fx.build_ok(&ctx, &["-t", &tag, "--build-arg", "GREETING=hi"])?;
+            buildah(
+                &bdir,
+                &[
+                    "bud",
+                    "--isolation",
+                    "chroot",
+                    "--format",
+                    "docker",
+                    "--build-arg",
+                    "GREETING=hi",
+                    "-t",
+                    &tag,
+                    &ctx.display().to_string(),
+                ],
+            )?;
+            let inspected: Value =
+                serde_json::from_str(&buildah(&bdir, &["inspect", "--type", "image", &tag])?)?;
+            let theirs = inspected["Docker"]["config"].clone();
+            let ours = fx.config(&tag)?["Config"].clone();
+            for field in [
+                "Env",
+                "Cmd",
+                "Entrypoint",
+                "WorkingDir",
+                "User",
+                "ExposedPorts",
+                "Labels",
+                "Volumes",
+                "StopSignal",
+                "Healthcheck",
+                "Shell",
+                "OnBuild",
+            ] {
+                let norm = |v: &Value| match v {
+                    Value::Null => Value::Null,
+                    Value::String(s) if s.is_empty() => Value::Null,
+                    Value::Array(a) if a.is_empty() => Value::Null,
+                    Value::Object(o) if o.is_empty() => Value::Null,
+                    v => v.clone(),
+                };
+                let (a, b) = (norm(&ours[field]), norm(&theirs[field]));
+                // buildah labels its images with io.buildah.version.
+                let (a, b) = if field == "Labels" {
+                    let strip = |v: Value| match v {
+                        Value::Object(mut o) => {
+                            o.remove("io.buildah.version");
+                            norm(&Value::Object(o))
+                        }
+                        v => v,
+                    };
+                    (strip(a), strip(b))
+                } else {
+                    (a, b)
+                };
+                if a != b {
+                    problems.push(format!("{name}: {field}: sangja {a} buildah {b}"));
+                }
+            }
+            // The final root filesystems, file by file.
+            let ours_dir = fx.env.path(&format!("ours-{name}"));
+            fx.env
+                .ok(["unpack", &tag, &ours_dir.display().to_string()])?;
+            let oci = fx.env.path(&format!("theirs-{name}.tar"));
+            buildah(
+                &bdir,
+                &["push", &tag, &format!("oci-archive:{}", oci.display())],
+            )?;
+            let theirs_env = Env::new();
+            let loaded = theirs_env.ok(["load", "-i", &oci.display().to_string()])?;
+            let id = loaded.split_whitespace().last().unwrap_or("").to_string();
+            let theirs_dir = fx.env.path(&format!("theirs-{name}"));
+            theirs_env.ok(["unpack", &id, &theirs_dir.display().to_string()])?;
+            // buildah's chroot isolation leaves the mount points of its RUN steps in
+            // the image (empty /dev, /proc, /sys, /run, /etc/hosts, ...); docker and
+            // sangja do not.
+            let mut theirs_tree = snapshot(&theirs_dir);
+            let ours_tree = snapshot(&ours_dir);
+            for stub in [
+                "dev",
+                "proc",
+                "sys",
+                "run",
+                "etc/hostname",
+                "etc/hosts",
+                "etc/resolv.conf",
+            ] {
+                if !ours_tree.contains_key(stub) {
+                    theirs_tree.remove(stub);
+                }
+            }
+            for d in diff(&ours_tree, &theirs_tree) {
+                problems.push(format!("{name}: rootfs: {d}"));
+            }
+        }
+        check(problems.is_empty(), problems.join("\n"))
+    })();
+    let _ = Command::new("buildah")
+        .arg("--root")
+        .arg(bdir.join("root"))
+        .arg("--runroot")
+        .arg(bdir.join("runroot"))
+        .arg("--storage-driver")
+        .arg("vfs")
+        .args(["rm", "--all"])
+        .output();
+    result?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
