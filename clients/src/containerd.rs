@@ -141,10 +141,15 @@ impl Containerd {
         })
     }
 
+    /// containerd's `state` directory (shim bundles live below it).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
     /// The bundle directory the shim made for a container.
     pub fn bundle(&self, id: &str) -> PathBuf {
-        self.dir
-            .join("state/io.containerd.runtime.v2.task")
+        self.state_dir()
+            .join("io.containerd.runtime.v2.task")
             .join(&self.namespace)
             .join(id)
     }

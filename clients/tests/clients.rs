@@ -1,11 +1,13 @@
 //! Real clients drive the runtime: every flow runs once with sangja and once with
 //! runc from apt (the reference), through a private containerd 1.6 (stock runc
-//! shim, `--runc-binary`) and a private podman 4.3 store (`--runtime`).
+//! shim, `--runc-binary`), a private podman 4.3 store (`--runtime`) and a private
+//! dockerd 20.10 on that containerd (`docker run --runtime`, daemon.json).
 //!
 //! Flows of one client run one at a time (a per-client lock), so the leftover check
 //! after each flow sees only what that flow made.
 
 mod ctr_flows;
+mod docker_flows;
 mod podman_flows;
 mod timing;
 
@@ -69,6 +71,7 @@ fn main() {
     for rt in &runtimes {
         let mut of_rt = ctr_flows::flows(&shared, &runtimes, rt);
         of_rt.extend(podman_flows::flows(&shared, &runtimes, rt));
+        of_rt.extend(docker_flows::flows(&shared, &runtimes, rt));
         flows.extend(of_rt.into_iter().map(|f| (Some(rt), f)));
     }
     flows.push((None, timing::flow(&shared, &runtimes)));

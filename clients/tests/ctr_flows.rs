@@ -128,8 +128,8 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
 /// net_cls,net_prio, and unmounting them with child cgroups left keeps them alive)
 /// fails that load: containerd logs "loading cgroup for <pid>: cgroups: cannot find
 /// cgroup mount destination" and `ctr task metrics` answers "no metrics received"
-/// for every runtime, runc included.
-fn metrics_blocked() -> Option<String> {
+/// for every runtime, runc included. `docker stats` reads the same metrics.
+pub fn metrics_blocked() -> Option<String> {
     let hidden = leftovers::unmounted_v1_hierarchies();
     (!hidden.is_empty()).then(|| {
         format!(
