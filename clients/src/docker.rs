@@ -8,7 +8,7 @@
 //! Stopped by its PID when the run ends, pass or fail.
 
 use crate::cmd::{self, run, run_within, wait_for, wait_for_within, Outcome, CLEANUP_GUARD};
-use crate::containerd::shim_socket;
+use crate::containerd::{kill_shims, shim_socket};
 use crate::leftovers::{self, Report};
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
@@ -363,10 +363,9 @@ impl Docker {
             let _ = child.kill();
         }
         cmd::wait_guarded(&mut child, "dockerd (stopping)")?;
+        // A shim still here outlived its container: killed, its socket goes with it.
         let shims = leftovers::processes_with(&self.shim_needle());
-        for (pid, _) in &shims {
-            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-        }
+        kill_shims(&shims, &self.containerd.socket, &self.namespace);
         let stale = leftovers::mounts_with(&self.dir.display().to_string());
         for m in stale.iter().rev() {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);

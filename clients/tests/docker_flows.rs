@@ -4,7 +4,7 @@
 //! through the suite's logging wrapper and must exit 0, except the failures a flow
 //! provokes on purpose (it says which and how many).
 
-use crate::{lab, Flow, SharedLab};
+use crate::{check_exec_probe, lab, Flow, SharedLab, EXEC_PROBE};
 use anyhow::{ensure, Context, Result};
 use libtest_mimic::Failed;
 use sangja_clients::cmd::{run, wait_for, Outcome};
@@ -156,23 +156,15 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         ("limits", limits, None),
         ("build", build, None),
     ];
-    table
-        .into_iter()
-        .map(|(name, f, skip)| {
-            let (shared, rts, rt) = (shared.clone(), runtimes.to_vec(), rt.clone());
-            let skip = if missing.is_empty() {
-                skip
-            } else {
-                Some(missing.join(", "))
-            };
-            Flow {
-                client: "docker",
-                name,
-                skip,
-                run: Box::new(move || run_flow(&shared, &rts, &rt, name, f)),
-            }
-        })
-        .collect()
+    crate::client_flows(
+        "docker",
+        shared,
+        runtimes,
+        rt,
+        &missing,
+        table.into(),
+        run_flow,
+    )
 }
 
 fn run_flow(
@@ -412,27 +404,9 @@ fn detach_exec_logs_stop_rm(x: &Ctx) -> Result<Want> {
         "trap 'echo got-term; exit 3' TERM; echo started-$((6*7)); touch /tmp/ready; \
          while :; do sleep 0.1; done",
     )?;
-    let out = x
-        .docker(&[
-            "exec",
-            "-e",
-            "X=y",
-            &n,
-            "sh",
-            "-c",
-            "echo exec-$((6*7))-$X; tr '\\0' ' ' < /proc/1/cmdline; echo; exit 4",
-        ])?
-        .code_is(4)?;
-    ensure!(
-        out.stdout.contains("exec-42-y"),
-        "{}",
-        out.describe("lacks exec-42-y")
-    );
-    ensure!(
-        out.stdout.contains("trap"),
-        "{}",
-        out.describe("pid 1 seen from the exec is not the container's shell")
-    );
+    let mut probe = vec!["exec", "-e", "X=y", &n];
+    probe.extend(EXEC_PROBE);
+    check_exec_probe(x.docker(&probe)?)?;
     // dockerd 20.10 answers every exec the runtime refuses with 126 (runc too), the
     // runtime's message on the client's stdout. The container lives on.
     let out = x.docker(&["exec", &n, "/nonexistent-cmd"])?;
