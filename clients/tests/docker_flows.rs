@@ -592,6 +592,9 @@ const MEMORY_LIMIT: &str = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/d
 /// from inside the running container and on the host.
 fn update_memory(x: &Ctx) -> Result<Want> {
     let n = x.cname("");
+    // dockerd 20.10 itself refuses `update --memory` without `--memory-swap` on this
+    // host, before any runtime call ("Memory limit should be smaller than already set
+    // memoryswap limit", runc too): both change together.
     x.sleeper(&n, &["--memory", "96m", "--memory-swap", "96m"])?;
     x.ok(&["update", "--memory", "64m", "--memory-swap", "64m", &n])?;
     let inside = x.ok(&["exec", &n, "sh", "-c", MEMORY_LIMIT])?;
