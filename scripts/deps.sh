@@ -15,16 +15,28 @@ PKGS=(
   golang-github-containers-common             # /usr/share/containers/seccomp.json
   hyperfine time file curl                    # make bench (timings, peak RSS, linkage, registry probe)
 )
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "deps: installing ${missing[*]}"
+# Installed without their Recommends: docker.io's (needrestart, apparmor, cgroupfs-mount,
+# git) would hook every later apt run or touch the host's cgroup mounts, and the tests
+# need none of them. docker.io brings /usr/bin/docker and /usr/sbin/dockerd (20.10).
+BARE_PKGS=(
+  docker.io                                   # real client: dockerd with --add-runtime sangja
+)
+missing_of() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+mapfile -t missing < <(missing_of "${PKGS[@]}")
+mapfile -t missing_bare < <(missing_of "${BARE_PKGS[@]}")
+if [ "${#missing[@]}" -gt 0 ] || [ "${#missing_bare[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]} ${missing_bare[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q "${missing[@]}"
+  [ "${#missing[@]}" -eq 0 ] || apt-get install -y -q "${missing[@]}"
+  [ "${#missing_bare[@]}" -eq 0 ] || apt-get install -y -q --no-install-recommends "${missing_bare[@]}"
 fi
-# Debian's docker-registry and containerd packages start services on install on
-# machines with an init system; none of our tests rely on those instances.
+# Debian's docker-registry, containerd and docker.io packages start services on install
+# on machines with an init system; none of our tests rely on those instances (the
+# clients suite starts its own dockerd with its own data-root, exec-root and socket).
 command -v cargo >/dev/null || { echo "deps: cargo not found (rustup toolchain expected)" >&2; exit 1; }

@@ -141,10 +141,15 @@ impl Containerd {
         })
     }
 
+    /// containerd's `state` directory (shim bundles live below it).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
     /// The bundle directory the shim made for a container.
     pub fn bundle(&self, id: &str) -> PathBuf {
-        self.dir
-            .join("state/io.containerd.runtime.v2.task")
+        self.state_dir()
+            .join("io.containerd.runtime.v2.task")
             .join(&self.namespace)
             .join(id)
     }
@@ -250,13 +255,7 @@ impl Containerd {
         }
         // Shims outlive containerd by design; any left here were started by our
         // daemon. Their sockets and the mounts under our dir go with them.
-        for (pid, cmdline) in &shims {
-            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-            let mut words = cmdline.split_whitespace();
-            if let Some(id) = words.by_ref().skip_while(|w| *w != "-id").nth(1) {
-                let _ = fs::remove_file(self.shim_socket(id));
-            }
-        }
+        kill_shims(&shims, &self.socket, &self.namespace);
         let stale = leftovers::mounts_with(&self.dir.display().to_string());
         for m in stale.iter().rev() {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
@@ -271,6 +270,18 @@ impl Containerd {
             "containerd left shims {shims:?} and mounts {stale:?} (killed and detached)"
         );
         Ok(())
+    }
+}
+
+/// Kills shims (pid, command line) found left over, by PID, and removes their
+/// sockets (named from the containerd `address` and `namespace` they served).
+pub fn kill_shims(shims: &[(i32, String)], address: &Path, namespace: &str) {
+    for (pid, cmdline) in shims {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        let mut words = cmdline.split_whitespace();
+        if let Some(id) = words.by_ref().skip_while(|w| *w != "-id").nth(1) {
+            let _ = fs::remove_file(shim_socket(address, namespace, id));
+        }
     }
 }
 

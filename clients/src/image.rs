@@ -1,6 +1,8 @@
 //! A busybox image built locally (no registry on this machine): a busybox-static
 //! rootfs packed by umoci into an OCI layout, then written by skopeo as one
-//! oci-archive that both `ctr image import` and `podman load` read.
+//! oci-archive that both `ctr image import` and `podman load` read, and as a
+//! docker-archive (`docker save` format) for dockerd 20.10, whose `docker load`
+//! reads no OCI archives.
 
 use crate::cmd::ok;
 use anyhow::{Context, Result};
@@ -10,8 +12,15 @@ use std::process::Command;
 /// The name the image carries in both clients.
 pub const IMAGE: &str = "docker.io/library/busybox:sangja-clients";
 
-/// Builds the image under `dir`; returns the oci-archive path.
-pub fn build_busybox_archive(dir: &Path) -> Result<PathBuf> {
+/// The one image in the archives each client loads.
+#[derive(Debug, Clone)]
+pub struct Archives {
+    pub oci: PathBuf,
+    pub docker: PathBuf,
+}
+
+/// Builds the image under `dir`; returns both archives.
+pub fn build_busybox_archives(dir: &Path) -> Result<Archives> {
     let layout = dir.join("layout");
     let bundle = dir.join("unpacked");
     let image = format!("{}:bb", layout.display());
@@ -36,12 +45,21 @@ pub fn build_busybox_archive(dir: &Path) -> Result<PathBuf> {
         .args(["repack", "--image"])
         .arg(&image)
         .arg(&bundle))?;
-    let archive = dir.join("busybox.oci.tar");
-    ok(Command::new("skopeo")
-        .arg("copy")
-        .arg(format!("oci:{image}"))
-        .arg(format!("oci-archive:{}:{IMAGE}", archive.display())))?;
     // The unpacked tree is only the packing source; it holds device-less busybox files.
     std::fs::remove_dir_all(&bundle).ok();
-    Ok(archive)
+    let archives = Archives {
+        oci: dir.join("busybox.oci.tar"),
+        docker: dir.join("busybox.docker.tar"),
+    };
+    for (format, path) in [
+        ("oci-archive", &archives.oci),
+        ("docker-archive", &archives.docker),
+    ] {
+        ok(Command::new("skopeo")
+            .arg("copy")
+            .arg(format!("oci:{image}"))
+            .arg(format!("{format}:{}:{IMAGE}", path.display())))
+        .with_context(|| format!("skopeo copy to {format}"))?;
+    }
+    Ok(archives)
 }

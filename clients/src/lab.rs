@@ -1,22 +1,29 @@
 //! The shared fixture of one test run: a temp dir, the busybox image, one private
-//! containerd and one private podman store with the image in both. Built once on
-//! first use, torn down (daemons stopped by PID) when the run ends, pass or fail.
+//! containerd, one private podman store and one private dockerd (on that containerd)
+//! with the image in each. Built once on first use, torn down (daemons stopped by
+//! PID) when the run ends, pass or fail.
 
 use crate::containerd::Containerd;
-use crate::image::build_busybox_archive;
+use crate::docker::{ContainerdEndpoint, Docker, DockerRuntime};
+use crate::image::{build_busybox_archives, Archives};
 use crate::podman::Podman;
 use crate::runtimes::{Runtime, Traced};
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 pub struct Lab {
-    // Dropped last (declared last): the daemons must stop before their dirs go.
+    // Dropped in declaration order, the dir last: the daemons must stop before their
+    // dirs go, and dockerd before the containerd it runs on.
+    pub docker: Result<Mutex<Docker>, String>,
     pub containerd: Result<Mutex<Containerd>, String>,
     pub podman: Result<Mutex<Podman>, String>,
-    pub archive: PathBuf,
+    pub archives: Archives,
     /// Every runtime under test, wrapped so its calls are logged.
     pub traced: Vec<Traced>,
+    /// The same for dockerd, with logs of their own: docker flows check every call
+    /// dockerd made while flows of the other clients run beside them.
+    pub docker_traced: Vec<Traced>,
     pub dir: tempfile::TempDir,
 }
 
@@ -26,29 +33,44 @@ impl Lab {
             .prefix("sangja-clients.")
             .tempdir()
             .context("temp dir")?;
-        let archive = build_busybox_archive(&dir.path().join("image"))
+        let archives = build_busybox_archives(&dir.path().join("image"))
             .context("building the busybox image")?;
-        let traced = runtimes
-            .iter()
-            .map(|r| r.traced(&dir.path().join("traced")))
-            .collect::<Result<Vec<_>>>()?;
-        let namespace = format!("sangja-clients-{}", std::process::id());
-        let containerd = start_containerd(&dir.path().join("containerd"), &namespace, &archive)
-            .map(Mutex::new)
-            .map_err(|e| format!("{e:#}"));
+        let traced = trace_all(runtimes, &dir.path().join("traced"))?;
+        let docker_traced = trace_all(runtimes, &dir.path().join("traced-docker"))?;
+        let tag = std::process::id().to_string();
+        let namespace = format!("sangja-clients-{tag}");
+        let containerd =
+            start_containerd(&dir.path().join("containerd"), &namespace, &archives.oci);
+        let docker = match (&containerd, crate::docker::missing()) {
+            (_, Some(why)) => Err(why),
+            (Err(e), None) => Err(format!(
+                "dockerd runs on the private containerd, which failed: {e:#}"
+            )),
+            (Ok(c), None) => start_docker(
+                &dir.path().join("docker"),
+                &tag,
+                c,
+                &docker_traced,
+                &archives.docker,
+            )
+            .map_err(|e| format!("{e:#}")),
+        };
+        let containerd = containerd.map(Mutex::new).map_err(|e| format!("{e:#}"));
         let all: Vec<Runtime> = runtimes
             .iter()
             .cloned()
             .chain(traced.iter().map(|t| t.rt.clone()))
             .collect();
-        let podman = start_podman(&dir.path().join("podman"), &all, &archive)
+        let podman = start_podman(&dir.path().join("podman"), &all, &archives.oci)
             .map(Mutex::new)
             .map_err(|e| format!("{e:#}"));
         Ok(Lab {
+            docker: docker.map(Mutex::new),
             containerd,
             podman,
-            archive,
+            archives,
             traced,
+            docker_traced,
             dir,
         })
     }
@@ -58,9 +80,20 @@ impl Lab {
         self.traced.iter().find(|t| t.rt.real == name)
     }
 
+    /// The traced wrapper dockerd knows the runtime called `name` by.
+    pub fn docker_traced_for(&self, name: &str) -> Option<&Traced> {
+        self.docker_traced.iter().find(|t| t.rt.real == name)
+    }
+
     /// Stops the daemons and cleans the store; what could not be cleaned is returned.
     pub fn teardown(self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Ok(d) = self.docker {
+            let mut d = d.into_inner().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = d.stop() {
+                problems.push(format!("dockerd: {e:#}"));
+            }
+        }
         if let Ok(c) = self.containerd {
             let mut c = c.into_inner().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = c.stop() {
@@ -77,12 +110,39 @@ impl Lab {
     }
 }
 
+fn trace_all(runtimes: &[Runtime], dir: &Path) -> Result<Vec<Traced>> {
+    runtimes.iter().map(|r| r.traced(dir)).collect()
+}
+
 fn start_containerd(dir: &Path, namespace: &str, archive: &Path) -> Result<Containerd> {
     let c = Containerd::start(dir, namespace)?;
     let archive = archive.display().to_string();
     c.ctr_ok(&["image", "import", &archive])
         .context("ctr image import")?;
     Ok(c)
+}
+
+fn start_docker(
+    dir: &Path,
+    tag: &str,
+    c: &Containerd,
+    traced: &[Traced],
+    archive: &Path,
+) -> Result<Docker> {
+    let endpoint = ContainerdEndpoint {
+        socket: c.socket.clone(),
+        state: c.state_dir(),
+    };
+    let runtimes = traced
+        .iter()
+        .map(|t| DockerRuntime {
+            name: crate::docker::runtime_name(&t.rt.real),
+            path: t.rt.path.clone(),
+        })
+        .collect();
+    let d = Docker::start(dir, tag, endpoint, runtimes)?;
+    d.load(archive)?;
+    Ok(d)
 }
 
 fn start_podman(dir: &Path, runtimes: &[Runtime], archive: &Path) -> Result<Podman> {

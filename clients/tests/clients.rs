@@ -1,15 +1,18 @@
 //! Real clients drive the runtime: every flow runs once with sangja and once with
 //! runc from apt (the reference), through a private containerd 1.6 (stock runc
-//! shim, `--runc-binary`) and a private podman 4.3 store (`--runtime`).
+//! shim, `--runc-binary`), a private podman 4.3 store (`--runtime`) and a private
+//! dockerd 20.10 on that containerd (`docker run --runtime`, daemon.json).
 //!
 //! Flows of one client run one at a time (a per-client lock), so the leftover check
 //! after each flow sees only what that flow made.
 
 mod ctr_flows;
+mod docker_flows;
 mod podman_flows;
 mod timing;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use sangja_clients::cmd::Outcome;
 use sangja_clients::lab::Lab;
 use sangja_clients::runtimes::Runtime;
 use std::process::Command;
@@ -59,6 +62,64 @@ pub struct Flow {
     pub run: Box<dyn FnOnce() -> Result<(), Failed> + Send>,
 }
 
+/// What the exec flows run in a container whose init is a trapping shell, after
+/// `exec -e X=y <container>`.
+pub const EXEC_PROBE: [&str; 3] = [
+    "sh",
+    "-c",
+    "echo exec-$((6*7))-$X; tr '\\0' ' ' < /proc/1/cmdline; echo; exit 4",
+];
+
+/// The probe's exit code came back, `-e` reached it, and pid 1 it saw is the
+/// container's init (its command line holds `trap`).
+pub fn check_exec_probe(out: Outcome) -> anyhow::Result<()> {
+    let out = out.code_is(4)?;
+    anyhow::ensure!(
+        out.stdout.contains("exec-42-y"),
+        "{}",
+        out.describe("lacks exec-42-y")
+    );
+    anyhow::ensure!(
+        out.stdout.contains("trap"),
+        "{}",
+        out.describe("pid 1 seen from the exec is not the container's shell")
+    );
+    Ok(())
+}
+
+/// How a client's module runs one of its flows for one runtime.
+pub type RunFlow<F> = fn(&SharedLab, &[Runtime], &Runtime, &str, F) -> Result<(), Failed>;
+
+/// The trials of one client for one runtime: each row of `table` is (name, flow, why it
+/// cannot run here); while the client's tools are `missing`, every flow is skipped
+/// saying so.
+pub fn client_flows<F: Send + 'static>(
+    client: &'static str,
+    shared: &SharedLab,
+    runtimes: &[Runtime],
+    rt: &Runtime,
+    missing: &[String],
+    table: Vec<(&'static str, F, Option<String>)>,
+    run: RunFlow<F>,
+) -> Vec<Flow> {
+    table
+        .into_iter()
+        .map(|(name, f, skip)| {
+            let (shared, rts, rt) = (shared.clone(), runtimes.to_vec(), rt.clone());
+            Flow {
+                client,
+                name,
+                skip: if missing.is_empty() {
+                    skip
+                } else {
+                    Some(missing.join(", "))
+                },
+                run: Box::new(move || run(&shared, &rts, &rt, name, f)),
+            }
+        })
+        .collect()
+}
+
 fn main() {
     let args = Arguments::from_args();
     let runtimes = vec![Runtime::sangja(), Runtime::runc()];
@@ -69,6 +130,7 @@ fn main() {
     for rt in &runtimes {
         let mut of_rt = ctr_flows::flows(&shared, &runtimes, rt);
         of_rt.extend(podman_flows::flows(&shared, &runtimes, rt));
+        of_rt.extend(docker_flows::flows(&shared, &runtimes, rt));
         flows.extend(of_rt.into_iter().map(|f| (Some(rt), f)));
     }
     flows.push((None, timing::flow(&shared, &runtimes)));

@@ -104,23 +104,15 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         ("delete_and_errors", delete_and_errors, None),
         ("runtime_calls", runtime_calls, None),
     ];
-    table
-        .into_iter()
-        .map(|(name, f, skip)| {
-            let (shared, rts, rt) = (shared.clone(), runtimes.to_vec(), rt.clone());
-            let skip = if tools.is_empty() {
-                skip
-            } else {
-                Some(tools.join(", "))
-            };
-            Flow {
-                client: "containerd",
-                name,
-                skip,
-                run: Box::new(move || run_flow(&shared, &rts, &rt, name, f)),
-            }
-        })
-        .collect()
+    crate::client_flows(
+        "containerd",
+        shared,
+        runtimes,
+        rt,
+        &tools,
+        table.into(),
+        run_flow,
+    )
 }
 
 /// The shim loads a task's cgroups through every v1 hierarchy its init is in. A
@@ -128,8 +120,8 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
 /// net_cls,net_prio, and unmounting them with child cgroups left keeps them alive)
 /// fails that load: containerd logs "loading cgroup for <pid>: cgroups: cannot find
 /// cgroup mount destination" and `ctr task metrics` answers "no metrics received"
-/// for every runtime, runc included.
-fn metrics_blocked() -> Option<String> {
+/// for every runtime, runc included. `docker stats` reads the same metrics.
+pub fn metrics_blocked() -> Option<String> {
     let hidden = leftovers::unmounted_v1_hierarchies();
     (!hidden.is_empty()).then(|| {
         format!(

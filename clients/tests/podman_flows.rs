@@ -2,7 +2,7 @@
 //! runtime. conmon calls `create --bundle B --pid-file P [--console-socket S] id`,
 //! `start`, `exec --detach`, `kill`, `delete --force`, `state`, `pause`/`resume`.
 
-use crate::{lab, Flow, SharedLab};
+use crate::{check_exec_probe, lab, Flow, SharedLab, EXEC_PROBE};
 use anyhow::{ensure, Context, Result};
 use libtest_mimic::Failed;
 use sangja_clients::cmd::{run, wait_for};
@@ -113,18 +113,15 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         ("errors", errors),
         ("runtime_calls", runtime_calls),
     ];
-    table
-        .into_iter()
-        .map(|(name, f)| {
-            let (shared, rts, rt) = (shared.clone(), runtimes.to_vec(), rt.clone());
-            Flow {
-                client: "podman",
-                name,
-                skip: (!missing.is_empty()).then(|| missing.join(", ")),
-                run: Box::new(move || run_flow(&shared, &rts, &rt, name, f)),
-            }
-        })
-        .collect()
+    crate::client_flows(
+        "podman",
+        shared,
+        runtimes,
+        rt,
+        &missing,
+        table.into_iter().map(|(n, f)| (n, f, None)).collect(),
+        run_flow,
+    )
 }
 
 fn run_flow(
@@ -252,27 +249,9 @@ fn detach_exec_stop_rm(x: &Ctx) -> Result<()> {
             .success()
             .then_some(()))
     })?;
-    let out = x
-        .podman(&[
-            "exec",
-            "-e",
-            "X=y",
-            &n,
-            "sh",
-            "-c",
-            "echo exec-$((6*7))-$X; tr '\\0' ' ' < /proc/1/cmdline; echo; exit 4",
-        ])?
-        .code_is(4)?;
-    ensure!(
-        out.stdout.contains("exec-42-y"),
-        "{}",
-        out.describe("lacks exec-42-y")
-    );
-    ensure!(
-        out.stdout.contains("trap"),
-        "{}",
-        out.describe("pid 1 seen from the exec is not the container's shell")
-    );
+    let mut probe = vec!["exec", "-e", "X=y", &n];
+    probe.extend(EXEC_PROBE);
+    check_exec_probe(x.podman(&probe)?)?;
     // A failed exec is the runtime's message with podman's exit code; the
     // container lives on.
     let out = x.podman(&["exec", &n, "/nonexistent-cmd"])?;

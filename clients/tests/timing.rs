@@ -1,5 +1,5 @@
-//! Wall time of `ctr run --rm` and `podman run --rm` of a busybox `true`, sangja and
-//! runc side by side in one run (alternating, first round discarded as warm-up).
+//! Wall time of `ctr run --rm`, `podman run --rm` and `docker run --rm` of a busybox
+//! `true`, sangja and runc side by side in one run (alternating, first round discarded as warm-up).
 //! Printed, never asserted: this shared machine is noisy; compare the ratio.
 //! Opt-in with `SANGJA_CLIENTS_TIMES=<rounds>`, as it adds little to correctness.
 
@@ -7,6 +7,7 @@ use crate::{lab, Flow, SharedLab};
 use anyhow::{Context, Result};
 use libtest_mimic::Failed;
 use sangja_clients::cmd::run;
+use sangja_clients::docker;
 use sangja_clients::image::IMAGE;
 use sangja_clients::podman::RUN_FLAGS;
 use sangja_clients::runtimes::Runtime;
@@ -43,12 +44,14 @@ fn measure(shared: &SharedLab, runtimes: &[Runtime], rounds: usize) -> Result<()
     let lab = lab(shared, runtimes)?;
     let c = lab.containerd.as_ref().map_err(|e| e.clone())?;
     let p = lab.podman.as_ref().map_err(|e| e.clone())?;
-    let (c, p) = (
+    let d = lab.docker.as_ref().map_err(|e| e.clone())?;
+    let (c, p, d) = (
         c.lock().unwrap_or_else(|e| e.into_inner()),
         p.lock().unwrap_or_else(|e| e.into_inner()),
+        d.lock().unwrap_or_else(|e| e.into_inner()),
     );
     // samples[client][runtime]
-    let mut samples = vec![vec![Vec::new(); runtimes.len()]; 2];
+    let mut samples = vec![vec![Vec::new(); runtimes.len()]; 3];
     let mut ids = Vec::new();
     for round in 0..=rounds {
         let mut order: Vec<usize> = (0..runtimes.len()).collect();
@@ -64,18 +67,41 @@ fn measure(shared: &SharedLab, runtimes: &[Runtime], rounds: usize) -> Result<()
             let mut pm = p.with(rt, &["run", "--rm", "--name", &id]);
             pm.args(RUN_FLAGS).arg(IMAGE).arg("true");
             let t_pm = timed(pm).context("podman run --rm")?;
+            // dockerd knows the runtime by name, through its traced wrapper (a shell
+            // script in front of either runtime, the same for both).
+            let name = docker::runtime_name(&rt.name);
+            let dk = d.cmd(&[
+                "run",
+                "--rm",
+                "--runtime",
+                &name,
+                "--network",
+                "none",
+                "--pull",
+                "never",
+                "--name",
+                &id,
+                IMAGE,
+                "true",
+            ]);
+            let t_dk = timed(dk).context("docker run --rm")?;
             ids.push(id);
             if round > 0 {
                 samples[0][i].push(t_ctr);
                 samples[1][i].push(t_pm);
+                samples[2][i].push(t_dk);
             }
         }
     }
     for id in &ids {
         c.leftovers_of(id)?;
     }
+    d.leftovers(&[])?;
     println!("\nwall time, {rounds} rounds after one warm-up (median / min / max, ms):");
-    for (ci, client) in ["ctr run --rm", "podman run --rm"].iter().enumerate() {
+    for (ci, client) in ["ctr run --rm", "podman run --rm", "docker run --rm"]
+        .iter()
+        .enumerate()
+    {
         for (ri, rt) in runtimes.iter().enumerate() {
             let mut v: Vec<f64> = samples[ci][ri]
                 .iter()

@@ -835,8 +835,7 @@ pub fn list(root: &Path) -> Result<Vec<OciState>, ContainerError> {
     Ok(out)
 }
 
-/// The owner's name from /etc/passwd, or the uid as a number. Read directly rather than
-/// through NSS: the shipped binary is static, where glibc's NSS would dlopen modules.
+/// The owner's name from /etc/passwd, or the uid as a number.
 fn owner_name(p: &Path) -> String {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata(p).map(|m| m.uid()).unwrap_or(0);
@@ -845,12 +844,9 @@ fn owner_name(p: &Path) -> String {
 }
 
 fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let id = fields.nth(1)?.parse::<u32>().ok()?;
-        (id == uid && !name.is_empty()).then(|| name.to_string())
-    })
+    crate::security::user::passwd_entry(passwd, uid)
+        .map(|e| e.name)
+        .filter(|n| !n.is_empty())
 }
 
 #[cfg(test)]
