@@ -275,13 +275,23 @@ fn run_rm_output(x: &Ctx) -> Result<Want> {
         .run(
             &["--rm"],
             &x.cname(""),
-            &["sh", "-c", "echo out-$((6*7)); echo err-$((6*7)) >&2"],
+            &[
+                "sh",
+                "-c",
+                "echo out-$((6*7)); echo err-$((6*7)) >&2; echo home=$HOME",
+            ],
         )?
         .ok()?;
     ensure!(
         out.stdout.contains("out-42") && !out.stdout.contains("err-42"),
         "{}",
         out.describe("stdout should hold out-42 alone")
+    );
+    // dockerd sets no HOME: the runtime fills it from the image's /etc/passwd, as runc.
+    ensure!(
+        out.stdout.lines().any(|l| l == "home=/root"),
+        "{}",
+        out.describe("HOME should be root's home from /etc/passwd")
     );
     ensure!(
         out.stderr.contains("err-42"),

@@ -321,13 +321,15 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
         .into_iter()
         .map(cstring)
         .collect::<Result<_, _>>()?;
-    let envp: Vec<CString> = process
-        .env()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(cstring)
-        .collect::<Result<_, _>>()?;
+    // As runc: a missing HOME comes from the container's /etc/passwd, read here in the
+    // container's root before the uid switch (dockerd sets none).
+    let envp: Vec<CString> = user::env_with_home(
+        process.env().as_deref().unwrap_or_default(),
+        process.user().uid(),
+    )
+    .into_iter()
+    .map(cstring)
+    .collect::<Result<_, _>>()?;
     let caps = capabilities::sets(process.capabilities().as_ref())?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     // The filter becomes its cBPF program here, so loading it later is one seccomp(2)
