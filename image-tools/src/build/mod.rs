@@ -52,13 +52,13 @@ pub enum BuildError {
     #[error(transparent)]
     Parse(#[from] ParseError),
     /// A failure of the instruction at `file:line`.
-    #[error("{file}:{line}: {instruction}: {source}")]
+    #[error("{file}:{line}: {instruction}: {cause}")]
     At {
         file: String,
         line: usize,
         instruction: String,
-        #[source]
-        source: Box<BuildError>,
+        // Shown in the message, so not the error's source (`{:#}` would say it twice).
+        cause: Box<BuildError>,
     },
     #[error("{0}")]
     Step(String),
@@ -70,11 +70,10 @@ pub enum BuildError {
     Context(#[from] context::ContextError),
     #[error(transparent)]
     Copy(#[from] copy::CopyError),
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Snapshot(Box<crate::container::snapshot::SnapshotError>),
@@ -133,7 +132,7 @@ fn at<'a>(file: &str, ins: &'a RawInstruction) -> impl FnOnce(BuildError) -> Bui
             file,
             line: ins.line,
             instruction: ins.original.clone(),
-            source: Box::new(e),
+            cause: Box::new(e),
         },
     }
 }
@@ -941,7 +940,7 @@ impl Builder<'_> {
         let empty = std::fs::read_dir(&upper)
             .map_err(|e| BuildError::Io {
                 path: upper.clone(),
-                source: e,
+                error: e,
             })?
             .next()
             .is_none();
@@ -1081,7 +1080,7 @@ fn txn_commit(
 fn io_at(path: &Path, e: nix::Error) -> BuildError {
     BuildError::Io {
         path: path.to_path_buf(),
-        source: e.into(),
+        error: e.into(),
     }
 }
 
@@ -1244,7 +1243,7 @@ fn place(
     let tar = ws_dir.join("copy.tar");
     let file = std::fs::File::create(&tar).map_err(|e| BuildError::Io {
         path: tar.clone(),
-        source: e,
+        error: e,
     })?;
     let mut w = std::io::BufWriter::new(file);
     w = copy::write_entries(&placed, ov, w)?;
@@ -1253,7 +1252,7 @@ fn place(
     for a in archives {
         let file = std::fs::File::create(&tar).map_err(|e| BuildError::Io {
             path: tar.clone(),
-            source: e,
+            error: e,
         })?;
         drop(copy::write_archive(
             a,
@@ -1313,7 +1312,7 @@ fn make_parents(
 fn apply_tar(root: &Root, tar: &Path) -> Result<(), BuildError> {
     let f = std::fs::File::open(tar).map_err(|e| BuildError::Io {
         path: tar.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     crate::layer::extract::apply(root, std::io::BufReader::new(f))?;
     Ok(())
