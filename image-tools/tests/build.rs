@@ -58,6 +58,7 @@ fn main() {
     add("stdin_dockerfile_and_tar_context", &[], stdin_inputs, true);
     add("bad_input_leaves_nothing", &[], bad_input, true);
     add("interrupted_build_leaves_nothing", &[], interrupted, true);
+    add("deep_stack_of_layers", &[], deep_stack, true);
     add("buildah_oracle", &["buildah"], buildah_oracle, true);
     run_trials(trials);
 }
@@ -1141,6 +1142,28 @@ fn interrupted() -> TestResult {
         "tagged",
     )?;
     check(fx.blobs() == blobs, "blobs added")?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+/// 120 layer-making steps: the overlay's lower dirs of the last steps no longer fit one
+/// mount option as absolute paths (a page), so the build must name them shortly.
+fn deep_stack() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let mut df = String::from("FROM busybox:base\n");
+    for i in 0..120 {
+        df.push_str(&format!("WORKDIR /deep/d{i}\n"));
+    }
+    df.push_str("RUN ls -d /deep/d* | wc -l > /count\n");
+    let ctx = fx.ctx("deep", &df, &[])?;
+    fx.build_ok(&ctx, &["-t", "deep:1"])?;
+    let dir = fx.env.path("deep-rootfs");
+    fx.env
+        .ok(["unpack", "deep:1", &dir.display().to_string()])?;
+    let count = fs::read_to_string(dir.join("count"))?;
+    check(count.trim() == "120", format!("count {count:?}"))?;
     check(
         fx.leftovers().is_empty(),
         format!("left: {:?}", fx.leftovers()),

@@ -128,7 +128,7 @@ impl Workspace {
         let upper = self.dir.join("layers").join(self.steps.to_string());
         let work = self.dir.join(format!("work-{}", self.steps));
         let rootfs = self.dir.join("bundle").join("rootfs");
-        snapshot::mount_overlay_stack(&self.lowers, &upper, &work, &rootfs)
+        snapshot::mount_overlay_stack_in(&self.dir, &self.lowers, &upper, &work, &rootfs)
             .map_err(|e| BuildError::Snapshot(Box::new(e)))?;
         Ok(Mounted {
             rootfs,
