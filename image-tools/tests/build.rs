@@ -888,6 +888,12 @@ CMD ["a", "b"]
             ),
         ),
         (
+            "user-workdir",
+            format!(
+                "FROM {base}\nUSER bob\nWORKDIR /wd/app\nRUN touch made-by-bob\nUSER root\nWORKDIR /root-owned\n"
+            ),
+        ),
+        (
             "copies",
             format!(
                 r#"FROM {base}

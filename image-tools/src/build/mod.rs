@@ -694,21 +694,15 @@ impl Builder<'_> {
                 let base = self.cfg.config.working_dir.clone().unwrap_or_default();
                 let path = join_dir(&base, &w);
                 self.cfg.config.working_dir = Some(path.clone());
-                let parts = json!({ "workdir": path });
+                let user = self.cfg.config.user.clone().filter(|u| !u.is_empty());
+                let parts = json!({ "workdir": path, "user": user });
                 self.fs_step(
                     ins,
                     trigger,
                     format!("WORKDIR {path}"),
                     parts,
                     txn,
-                    |_, m, _| {
-                        let root = Root::open(&m.rootfs).map_err(|e| io_at(&m.rootfs, e))?;
-                        let p = crate::layer::inroot::InPath::parse(path.as_bytes())
-                            .map_err(|e| step_err(e.to_string()))?;
-                        root.open_dir_create(&p)
-                            .map_err(|e| io_at(&m.rootfs.join(p.as_relative()), e))?;
-                        Ok(())
-                    },
+                    |_, m, _| make_workdir(&m.rootfs, &path, user.as_deref()),
                 )?;
             }
             Instruction::From { .. } => unreachable!("checked before the build"),
@@ -1305,6 +1299,41 @@ fn make_parents(
             Some(nix::unistd::Gid::from_raw(gid)),
         )
         .map_err(|e| io_at(&root.path().join(&d), e))?;
+    }
+    Ok(())
+}
+
+/// WORKDIR's directory, made if missing; what it makes belongs to the USER in effect
+/// (as buildah and BuildKit), root otherwise.
+fn make_workdir(rootfs: &Path, path: &str, user: Option<&str>) -> Result<(), BuildError> {
+    use crate::layer::inroot::InPath;
+    let root = Root::open(rootfs).map_err(|e| io_at(rootfs, e))?;
+    let owner = match user {
+        Some(u) => {
+            let e = crate::bundle::user::resolve(&root, u)
+                .map_err(|e| step_err(format!("USER {u}: {e}")))?;
+            Some((e.uid, e.gid))
+        }
+        None => None,
+    };
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    for i in 1..=comps.len() {
+        let rel = comps[..i].join("/");
+        let p = InPath::parse(rel.as_bytes()).map_err(|e| step_err(e.to_string()))?;
+        if root.open_dir(&p).is_ok() {
+            continue;
+        }
+        let at = rootfs.join(&rel);
+        root.open_dir_create(&p).map_err(|e| io_at(&at, e))?;
+        if let Some((uid, gid)) = owner {
+            let fd = root.open_dir_rw(&p).map_err(|e| io_at(&at, e))?;
+            nix::unistd::fchown(
+                &fd,
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+            )
+            .map_err(|e| io_at(&at, e))?;
+        }
     }
     Ok(())
 }
