@@ -57,6 +57,8 @@ fn main() {
     add("add_url_from_local_server", &[], add_url, true);
     add("stdin_dockerfile_and_tar_context", &[], stdin_inputs, true);
     add("bad_input_leaves_nothing", &[], bad_input, true);
+    add("interrupted_build_leaves_nothing", &[], interrupted, true);
+    add("deep_stack_of_layers", &[], deep_stack, true);
     add("buildah_oracle", &["buildah"], buildah_oracle, true);
     run_trials(trials);
 }
@@ -886,6 +888,12 @@ CMD ["a", "b"]
             ),
         ),
         (
+            "user-workdir",
+            format!(
+                "FROM {base}\nUSER bob\nWORKDIR /wd/app\nRUN touch made-by-bob\nUSER root\nWORKDIR /root-owned\n"
+            ),
+        ),
+        (
             "copies",
             format!(
                 r#"FROM {base}
@@ -1080,6 +1088,88 @@ fn buildah_oracle() -> TestResult {
         .args(["rm", "--all"])
         .output();
     result?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+/// SIGINT in the middle of a RUN: the container is killed, the build fails, and the
+/// workspace, mounts and staged blobs are gone.
+fn interrupted() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let ctx = fx.ctx(
+        "slow",
+        "FROM busybox:base\nRUN echo started && sleep 60\n",
+        &[],
+    )?;
+    let blobs = fx.blobs();
+    let mut child = Command::new(bin())
+        .arg("--store")
+        .arg(&fx.env.store)
+        .args(["build", "--progress", "plain", "-t", "slow:1", "--runtime"])
+        .arg(&fx.runtime)
+        .arg(&ctx)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("started") {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("the RUN step never started".into());
+        }
+        let n = stderr.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // SAFETY: a signal to the child we started, by its pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let start = std::time::Instant::now();
+    stderr.read_to_end(&mut seen)?;
+    let status = child.wait()?;
+    let err = String::from_utf8_lossy(&seen);
+    check(status.code() == Some(1), format!("exit {status}:\n{err}"))?;
+    check(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "the build waited for the RUN step's sleep",
+    )?;
+    contains(&err, "interrupted")?;
+    check(
+        fx.env.run(["inspect", "slow:1"]).status.code() != Some(0),
+        "tagged",
+    )?;
+    check(fx.blobs() == blobs, "blobs added")?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+/// 120 layer-making steps: the overlay's lower dirs of the last steps no longer fit one
+/// mount option as absolute paths (a page), so the build must name them shortly.
+fn deep_stack() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let mut df = String::from("FROM busybox:base\n");
+    for i in 0..120 {
+        df.push_str(&format!("WORKDIR /deep/d{i}\n"));
+    }
+    df.push_str("RUN ls -d /deep/d* | wc -l > /count\n");
+    let ctx = fx.ctx("deep", &df, &[])?;
+    fx.build_ok(&ctx, &["-t", "deep:1"])?;
+    let dir = fx.env.path("deep-rootfs");
+    fx.env
+        .ok(["unpack", "deep:1", &dir.display().to_string()])?;
+    let count = fs::read_to_string(dir.join("count"))?;
+    check(count.trim() == "120", format!("count {count:?}"))?;
     check(
         fx.leftovers().is_empty(),
         format!("left: {:?}", fx.leftovers()),

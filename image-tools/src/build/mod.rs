@@ -52,13 +52,13 @@ pub enum BuildError {
     #[error(transparent)]
     Parse(#[from] ParseError),
     /// A failure of the instruction at `file:line`.
-    #[error("{file}:{line}: {instruction}: {source}")]
+    #[error("{file}:{line}: {instruction}: {cause}")]
     At {
         file: String,
         line: usize,
         instruction: String,
-        #[source]
-        source: Box<BuildError>,
+        // Shown in the message, so not the error's source (`{:#}` would say it twice).
+        cause: Box<BuildError>,
     },
     #[error("{0}")]
     Step(String),
@@ -70,11 +70,10 @@ pub enum BuildError {
     Context(#[from] context::ContextError),
     #[error(transparent)]
     Copy(#[from] copy::CopyError),
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Snapshot(Box<crate::container::snapshot::SnapshotError>),
@@ -133,7 +132,7 @@ fn at<'a>(file: &str, ins: &'a RawInstruction) -> impl FnOnce(BuildError) -> Bui
             file,
             line: ins.line,
             instruction: ins.original.clone(),
-            source: Box::new(e),
+            cause: Box::new(e),
         },
     }
 }
@@ -695,21 +694,15 @@ impl Builder<'_> {
                 let base = self.cfg.config.working_dir.clone().unwrap_or_default();
                 let path = join_dir(&base, &w);
                 self.cfg.config.working_dir = Some(path.clone());
-                let parts = json!({ "workdir": path });
+                let user = self.cfg.config.user.clone().filter(|u| !u.is_empty());
+                let parts = json!({ "workdir": path, "user": user });
                 self.fs_step(
                     ins,
                     trigger,
                     format!("WORKDIR {path}"),
                     parts,
                     txn,
-                    |_, m, _| {
-                        let root = Root::open(&m.rootfs).map_err(|e| io_at(&m.rootfs, e))?;
-                        let p = crate::layer::inroot::InPath::parse(path.as_bytes())
-                            .map_err(|e| step_err(e.to_string()))?;
-                        root.open_dir_create(&p)
-                            .map_err(|e| io_at(&m.rootfs.join(p.as_relative()), e))?;
-                        Ok(())
-                    },
+                    |_, m, _| make_workdir(&m.rootfs, &path, user.as_deref()),
                 )?;
             }
             Instruction::From { .. } => unreachable!("checked before the build"),
@@ -941,7 +934,7 @@ impl Builder<'_> {
         let empty = std::fs::read_dir(&upper)
             .map_err(|e| BuildError::Io {
                 path: upper.clone(),
-                source: e,
+                error: e,
             })?
             .next()
             .is_none();
@@ -1081,7 +1074,7 @@ fn txn_commit(
 fn io_at(path: &Path, e: nix::Error) -> BuildError {
     BuildError::Io {
         path: path.to_path_buf(),
-        source: e.into(),
+        error: e.into(),
     }
 }
 
@@ -1244,7 +1237,7 @@ fn place(
     let tar = ws_dir.join("copy.tar");
     let file = std::fs::File::create(&tar).map_err(|e| BuildError::Io {
         path: tar.clone(),
-        source: e,
+        error: e,
     })?;
     let mut w = std::io::BufWriter::new(file);
     w = copy::write_entries(&placed, ov, w)?;
@@ -1253,7 +1246,7 @@ fn place(
     for a in archives {
         let file = std::fs::File::create(&tar).map_err(|e| BuildError::Io {
             path: tar.clone(),
-            source: e,
+            error: e,
         })?;
         drop(copy::write_archive(
             a,
@@ -1310,10 +1303,45 @@ fn make_parents(
     Ok(())
 }
 
+/// WORKDIR's directory, made if missing; what it makes belongs to the USER in effect
+/// (as buildah and BuildKit), root otherwise.
+fn make_workdir(rootfs: &Path, path: &str, user: Option<&str>) -> Result<(), BuildError> {
+    use crate::layer::inroot::InPath;
+    let root = Root::open(rootfs).map_err(|e| io_at(rootfs, e))?;
+    let owner = match user {
+        Some(u) => {
+            let e = crate::bundle::user::resolve(&root, u)
+                .map_err(|e| step_err(format!("USER {u}: {e}")))?;
+            Some((e.uid, e.gid))
+        }
+        None => None,
+    };
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    for i in 1..=comps.len() {
+        let rel = comps[..i].join("/");
+        let p = InPath::parse(rel.as_bytes()).map_err(|e| step_err(e.to_string()))?;
+        if root.open_dir(&p).is_ok() {
+            continue;
+        }
+        let at = rootfs.join(&rel);
+        root.open_dir_create(&p).map_err(|e| io_at(&at, e))?;
+        if let Some((uid, gid)) = owner {
+            let fd = root.open_dir_rw(&p).map_err(|e| io_at(&at, e))?;
+            nix::unistd::fchown(
+                &fd,
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+            )
+            .map_err(|e| io_at(&at, e))?;
+        }
+    }
+    Ok(())
+}
+
 fn apply_tar(root: &Root, tar: &Path) -> Result<(), BuildError> {
     let f = std::fs::File::open(tar).map_err(|e| BuildError::Io {
         path: tar.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     crate::layer::extract::apply(root, std::io::BufReader::new(f))?;
     Ok(())

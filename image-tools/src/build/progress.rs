@@ -1,11 +1,15 @@
 //! Build output on stderr. `plain` (and `auto` when stderr is not a terminal) is
 //! BuildKit's plain log: `#N [i/n] INSTRUCTION`, RUN output as `#N 0.123 line`,
 //! `#N CACHED`, `#N DONE 0.1s`, `#N ERROR: ...`, and the total at the end. On a terminal,
-//! one indicatif line per step with its time, the running step's last output line
-//! beside it. `quiet` prints nothing.
+//! one indicatif line per step with its time, the running step's last output lines
+//! folded under it (gone when it is done, kept when it fails). `quiet` prints nothing.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
+
+/// How many output lines a running step shows under it on a terminal.
+const TAIL_LINES: usize = 6;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +49,8 @@ pub struct Step {
     start: Instant,
     bar: Option<ProgressBar>,
     label: String,
+    /// The output lines shown under a running step (terminal view).
+    tail: RefCell<Vec<ProgressBar>>,
 }
 
 fn secs(d: Duration) -> String {
@@ -99,6 +105,7 @@ impl Progress {
             start: Instant::now(),
             bar,
             label: label.to_string(),
+            tail: RefCell::new(Vec::new()),
         }
     }
 
@@ -108,8 +115,29 @@ impl Progress {
             step.n,
             step.start.elapsed().as_secs_f64()
         ));
-        if let Some(b) = &step.bar {
-            b.set_message(text.to_string());
+        if let (View::Tty(mp), Some(b)) = (&self.view, &step.bar) {
+            let mut tail = step.tail.borrow_mut();
+            let after = tail.last().unwrap_or(b).clone();
+            let line = mp.insert_after(&after, ProgressBar::new_spinner());
+            line.set_style(
+                ProgressStyle::with_template("    {wide_msg:.dim}").expect("template parses"),
+            );
+            line.set_message(text.to_string());
+            tail.push(line);
+            if tail.len() > TAIL_LINES {
+                let old = tail.remove(0);
+                old.finish_and_clear();
+                mp.remove(&old);
+            }
+        }
+    }
+
+    fn clear_tail(&self, step: &Step) {
+        if let View::Tty(mp) = &self.view {
+            for l in step.tail.borrow_mut().drain(..) {
+                l.finish_and_clear();
+                mp.remove(&l);
+            }
         }
     }
 
@@ -119,6 +147,7 @@ impl Progress {
 
     pub fn cached(&self, step: Step) {
         self.plain(&format!("#{} CACHED", step.n));
+        self.clear_tail(&step);
         if let Some(b) = step.bar {
             b.set_style(
                 ProgressStyle::with_template("=> CACHED {prefix}").expect("template parses"),
@@ -130,6 +159,7 @@ impl Progress {
     pub fn done(&self, step: Step) {
         let t = secs(step.start.elapsed());
         self.plain(&format!("#{} DONE {t}", step.n));
+        self.clear_tail(&step);
         if let Some(b) = step.bar {
             b.set_style(
                 ProgressStyle::with_template("=> {prefix} {msg}").expect("template parses"),

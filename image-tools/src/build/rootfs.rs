@@ -14,7 +14,6 @@ use crate::layer::inroot::{kind_at, InPath};
 use crate::layer::Root;
 use crate::store::Store;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -43,7 +42,7 @@ pub struct Workspace {
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
     move |source| BuildError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 
@@ -89,10 +88,9 @@ pub fn interrupted() -> bool {
 
 impl Workspace {
     pub fn new(store: &Store) -> Result<Workspace, BuildError> {
-        let dir = store
-            .root()
-            .join("build")
-            .join(crate::store::unique_name("build"));
+        // Absolute: the runtime gets paths in it (its --root, the bundle).
+        let root = std::path::absolute(store.root()).map_err(io_err(store.root()))?;
+        let dir = root.join("build").join(crate::store::unique_name("build"));
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         Ok(Workspace {
             runtime_root: dir.join("state"),
@@ -130,7 +128,7 @@ impl Workspace {
         let upper = self.dir.join("layers").join(self.steps.to_string());
         let work = self.dir.join(format!("work-{}", self.steps));
         let rootfs = self.dir.join("bundle").join("rootfs");
-        snapshot::mount_overlay_stack(&self.lowers, &upper, &work, &rootfs)
+        snapshot::mount_overlay_stack_in(&self.dir, &self.lowers, &upper, &work, &rootfs)
             .map_err(|e| BuildError::Snapshot(Box::new(e)))?;
         Ok(Mounted {
             rootfs,
@@ -217,18 +215,15 @@ impl Workspace {
             Stdio::from(write2),
         )?;
         CHILD.store(child.id() as i32, Ordering::SeqCst);
-        let reader = BufReader::new(fs::File::from(read));
-        for line in reader.split(b'\n') {
-            match line {
-                Ok(l) => on_line(String::from_utf8_lossy(&l).trim_end_matches('\r')),
-                Err(_) => break,
-            }
-        }
+        relay(&read, &rt, &id, on_line);
         let status = child.wait().map_err(io_err(&rt.bin));
         CHILD.store(0, Ordering::SeqCst);
         let status = status?;
         let _ = rt.delete(&id);
         self.live = None;
+        if interrupted() {
+            return Err(BuildError::Interrupted);
+        }
         use std::os::unix::process::ExitStatusExt;
         let code = status
             .code()
@@ -243,6 +238,44 @@ impl Workspace {
         }
         drop_mount_points(&m.upper, &absent);
         Ok(code)
+    }
+}
+
+/// Relays the container's output line by line until every writer is gone. Once the
+/// build is interrupted the container is killed: its init (pid 1 in its namespace)
+/// ignores the forwarded SIGINT unless it handles it.
+fn relay(read: &std::os::fd::OwnedFd, rt: &Runtime, id: &str, on_line: &mut dyn FnMut(&str)) {
+    use nix::poll::{poll, PollFd, PollFlags};
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut last_kill: Option<std::time::Instant> = None;
+    loop {
+        // Again every half second: the runtime may not know the container as running yet.
+        if interrupted() && last_kill.is_none_or(|t| t.elapsed().as_millis() >= 500) {
+            let _ = rt.kill(id, "SIGKILL");
+            last_kill = Some(std::time::Instant::now());
+        }
+        let mut fds = [PollFd::new(read.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, 200u16) {
+            Ok(0) | Err(nix::Error::EINTR) => continue,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        match nix::unistd::read(read, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                pending.extend_from_slice(&buf[..n]);
+                while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=pos).collect();
+                    on_line(String::from_utf8_lossy(&line[..pos]).trim_end_matches('\r'));
+                }
+            }
+            Err(nix::Error::EINTR) | Err(nix::Error::EAGAIN) => {}
+            Err(_) => break,
+        }
+    }
+    if !pending.is_empty() {
+        on_line(String::from_utf8_lossy(&pending).trim_end_matches('\r'));
     }
 }
 

@@ -126,6 +126,32 @@ pub fn mount_overlay_stack(
     })
 }
 
+/// [`mount_overlay_stack`] for deep stacks: lower dirs inside `dir` are named relative to
+/// it (overlayfs resolves them against the caller's working directory, so the mount runs
+/// from `dir`), which keeps the one mount option under its page-size limit for hundreds
+/// of layers instead of a few dozen long absolute paths.
+pub fn mount_overlay_stack_in(
+    dir: &Path,
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    rootfs: &Path,
+) -> Result<(), SnapshotError> {
+    let rel: Vec<PathBuf> = lowers
+        .iter()
+        .map(|l| {
+            l.strip_prefix(dir)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| l.clone())
+        })
+        .collect();
+    let back = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    std::env::set_current_dir(dir).map_err(io_err(dir))?;
+    let result = mount_overlay_stack(&rel, upper, work, rootfs);
+    let _ = std::env::set_current_dir(&back);
+    result
+}
+
 /// Unmounts `rootfs` if it is mounted (a lazy detach when it is busy).
 pub fn unmount(rootfs: &Path) -> Result<(), SnapshotError> {
     if !is_mounted(rootfs) {
