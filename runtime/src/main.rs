@@ -24,7 +24,7 @@ fn main() {
             std::process::exit(0)
         }
         Err(e) => {
-            let msg = format!("{e:#}");
+            let msg = describe(&e);
             tracing::error!("{msg}");
             // As runc: the error goes to the log, and to stderr too when the log is a file.
             if logs_to_file || !tracing::dispatcher::has_been_set() {
@@ -33,4 +33,18 @@ fn main() {
             std::process::exit(1)
         }
     }
+}
+
+/// The error and its causes, as `{:#}` would print them, leaving out a cause whose text a
+/// message before it already carries (most of ours name their source inline).
+fn describe(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }

@@ -323,3 +323,28 @@ fn features_tell_what_is_supported() {
         assert!(ns.contains(&"time"));
     }
 }
+
+#[test]
+fn relative_root_is_taken_from_the_cwd() {
+    // runc makes --root absolute; a relative one must work for every later command.
+    let env = Env::new("relroot");
+    let b = env.bundle(&["sleep", "1000"]);
+    let rt = |args: &[&str]| {
+        Command::new(runtime())
+            .args(["--root", "rel-state"])
+            .args(args)
+            .current_dir(&env.dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+    };
+    let id = format!("relroot-{}", std::process::id());
+    assert!(rt(&["create", "--bundle", b.to_str().unwrap(), &id]).success());
+    assert!(rt(&["start", &id]).success());
+    assert!(rt(&["kill", &id, "KILL"]).success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(rt(&["delete", "--force", &id]).success());
+    assert!(!env.dir.join("rel-state").join(&id).exists());
+}

@@ -177,7 +177,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     })?;
     let g = Globals {
         criu: cli.criu.clone(),
-        root: cli.root.clone().unwrap_or_else(|| default_root(rootless)),
+        // Absolute, as runc makes it: the path is stored in state and used from any cwd.
+        root: std::path::absolute(cli.root.clone().unwrap_or_else(|| default_root(rootless)))
+            .map_err(|e| anyhow::anyhow!("--root: {e}"))?,
         rootless,
         log: Some(log),
         systemd_cgroup: cli.systemd_cgroup,
