@@ -36,10 +36,12 @@ impl Lab {
         let containerd = start_containerd(&dir.path().join("containerd"), &namespace, &archive)
             .map(Mutex::new)
             .map_err(|e| format!("{e:#}"));
+        // Runtimes under their own containerd shim have no podman side.
         let all: Vec<Runtime> = runtimes
             .iter()
             .cloned()
             .chain(traced.iter().map(|t| t.rt.clone()))
+            .filter(|r| r.shim.is_none())
             .collect();
         let podman = start_podman(&dir.path().join("podman"), &all, &archive)
             .map(Mutex::new)
@@ -55,7 +57,8 @@ impl Lab {
 
     /// The traced wrapper of the runtime called `name`.
     pub fn traced_for(&self, name: &str) -> Option<&Traced> {
-        self.traced.iter().find(|t| t.rt.real == name)
+        let wrapped = format!("{name}-traced");
+        self.traced.iter().find(|t| t.rt.name == wrapped)
     }
 
     /// Stops the daemons and cleans the store; what could not be cleaned is returned.

@@ -38,11 +38,15 @@ impl Ctx<'_> {
         id
     }
 
-    /// `ctr run --runc-binary <rt> <opts> IMAGE <id> <cmd>`
+    /// `ctr run --runc-binary <rt> <opts> IMAGE <id> <cmd>`, or `--runtime <shim>`
+    /// for a runtime under its own shim.
     fn run_cmd(&self, opts: &[&str], id: &str, command: &[&str]) -> Command {
-        let mut c = self.c.ctr_cmd(&["run", "--runc-binary"]);
-        c.arg(&self.rt.path)
-            .args(opts)
+        let mut c = self.c.ctr_cmd(&["run"]);
+        match &self.rt.shim {
+            Some(shim) => c.arg("--runtime").arg(shim),
+            None => c.arg("--runc-binary").arg(&self.rt.path),
+        };
+        c.args(opts)
             .arg(IMAGE)
             .arg(id)
             .args(command);
@@ -89,7 +93,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         .map(|t| format!("{t} not installed"))
         .collect();
     let no_update = ctr_lacks_task_update();
-    let table: [(&'static str, FlowFn, Option<String>); 13] = [
+    let mut table: Vec<(&'static str, FlowFn, Option<String>)> = vec![
         ("run_output", run_output, None),
         ("exit_status", exit_status, None),
         ("detach_exec", detach_exec, None),
@@ -104,6 +108,10 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         ("delete_and_errors", delete_and_errors, None),
         ("runtime_calls", runtime_calls, None),
     ];
+    if rt.shim.is_some() {
+        table.push(("shim_killed", shim_killed, None));
+        table.push(("sandbox_group", sandbox_group, None));
+    }
     table
         .into_iter()
         .map(|(name, f, skip)| {
@@ -185,6 +193,7 @@ fn run_flow(
     };
     let res = f(&ctx);
     let ids = ctx.ids.take();
+    let root = rt.shim_root(&c.namespace);
     if res.is_err() {
         for id in &ids {
             c.force_remove(id);
@@ -192,7 +201,11 @@ fn run_flow(
     }
     let left: Vec<String> = ids
         .iter()
-        .filter_map(|id| c.leftovers_of(id).err().map(|e| format!("{id}: {e:#}")))
+        .filter_map(|id| {
+            c.leftovers_of(id, &root)
+                .err()
+                .map(|e| format!("{id}: {e:#}"))
+        })
         .collect();
     match res {
         Err(e) if left.is_empty() => Err(format!("{e:#}").into()),
@@ -464,7 +477,7 @@ fn update_call_as_shim(x: &Ctx) -> Result<()> {
     use std::io::Write;
     let id = x.id("");
     x.sleeper(&id, &[])?;
-    let root = format!("/run/containerd/runc/{}", x.c.namespace);
+    let root = x.rt.shim_root(&x.c.namespace);
     let log = x.c.bundle(&id).join("log.json");
     let mut child = Command::new(&x.rt.path)
         .arg("--root")
@@ -691,4 +704,99 @@ fn runtime_calls(x: &Ctx) -> Result<()> {
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The pid of `pid`'s parent, from /proc.
+fn parent_of(pid: u32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
+}
+
+/// The live shim processes started for container `id` (`-id <id>` on their command line).
+fn shims_of(x: &Ctx, id: &str) -> Vec<(i32, String)> {
+    leftovers::processes_with(&format!("-namespace {} -id {id} ", x.c.namespace))
+}
+
+fn sleeping(pid: u32) -> bool {
+    leftovers::processes_with("sleep 1000")
+        .iter()
+        .any(|p| p.0 == pid as i32)
+}
+
+/// A shim killed with SIGKILL mid-run: containerd sees its connection close and
+/// runs the shim's `delete` action, which removes the container from the runtime
+/// (its init dies), unmounts the rootfs and removes the dead shim's socket; then
+/// `ctr task delete` and `ctr container delete` leave nothing behind.
+fn shim_killed(x: &Ctx) -> Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    let id = x.id("");
+    let init = x.sleeper(&id, &[])?;
+    let shims = shims_of(x, &id);
+    ensure!(shims.len() == 1, "expected one shim for {id}, found {shims:?}");
+    kill(nix::unistd::Pid::from_raw(shims[0].0), Signal::SIGKILL)?;
+    wait_for("the task to stop or go once its shim died", || {
+        Ok(match x.c.task(&id)? {
+            None => Some(()),
+            Some((_, st)) if st == "STOPPED" => Some(()),
+            _ => None,
+        })
+    })
+    .with_context(|| format!("containerd log tail:\n{}", tail(&x.c.daemon_log(), 8)))?;
+    // The task may already be gone (containerd's cleanup removed it).
+    let _ = x.c.ctr(&["task", "delete", &id])?;
+    ensure!(x.c.task(&id)?.is_none(), "task still listed after delete");
+    wait_for("the container's init to be gone", || {
+        Ok((!sleeping(init)).then_some(()))
+    })?;
+    x.c.ctr_ok(&["container", "delete", &id])?;
+    Ok(())
+}
+
+/// Two containers carrying one `io.kubernetes.cri.sandbox-id` run under one shim
+/// process (their inits are its children, one socket named by the sandbox id);
+/// the shim outlives the first container's delete and exits after the last.
+fn sandbox_group(x: &Ctx) -> Result<()> {
+    let (a, b) = (x.id("a"), x.id("b"));
+    let pod = format!("{}-pod", x.base);
+    let ann = format!("io.kubernetes.cri.sandbox-id={pod}");
+    let init_a = x.sleeper(&a, &["--annotation", &ann])?;
+    let init_b = x.sleeper(&b, &["--annotation", &ann])?;
+    let (shims_a, shims_b) = (shims_of(x, &a), shims_of(x, &b));
+    ensure!(
+        shims_a.len() == 1 && shims_b.is_empty(),
+        "one shim (started for {a}) should serve both; shims for {a}: {shims_a:?}, for {b}: {shims_b:?}"
+    );
+    let shim = shims_a[0].0;
+    let parents = (parent_of(init_a), parent_of(init_b));
+    ensure!(
+        parents == (Some(shim), Some(shim)),
+        "inits {init_a} and {init_b} have parents {parents:?}, not the shared shim {shim}"
+    );
+    let socket = x.c.shim_socket(&pod);
+    ensure!(
+        socket.exists() && !x.c.shim_socket(&a).exists(),
+        "the shared shim should listen on the sandbox's socket {}",
+        socket.display()
+    );
+    x.stop_and_delete(&a)?;
+    ensure!(
+        !shims_of(x, &a).is_empty(),
+        "the shared shim exited with {b} still running"
+    );
+    x.c.ctr_ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        &format!("{b}-after"),
+        &b,
+        "true",
+    ])?;
+    x.stop_and_delete(&b)?;
+    wait_for("the shared shim to exit", || {
+        Ok(shims_of(x, &a).is_empty().then_some(()))
+    })?;
+    wait_for("the sandbox socket to go", || {
+        Ok((!socket.exists()).then_some(()))
+    })?;
+    Ok(())
 }

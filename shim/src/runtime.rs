@@ -16,6 +16,9 @@ use std::process::{Command, Stdio};
 /// Where state lives when the runtime options name no root (the Go shim's is
 /// /run/containerd/runc).
 pub const DEFAULT_ROOT: &str = "/run/containerd/sangja";
+/// The runtime binary the `start` action chose, handed to the serving shim it
+/// spawns (which runs from the real executable, not the path containerd used).
+pub const BINARY_ENV: &str = "SANGJA_SHIM_RUNTIME_BINARY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -62,6 +65,9 @@ impl Runtime {
     /// shim finds the runtime beside the link), else next to the real executable,
     /// else on PATH.
     pub fn default_binary() -> PathBuf {
+        if let Some(b) = std::env::var_os(BINARY_ENV).filter(|b| !b.is_empty()) {
+            return PathBuf::from(b);
+        }
         let argv0 = std::env::args_os().next().map(PathBuf::from);
         let exe = std::env::current_exe().ok();
         [argv0.filter(|p| p.is_absolute()), exe]

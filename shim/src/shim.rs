@@ -82,7 +82,10 @@ impl containerd_shim::Shim for SangjaShim {
 
     async fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
         let group = grouping(&self.bundle, &opts.id);
-        let address = containerd_shim::spawn(opts, &group, Vec::new()).await?;
+        let binary = Runtime::default_binary();
+        let binary = binary.to_string_lossy();
+        let vars = vec![(crate::runtime::BINARY_ENV, binary.as_ref())];
+        let address = containerd_shim::spawn(opts, &group, vars).await?;
         std::fs::write(self.bundle.join("address"), &address)
             .map_err(|e| other(format!("write {}/address: {e}", self.bundle.display())))?;
         Ok(address)
