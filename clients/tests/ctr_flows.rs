@@ -742,8 +742,17 @@ fn shim_killed(x: &Ctx) -> Result<()> {
         })
     })
     .with_context(|| format!("containerd log tail:\n{}", tail(&x.c.daemon_log(), 8)))?;
-    // The task may already be gone (containerd's cleanup removed it).
-    let _ = x.c.ctr(&["task", "delete", &id])?;
+    // The task is usually gone already (containerd's cleanup removed it): then ctr
+    // never learns its FIFO paths and leaves them, whatever the shim; remove them.
+    let del = x.c.ctr(&["task", "delete", &id])?;
+    if !del.success() {
+        ensure!(
+            del.stderr.contains("not found"),
+            "{}",
+            del.describe("should succeed or find no task")
+        );
+        x.c.remove_fifos(&id);
+    }
     ensure!(x.c.task(&id)?.is_none(), "task still listed after delete");
     wait_for("the container's init to be gone", || {
         Ok((!sleeping(init)).then_some(()))
