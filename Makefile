@@ -21,7 +21,7 @@ build:
 DIST_TARGET := x86_64-unknown-linux-gnu
 DIST_SANGJA := target/$(DIST_TARGET)/dist-runtime/sangja
 dist: dist-runtime
-	$(CARGO) build --profile dist -p sangja-image
+	$(CARGO) build --profile dist -p sangja-image -p sangja-shim
 
 dist-runtime:
 	RUSTFLAGS='-C target-feature=+crt-static -C force-unwind-tables=no' \
@@ -35,6 +35,7 @@ test-dist: build dist-runtime conformance-checker
 install: dist
 	install -D -m 0755 $(DIST_SANGJA) $(PREFIX)/bin/sangja
 	install -D -m 0755 target/dist/sangja-image $(PREFIX)/bin/sangja-image
+	install -D -m 0755 target/dist/containerd-shim-sangja-v2 $(PREFIX)/bin/containerd-shim-sangja-v2
 
 # A busybox container run through create/start/delete, printing what it saw.
 demo: deps build

@@ -107,6 +107,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         ("exec_tty", exec_tty, None),
         ("delete_and_errors", delete_and_errors, None),
         ("runtime_calls", runtime_calls, None),
+        ("events", events, None),
     ];
     if rt.shim.is_some() {
         table.push(("shim_killed", shim_killed, None));
@@ -807,5 +808,96 @@ fn sandbox_group(x: &Ctx) -> Result<()> {
     wait_for("the sandbox socket to go", || {
         Ok((!socket.exists()).then_some(()))
     })?;
+    Ok(())
+}
+
+/// `ctr events` while a task lives: the shim's task events reach containerd in the
+/// order it expects (create, start, exec added/started/exit, paused, resumed, the
+/// init's exit, delete), and a memory-limited task killed by the OOM killer gives
+/// /tasks/oom and exit status 137.
+fn events(x: &Ctx) -> Result<()> {
+    let mut watcher = x
+        .c
+        .ctr_cmd(&["events"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = watcher.stdout.take().context("ctr events stdout")?;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push(l);
+        }
+    });
+    let res = events_flow(x, &lines);
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    let _ = reader.join();
+    res
+}
+
+fn events_flow(x: &Ctx, lines: &std::sync::Mutex<Vec<String>>) -> Result<()> {
+    // ctr events prints `<time> <namespace> <topic> <event JSON>`.
+    let topics_of = |id: &str| -> Vec<String> {
+        let needle = format!("\"{id}\"");
+        lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|l| l.contains(&needle) && l.contains(" /tasks/"))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")).map(String::from))
+            .collect()
+    };
+    // ctr subscribes asynchronously: wait until it sees a container event.
+    let probe = x.id("probe");
+    cmd::ok(&mut x.run_cmd(&["--rm"], &probe, &["true"]))?;
+    wait_for("ctr events to report a task", || {
+        Ok((!topics_of(&probe).is_empty()).then_some(()))
+    })?;
+
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    x.c.ctr_ok(&["task", "exec", "--exec-id", &format!("{id}-e"), &id, "true"])?;
+    x.c.ctr_ok(&["task", "pause", &id])?;
+    x.c.wait_status(&id, "PAUSED")?;
+    x.c.ctr_ok(&["task", "resume", &id])?;
+    x.c.wait_status(&id, "RUNNING")?;
+    x.stop_and_delete(&id)?;
+    let want = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ];
+    wait_for("the delete event", || {
+        Ok(topics_of(&id).iter().any(|t| t == "/tasks/delete").then_some(()))
+    })
+    .with_context(|| format!("events of {id}: {:?}", topics_of(&id)))?;
+    let got = topics_of(&id);
+    ensure!(got == want, "events of {id}: {got:?}, expected {want:?}");
+
+    let oom = x.id("oom");
+    // The shell keeps a 64 MiB string: far over the 16 MiB limit.
+    let out = run(&mut x.run_cmd(
+        &["--rm", "--memory-limit", "16777216"],
+        &oom,
+        &["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived"],
+    ))?;
+    ensure!(
+        out.code == Some(137),
+        "{}",
+        out.describe("should be OOM-killed (exit 137)")
+    );
+    wait_for("the oom event", || {
+        Ok(topics_of(&oom).iter().any(|t| t == "/tasks/oom").then_some(()))
+    })
+    .with_context(|| format!("events of {oom}: {:?}", topics_of(&oom)))?;
     Ok(())
 }
