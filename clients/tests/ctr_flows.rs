@@ -46,10 +46,7 @@ impl Ctx<'_> {
             Some(shim) => c.arg("--runtime").arg(shim),
             None => c.arg("--runc-binary").arg(&self.rt.path),
         };
-        c.args(opts)
-            .arg(IMAGE)
-            .arg(id)
-            .args(command);
+        c.args(opts).arg(IMAGE).arg(id).args(command);
         c
     }
 
@@ -733,7 +730,10 @@ fn shim_killed(x: &Ctx) -> Result<()> {
     let id = x.id("");
     let init = x.sleeper(&id, &[])?;
     let shims = shims_of(x, &id);
-    ensure!(shims.len() == 1, "expected one shim for {id}, found {shims:?}");
+    ensure!(
+        shims.len() == 1,
+        "expected one shim for {id}, found {shims:?}"
+    );
     kill(nix::unistd::Pid::from_raw(shims[0].0), Signal::SIGKILL)?;
     wait_for("the task to stop or go once its shim died", || {
         Ok(match x.c.task(&id)? {
@@ -816,13 +816,12 @@ fn sandbox_group(x: &Ctx) -> Result<()> {
 /// init's exit, delete), and a memory-limited task killed by the OOM killer gives
 /// /tasks/oom and exit status 137.
 fn events(x: &Ctx) -> Result<()> {
-    let mut watcher = x
-        .c
-        .ctr_cmd(&["events"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut watcher =
+        x.c.ctr_cmd(&["events"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
     let stdout = watcher.stdout.take().context("ctr events stdout")?;
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let sink = lines.clone();
@@ -847,7 +846,11 @@ fn events_flow(x: &Ctx, lines: &std::sync::Mutex<Vec<String>>) -> Result<()> {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter(|l| l.contains(&needle) && l.contains(" /tasks/"))
-            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")).map(String::from))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find(|w| w.starts_with("/tasks/"))
+                    .map(String::from)
+            })
             .collect()
     };
     // ctr subscribes asynchronously: wait until it sees a container event.
@@ -877,7 +880,10 @@ fn events_flow(x: &Ctx, lines: &std::sync::Mutex<Vec<String>>) -> Result<()> {
         "/tasks/delete",
     ];
     wait_for("the delete event", || {
-        Ok(topics_of(&id).iter().any(|t| t == "/tasks/delete").then_some(()))
+        Ok(topics_of(&id)
+            .iter()
+            .any(|t| t == "/tasks/delete")
+            .then_some(()))
     })
     .with_context(|| format!("events of {id}: {:?}", topics_of(&id)))?;
     let got = topics_of(&id);
@@ -888,7 +894,11 @@ fn events_flow(x: &Ctx, lines: &std::sync::Mutex<Vec<String>>) -> Result<()> {
     let out = run(&mut x.run_cmd(
         &["--rm", "--memory-limit", "16777216"],
         &oom,
-        &["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived"],
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived",
+        ],
     ))?;
     ensure!(
         out.code == Some(137),
@@ -896,7 +906,10 @@ fn events_flow(x: &Ctx, lines: &std::sync::Mutex<Vec<String>>) -> Result<()> {
         out.describe("should be OOM-killed (exit 137)")
     );
     wait_for("the oom event", || {
-        Ok(topics_of(&oom).iter().any(|t| t == "/tasks/oom").then_some(()))
+        Ok(topics_of(&oom)
+            .iter()
+            .any(|t| t == "/tasks/oom")
+            .then_some(()))
     })
     .with_context(|| format!("events of {oom}: {:?}", topics_of(&oom)))?;
     Ok(())

@@ -215,10 +215,11 @@ pub fn last_error(log: &Path, offset: u64) -> Option<String> {
 
 fn last_error_in(text: &str) -> Option<String> {
     text.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v.get("level").and_then(|l| l.as_str()) == Some("error"))
         .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
-        .last()
+        .next()
 }
 
 #[cfg(test)]

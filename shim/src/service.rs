@@ -663,14 +663,14 @@ impl Task for Service {
         let (rt, log, _) = self.container_ctx(&req.id)?;
         {
             let st = self.lock();
-            let c = &st.containers[&req.id];
-            if c.init.status == Status::RUNNING || c.init.status == Status::PAUSED {
-                if c.init.exit.is_none() {
-                    return Err(status(
-                        Code::FAILED_PRECONDITION,
-                        format!("cannot delete a running task {}", req.id),
-                    ));
-                }
+            let running = st.containers.get(&req.id).is_some_and(|c| {
+                matches!(c.init.status, Status::RUNNING | Status::PAUSED) && c.init.exit.is_none()
+            });
+            if running {
+                return Err(status(
+                    Code::FAILED_PRECONDITION,
+                    format!("cannot delete a running task {}", req.id),
+                ));
             }
         }
         if let Err(e) = rt
