@@ -38,6 +38,8 @@ targets() {
     [ -n "$arc" ] && check "$g, sangja-image / skopeo+umoci from the same oci-archive" "$(ratio "$s" "$arc")" "<=" 1.0
   done
   check "fetch of an image already stored, sangja-image (ms)" "$(median "image: fetch only, image already stored" sangja-image)" "<" 100
+  check "shim RSS per running container, containerd-shim-sangja-v2 (MiB)" "$(median "shim RSS per running container" sangja-shim)" "<=" 3
+  check "ctr run --rm, containerd-shim-sangja-v2 / Go runc shim with runc" "$(ratio "$(median "ctr run --rm (true), wall time" sangja-shim)" "$(median "ctr run --rm (true), wall time" "containerd-shim-runc-v2, runc")")" "<" 1.0
   if ! grep -q 'sangja-image pull' "$RESULTS"; then
     echo "- note: sangja-image has no pull yet; its image rows load the registry's copy of the image from an oci-archive (see the tool column)."
   fi
