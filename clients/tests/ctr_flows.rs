@@ -109,6 +109,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
     if rt.shim.is_some() {
         table.push(("shim_killed", shim_killed, None));
         table.push(("sandbox_group", sandbox_group, None));
+        table.push(("checkpoint_refused", checkpoint_refused, None));
     }
     table
         .into_iter()
@@ -913,4 +914,19 @@ fn events_flow(x: &Ctx, lines: &std::sync::Mutex<Vec<String>>) -> Result<()> {
     })
     .with_context(|| format!("events of {oom}: {:?}", topics_of(&oom)))?;
     Ok(())
+}
+
+/// `ctr task checkpoint` gets the shim's clear refusal (sangja has no
+/// checkpoint/restore yet), and the task runs on.
+fn checkpoint_refused(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    let out = x.c.ctr(&["task", "checkpoint", &id])?.failed()?;
+    ensure!(
+        out.stderr.contains("checkpoint is not supported by containerd-shim-sangja-v2"),
+        "{}",
+        out.describe("should carry the shim's refusal")
+    );
+    x.c.wait_status(&id, "RUNNING")?;
+    x.stop_and_delete(&id)
 }
