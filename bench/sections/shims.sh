@@ -5,7 +5,7 @@
 
 SHIM_N=${SHIM_N:-5}
 SHIM_RUNS=${SHIM_RUNS:-15}
-SANGJA_SHIM=${SANGJA_SHIM:-$REPO/target/dist/containerd-shim-sangja-v2}
+SANGJA_SHIM=${SANGJA_SHIM:-$REPO/target/x86_64-unknown-linux-gnu/dist-runtime/containerd-shim-sangja-v2}
 SHIM_IMAGE=docker.io/library/busybox:sangja-bench
 
 # A busybox image for ctr: rootfs -> umoci layout -> skopeo oci-archive -> ctr import.

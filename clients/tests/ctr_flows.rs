@@ -923,7 +923,8 @@ fn checkpoint_refused(x: &Ctx) -> Result<()> {
     x.sleeper(&id, &[])?;
     let out = x.c.ctr(&["task", "checkpoint", &id])?.failed()?;
     ensure!(
-        out.stderr.contains("checkpoint is not supported by containerd-shim-sangja-v2"),
+        out.stderr
+            .contains("checkpoint is not supported by containerd-shim-sangja-v2"),
         "{}",
         out.describe("should carry the shim's refusal")
     );

@@ -24,8 +24,10 @@ fn main() {
     }
     // One thread runs the service (less memory per container); blocking work goes
     // to tokio's blocking pool.
+    // Idle blocking threads (pipe drains, metrics reads) go soon: a shim mostly waits.
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_keep_alive(std::time::Duration::from_secs(1))
         .build()
     {
         Ok(rt) => rt,

@@ -7,11 +7,23 @@
 //! exit from there. Spawning is std's fork+exec at once, nothing runs in between.
 
 use containerd_shim::monitor::{monitor_subscribe, monitor_unsubscribe, Subject, Topic};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+/// Pids of runtime calls: the service's exit watcher skips them (they are not
+/// container processes) instead of keeping them as exits nobody claimed, where a
+/// reused pid could later be taken for an exec's.
+static CALLS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// Whether `pid` was a runtime call; forgets it (each exit is seen once).
+pub fn take_call(pid: i32) -> bool {
+    CALLS.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid)
+}
 
 /// Where state lives when the runtime options name no root (the Go shim's is
 /// /run/containerd/runc).
@@ -148,6 +160,8 @@ impl Runtime {
             }
         };
         let pid = child.id() as i32;
+        // No await since the spawn: the exit cannot have been handled yet.
+        CALLS.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
         let writer = input_wr.zip(io.input).map(|(mut w, bytes)| {
             tokio::task::spawn_blocking(move || {
                 use std::io::Write;

@@ -88,6 +88,9 @@ impl Service {
                 tokio::spawn(async move {
                     while let Some(e) = sub.rx.recv().await {
                         if let Subject::Pid(pid) = e.subject {
+                            if crate::runtime::take_call(pid) {
+                                continue;
+                            }
                             let exit = Exit {
                                 status: e.exit_code as u32,
                                 at: now(),

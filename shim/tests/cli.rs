@@ -16,7 +16,9 @@ fn shim() -> Command {
 fn sangja() -> PathBuf {
     std::env::var_os("SANGJA_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/sangja"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/sangja")
+        })
 }
 
 fn options_any(binary: &str) -> Vec<u8> {
@@ -58,18 +60,28 @@ fn version_flag() {
 fn info_carries_sangja_features() {
     let bin = sangja();
     if !bin.is_file() {
-        eprintln!("SKIPPED info_carries_sangja_features: {} not built", bin.display());
+        eprintln!(
+            "SKIPPED info_carries_sangja_features: {} not built",
+            bin.display()
+        );
         return;
     }
     let out = info_with(&options_any(bin.to_str().unwrap()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let info = RuntimeInfo::parse_from_bytes(&out.stdout).unwrap();
     assert_eq!(info.name, "io.containerd.sangja.v2");
     let features = info.features.as_ref().expect("features");
-    assert!(features.type_url.ends_with("runtime-spec/1/features/Features"));
+    assert!(features
+        .type_url
+        .ends_with("runtime-spec/1/features/Features"));
     let json: serde_json::Value = serde_json::from_slice(&features.value).unwrap();
     let want: serde_json::Value =
-        serde_json::from_slice(&Command::new(&bin).arg("features").output().unwrap().stdout).unwrap();
+        serde_json::from_slice(&Command::new(&bin).arg("features").output().unwrap().stdout)
+            .unwrap();
     assert_eq!(json, want);
 }
 
