@@ -43,7 +43,7 @@ async fn send(publisher: &RemotePublisher, ns: &str, id: &str) {
         container_id: id.to_string(),
         ..Default::default()
     };
-    crate::events::publish(publisher, ns, TASK_OOM_EVENT_TOPIC, Box::new(ev)).await;
+    crate::events::publish(publisher, ns, TASK_OOM_EVENT_TOPIC, ev).await;
 }
 
 async fn watch_v1(

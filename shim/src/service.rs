@@ -11,7 +11,7 @@ use containerd_shim::protos::api::Status;
 use containerd_shim::protos::events::task as ev;
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::{Message, MessageDyn, MessageField};
+use containerd_shim::protos::protobuf::{Message, MessageField};
 use containerd_shim::protos::shim::oci::Options;
 use containerd_shim::protos::topics;
 use containerd_shim::protos::ttrpc::{self, Code};
@@ -109,7 +109,7 @@ impl Service {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
+    async fn publish<M: Message>(&self, topic: &str, event: M) {
         events::publish(&self.publisher, &self.namespace, topic, event).await;
     }
 
@@ -165,11 +165,11 @@ impl Service {
         );
         self.publish(
             topics::TASK_START_EVENT_TOPIC,
-            Box::new(ev::TaskStart {
+            ev::TaskStart {
                 container_id: id.to_string(),
                 pid,
                 ..Default::default()
-            }),
+            },
         )
         .await;
         Ok(pid)
@@ -226,12 +226,12 @@ impl Service {
         self.register(id, exec_id, pid).await;
         self.publish(
             topics::TASK_EXEC_STARTED_EVENT_TOPIC,
-            Box::new(ev::TaskExecStarted {
+            ev::TaskExecStarted {
                 container_id: id.to_string(),
                 exec_id: exec_id.to_string(),
                 pid,
                 ..Default::default()
-            }),
+            },
         )
         .await;
         Ok(pid)
@@ -379,14 +379,14 @@ async fn on_exit(
             &publisher,
             &ns,
             topics::TASK_EXIT_EVENT_TOPIC,
-            Box::new(ev::TaskExit {
+            ev::TaskExit {
                 container_id: id.clone(),
                 id: proc_id,
                 pid,
                 exit_status: exit.status,
                 exited_at: Some(exit.at.clone()).into(),
                 ..Default::default()
-            }),
+            },
         )
         .await;
         if let Some(p) = lock().containers.get(&id).and_then(|c| c.process(&exec_id)) {
@@ -490,7 +490,7 @@ impl Task for Service {
         self.register(&id, "", pid).await;
         self.publish(
             topics::TASK_CREATE_EVENT_TOPIC,
-            Box::new(ev::TaskCreate {
+            ev::TaskCreate {
                 container_id: id.clone(),
                 bundle: req.bundle.clone(),
                 rootfs: req.rootfs.clone(),
@@ -505,7 +505,7 @@ impl Task for Service {
                 checkpoint: String::new(),
                 pid,
                 ..Default::default()
-            }),
+            },
         )
         .await;
         Ok(api::CreateTaskResponse {
@@ -699,14 +699,14 @@ impl Task for Service {
         });
         self.publish(
             topics::TASK_DELETE_EVENT_TOPIC,
-            Box::new(ev::TaskDelete {
+            ev::TaskDelete {
                 container_id: req.id.clone(),
                 pid: c.init.pid,
                 exit_status: exit.status,
                 exited_at: Some(exit.at.clone()).into(),
                 id: req.id.clone(),
                 ..Default::default()
-            }),
+            },
         )
         .await;
         Ok(api::DeleteResponse {
@@ -761,10 +761,10 @@ impl Task for Service {
         }
         self.publish(
             topics::TASK_PAUSED_EVENT_TOPIC,
-            Box::new(ev::TaskPaused {
+            ev::TaskPaused {
                 container_id: req.id.clone(),
                 ..Default::default()
-            }),
+            },
         )
         .await;
         Ok(api::Empty::new())
@@ -786,10 +786,10 @@ impl Task for Service {
         }
         self.publish(
             topics::TASK_RESUMED_EVENT_TOPIC,
-            Box::new(ev::TaskResumed {
+            ev::TaskResumed {
                 container_id: req.id.clone(),
                 ..Default::default()
-            }),
+            },
         )
         .await;
         Ok(api::Empty::new())
@@ -845,11 +845,11 @@ impl Task for Service {
         }
         self.publish(
             topics::TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(ev::TaskExecAdded {
+            ev::TaskExecAdded {
                 container_id: req.id.clone(),
                 exec_id: req.exec_id.clone(),
                 ..Default::default()
-            }),
+            },
         )
         .await;
         Ok(api::Empty::new())
