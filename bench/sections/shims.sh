@@ -80,7 +80,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 EOF
   containerd --config "$d/config.toml" >"$d/log" 2>&1 &
   local cpid=$!
-  on_exit "kill $cpid 2>/dev/null; for p in \$(pgrep -f -- '-namespace $SHIM_NS '); do kill -9 \$p; done; rm -rf /run/containerd/sangja/$SHIM_NS /run/containerd/runc/$SHIM_NS; find /sys/fs/cgroup -maxdepth 2 -type d -name '$SHIM_NS' -exec rmdir {} + 2>/dev/null"
+  on_exit "kill $cpid 2>/dev/null; for p in \$(pgrep -f -- '-namespace $SHIM_NS '); do kill -9 \$p; done; rm -rf /run/containerd/sangja/$SHIM_NS /run/containerd/runc/$SHIM_NS; rmdir /run/containerd/sangja 2>/dev/null; find /sys/fs/cgroup -maxdepth 2 -type d -name '$SHIM_NS' -exec rmdir {} + 2>/dev/null"
   local i
   for ((i = 0; i < 100; i++)); do shim_ctr version >/dev/null 2>&1 && break; sleep 0.1; done
   if ! shim_image >"$WORK/shim-image.log" 2>&1; then
