@@ -737,11 +737,36 @@ impl Task for Service {
                 format!("parse `ps --format json` output: {e}"),
             )
         })?;
+        // Exec'd processes carry their exec id, as the Go shim's ProcessDetails.
+        let exec_ids: std::collections::HashMap<u32, String> = self
+            .lock()
+            .containers
+            .get(&req.id)
+            .map(|c| {
+                c.execs
+                    .values()
+                    .filter(|p| p.pid != 0)
+                    .map(|p| (p.pid, p.id.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let details = |exec_id: &String| {
+            let d = containerd_shim::protos::shim::oci::ProcessDetails {
+                exec_id: exec_id.clone(),
+                ..Default::default()
+            };
+            d.write_to_bytes().ok().map(|value| Any {
+                type_url: "containerd.runc.v1.ProcessDetails".into(),
+                value,
+                ..Default::default()
+            })
+        };
         Ok(api::PidsResponse {
             processes: pids
                 .into_iter()
                 .map(|pid| containerd_shim::protos::types::task::ProcessInfo {
                     pid,
+                    info: exec_ids.get(&pid).and_then(details).into(),
                     ..Default::default()
                 })
                 .collect(),
