@@ -110,6 +110,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         table.push(("shim_killed", shim_killed, None));
         table.push(("sandbox_group", sandbox_group, None));
         table.push(("checkpoint_refused", checkpoint_refused, None));
+        table.push(("update_rpc", update_rpc, None));
     }
     table
         .into_iter()
@@ -929,5 +930,50 @@ fn checkpoint_refused(x: &Ctx) -> Result<()> {
         out.describe("should carry the shim's refusal")
     );
     x.c.wait_status(&id, "RUNNING")?;
+    x.stop_and_delete(&id)
+}
+
+/// The shim's Update RPC, sent over the task socket containerd itself uses (ctr 1.6
+/// has no `task update`): LinuxResources JSON in, host cgroups changed, task alive.
+fn update_rpc(x: &Ctx) -> Result<()> {
+    use containerd_shim_protos::protobuf::well_known_types::any::Any;
+    use containerd_shim_protos::shim::shim::UpdateTaskRequest;
+    use containerd_shim_protos::{ttrpc, TaskClient};
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    let socket = x.c.shim_socket(&id);
+    let client = ttrpc::Client::connect(&format!("unix://{}", socket.display()))
+        .with_context(|| format!("connect to the shim at {}", socket.display()))?;
+    let tasks = TaskClient::new(client);
+    let req = UpdateTaskRequest {
+        id: id.clone(),
+        resources: Some(Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+            value: br#"{"memory":{"limit":50331648},"cpu":{"shares":512},"pids":{"limit":77}}"#
+                .to_vec(),
+            ..Default::default()
+        })
+        .into(),
+        ..Default::default()
+    };
+    tasks
+        .update(ttrpc::context::with_timeout(30_000_000_000), &req)
+        .context("Update RPC")?;
+    for (file, want) in [
+        ("memory.limit_in_bytes", "50331648"),
+        ("cpu.shares", "512"),
+        ("pids.max", "77"),
+    ] {
+        let got = x.cgroup_file(&id, file)?;
+        ensure!(got == want, "{file} after Update is {got}, not {want}");
+    }
+    x.c.ctr_ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        &format!("{id}-after"),
+        &id,
+        "true",
+    ])?;
     x.stop_and_delete(&id)
 }
