@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SANGJA_BIN="$PWD/target/release/sangja"
+export SANGJA_SHIM_BIN="$PWD/target/release/containerd-shim-sangja-v2"
 
 echo "== unit and integration tests (cargo test --release --workspace)"
 cargo test --release --workspace --no-fail-fast

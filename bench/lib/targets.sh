@@ -41,6 +41,8 @@ targets() {
   local cold="build: cold, 6 steps (RUN, COPY, ADD tar)"
   check "$cold, sangja-image / buildah" "$(ratio "$(median "$cold" sangja-image)" "$(median "$cold" buildah)")" "<" 1.0
   check "no-change rebuild, sangja-image (ms)" "$(median "build: no-change rebuild, 6 steps" sangja-image)" "<" 500
+  check "shim RSS per running container, containerd-shim-sangja-v2 (MiB)" "$(median "shim RSS per running container" sangja-shim)" "<=" 3
+  check "ctr run --rm, containerd-shim-sangja-v2 / Go runc shim with runc" "$(ratio "$(median "ctr run --rm (true), wall time" sangja-shim)" "$(median "ctr run --rm (true), wall time" "containerd-shim-runc-v2, runc")")" "<" 1.0
   if ! grep -q 'sangja-image pull' "$RESULTS"; then
     echo "- note: sangja-image has no pull yet; its image rows load the registry's copy of the image from an oci-archive (see the tool column)."
   fi

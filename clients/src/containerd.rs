@@ -12,13 +12,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// Where containerd's runc shim keeps runtime state, whatever containerd's state dir.
-const SHIM_RUNC_ROOT: &str = "/run/containerd/runc";
+/// Where containerd's runc shim and sangja's shim keep runtime state, whatever
+/// containerd's state dir.
+const SHIM_ROOTS: [&str; 2] = ["/run/containerd/runc", "/run/containerd/sangja"];
 /// Shared directories containerd and ctr create under /run whatever their config.
-const SHARED_RUN_DIRS: [&str; 4] = [
+const SHARED_RUN_DIRS: [&str; 5] = [
     "/run/containerd/s",
     "/run/containerd/fifo",
     "/run/containerd/runc",
+    "/run/containerd/sangja",
     "/run/containerd",
 ];
 
@@ -198,8 +200,9 @@ impl Containerd {
     }
 
     /// Everything one container may leave: its shim, mounts, bundle, runtime state
-    /// and cgroup. Shims exit asynchronously after the delete, so wait for them.
-    pub fn leftovers_of(&self, id: &str) -> Result<()> {
+    /// (under `runtime_root`, the shim's root for our namespace) and cgroup. Shims
+    /// exit asynchronously after the delete, so wait for them.
+    pub fn leftovers_of(&self, id: &str, runtime_root: &Path) -> Result<()> {
         let mut report = Report::default();
         let shim_needle = format!("-namespace {} -id {id} ", self.namespace);
         let waited = wait_for_within("the shim to exit", CLEANUP_GUARD, || {
@@ -221,7 +224,7 @@ impl Containerd {
         if bundle.exists() {
             report.paths("bundle directory", vec![bundle]);
         }
-        let state = Path::new(SHIM_RUNC_ROOT).join(&self.namespace).join(id);
+        let state = runtime_root.join(id);
         if state.exists() {
             report.paths("runtime state directory", vec![state]);
         }
@@ -260,7 +263,9 @@ impl Containerd {
         for m in stale.iter().rev() {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
-        let _ = fs::remove_dir(Path::new(SHIM_RUNC_ROOT).join(&self.namespace));
+        for root in SHIM_ROOTS {
+            let _ = fs::remove_dir(Path::new(root).join(&self.namespace));
+        }
         leftovers::remove_empty_cgroup(&self.namespace);
         for d in &self.created_run_dirs {
             let _ = fs::remove_dir(d);

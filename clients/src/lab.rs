@@ -36,7 +36,13 @@ impl Lab {
         let archives = build_busybox_archives(&dir.path().join("image"))
             .context("building the busybox image")?;
         let traced = trace_all(runtimes, &dir.path().join("traced"))?;
-        let docker_traced = trace_all(runtimes, &dir.path().join("traced-docker"))?;
+        // Runtimes under their own containerd shim have no dockerd side.
+        let plain: Vec<Runtime> = runtimes
+            .iter()
+            .filter(|r| r.shim.is_none())
+            .cloned()
+            .collect();
+        let docker_traced = trace_all(&plain, &dir.path().join("traced-docker"))?;
         let tag = std::process::id().to_string();
         let namespace = format!("sangja-clients-{tag}");
         let containerd =
@@ -56,10 +62,12 @@ impl Lab {
             .map_err(|e| format!("{e:#}")),
         };
         let containerd = containerd.map(Mutex::new).map_err(|e| format!("{e:#}"));
+        // Runtimes under their own containerd shim have no podman side.
         let all: Vec<Runtime> = runtimes
             .iter()
             .cloned()
             .chain(traced.iter().map(|t| t.rt.clone()))
+            .filter(|r| r.shim.is_none())
             .collect();
         let podman = start_podman(&dir.path().join("podman"), &all, &archives.oci)
             .map(Mutex::new)
@@ -77,7 +85,8 @@ impl Lab {
 
     /// The traced wrapper of the runtime called `name`.
     pub fn traced_for(&self, name: &str) -> Option<&Traced> {
-        self.traced.iter().find(|t| t.rt.real == name)
+        let wrapped = format!("{name}-traced");
+        self.traced.iter().find(|t| t.rt.name == wrapped)
     }
 
     /// The traced wrapper dockerd knows the runtime called `name` by.

@@ -14,6 +14,9 @@ pub struct Runtime {
     /// The real runtime's name (differs from `name` for a traced wrapper): its
     /// default state root is /run/<real>.
     pub real: String,
+    /// containerd runs this runtime through this shim (`ctr run --runtime SHIM`)
+    /// instead of the stock runc shim with `--runc-binary`.
+    pub shim: Option<PathBuf>,
 }
 
 impl Runtime {
@@ -30,6 +33,22 @@ impl Runtime {
             name: "sangja".into(),
             path,
             real: "sangja".into(),
+            shim: None,
+        }
+    }
+
+    /// sangja under its own shim, containerd-shim-sangja-v2 from `SANGJA_SHIM_BIN`
+    /// (scripts/test.sh), else next to sangja in the workspace's target/release. The
+    /// shim finds sangja beside itself.
+    pub fn sangja_shim() -> Runtime {
+        let sangja = Runtime::sangja();
+        let shim = std::env::var_os("SANGJA_SHIM_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| sangja.path.with_file_name(SHIM_NAME));
+        Runtime {
+            name: "sangja-shim".into(),
+            shim: Some(shim.canonicalize().unwrap_or(shim)),
+            ..sangja
         }
     }
 
@@ -44,12 +63,16 @@ impl Runtime {
             name: "runc".into(),
             path,
             real: "runc".into(),
+            shim: None,
         }
     }
 
     /// Why this runtime cannot be tested here, if it cannot.
     pub fn missing(&self) -> Option<String> {
-        if self.path.is_file() {
+        let shim = self.shim.as_ref().filter(|s| !s.is_file());
+        if let Some(s) = shim {
+            Some(format!("{} shim not found at {}", self.name, s.display()))
+        } else if self.path.is_file() {
             None
         } else {
             Some(format!(
@@ -58,6 +81,16 @@ impl Runtime {
                 self.path.display()
             ))
         }
+    }
+
+    /// The state root containerd's shim gives the runtime, for namespace `ns`.
+    pub fn shim_root(&self, ns: &str) -> PathBuf {
+        let base = if self.shim.is_some() {
+            "/run/containerd/sangja"
+        } else {
+            "/run/containerd/runc"
+        };
+        Path::new(base).join(ns)
     }
 
     /// The name containerd's shim (go-runc) puts before "create failed": the binary's
@@ -88,16 +121,32 @@ impl Runtime {
         )
         .with_context(|| format!("write {}", wrapper.display()))?;
         fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
+        // A shim beside the wrapper (a link) runs the wrapper: the shim looks for
+        // the runtime next to the path containerd started it by.
+        let shim = match &self.shim {
+            Some(s) => {
+                let link = bin_dir.join(SHIM_NAME);
+                let _ = fs::remove_file(&link);
+                std::os::unix::fs::symlink(s, &link)
+                    .with_context(|| format!("link {}", link.display()))?;
+                Some(link)
+            }
+            None => None,
+        };
         Ok(Traced {
             rt: Runtime {
                 name: format!("{}-traced", self.name),
                 path: wrapper,
                 real: self.real.clone(),
+                shim,
             },
             log,
         })
     }
 }
+
+/// The file name of sangja's containerd shim.
+pub const SHIM_NAME: &str = "containerd-shim-sangja-v2";
 
 /// A traced runtime and the log of its calls.
 #[derive(Debug, Clone)]

@@ -122,15 +122,20 @@ pub fn client_flows<F: Send + 'static>(
 
 fn main() {
     let args = Arguments::from_args();
-    let runtimes = vec![Runtime::sangja(), Runtime::runc()];
+    // sangja and runc behind containerd's stock runc shim and podman; sangja a
+    // third time behind its own shim (containerd flows only).
+    let runtimes = vec![Runtime::sangja(), Runtime::runc(), Runtime::sangja_shim()];
     let shared: SharedLab = Arc::new(OnceLock::new());
     let blockers = lab_blockers();
 
     let mut flows = Vec::new();
     for rt in &runtimes {
         let mut of_rt = ctr_flows::flows(&shared, &runtimes, rt);
-        of_rt.extend(podman_flows::flows(&shared, &runtimes, rt));
-        of_rt.extend(docker_flows::flows(&shared, &runtimes, rt));
+        // Runtimes under their own containerd shim have no podman or dockerd side.
+        if rt.shim.is_none() {
+            of_rt.extend(podman_flows::flows(&shared, &runtimes, rt));
+            of_rt.extend(docker_flows::flows(&shared, &runtimes, rt));
+        }
         flows.extend(of_rt.into_iter().map(|f| (Some(rt), f)));
     }
     flows.push((None, timing::flow(&shared, &runtimes)));

@@ -38,14 +38,15 @@ impl Ctx<'_> {
         id
     }
 
-    /// `ctr run --runc-binary <rt> <opts> IMAGE <id> <cmd>`
+    /// `ctr run --runc-binary <rt> <opts> IMAGE <id> <cmd>`, or `--runtime <shim>`
+    /// for a runtime under its own shim.
     fn run_cmd(&self, opts: &[&str], id: &str, command: &[&str]) -> Command {
-        let mut c = self.c.ctr_cmd(&["run", "--runc-binary"]);
-        c.arg(&self.rt.path)
-            .args(opts)
-            .arg(IMAGE)
-            .arg(id)
-            .args(command);
+        let mut c = self.c.ctr_cmd(&["run"]);
+        match &self.rt.shim {
+            Some(shim) => c.arg("--runtime").arg(shim),
+            None => c.arg("--runc-binary").arg(&self.rt.path),
+        };
+        c.args(opts).arg(IMAGE).arg(id).args(command);
         c
     }
 
@@ -89,7 +90,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         .map(|t| format!("{t} not installed"))
         .collect();
     let no_update = ctr_lacks_task_update();
-    let table: [(&'static str, FlowFn, Option<String>); 13] = [
+    let mut table: Vec<(&'static str, FlowFn, Option<String>)> = vec![
         ("run_output", run_output, None),
         ("exit_status", exit_status, None),
         ("detach_exec", detach_exec, None),
@@ -103,16 +104,15 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
         ("exec_tty", exec_tty, None),
         ("delete_and_errors", delete_and_errors, None),
         ("runtime_calls", runtime_calls, None),
+        ("events", events, None),
     ];
-    crate::client_flows(
-        "containerd",
-        shared,
-        runtimes,
-        rt,
-        &tools,
-        table.into(),
-        run_flow,
-    )
+    if rt.shim.is_some() {
+        table.push(("shim_killed", shim_killed, None));
+        table.push(("sandbox_group", sandbox_group, None));
+        table.push(("checkpoint_refused", checkpoint_refused, None));
+        table.push(("update_rpc", update_rpc, None));
+    }
+    crate::client_flows("containerd", shared, runtimes, rt, &tools, table, run_flow)
 }
 
 /// The shim loads a task's cgroups through every v1 hierarchy its init is in. A
@@ -177,6 +177,7 @@ fn run_flow(
     };
     let res = f(&ctx);
     let ids = ctx.ids.take();
+    let root = rt.shim_root(&c.namespace);
     if res.is_err() {
         for id in &ids {
             c.force_remove(id);
@@ -184,7 +185,11 @@ fn run_flow(
     }
     let left: Vec<String> = ids
         .iter()
-        .filter_map(|id| c.leftovers_of(id).err().map(|e| format!("{id}: {e:#}")))
+        .filter_map(|id| {
+            c.leftovers_of(id, &root)
+                .err()
+                .map(|e| format!("{id}: {e:#}"))
+        })
         .collect();
     match res {
         Err(e) if left.is_empty() => Err(format!("{e:#}").into()),
@@ -456,7 +461,7 @@ fn update_call_as_shim(x: &Ctx) -> Result<()> {
     use std::io::Write;
     let id = x.id("");
     x.sleeper(&id, &[])?;
-    let root = format!("/run/containerd/runc/{}", x.c.namespace);
+    let root = x.rt.shim_root(&x.c.namespace);
     let log = x.c.bundle(&id).join("log.json");
     let mut child = Command::new(&x.rt.path)
         .arg("--root")
@@ -683,4 +688,276 @@ fn runtime_calls(x: &Ctx) -> Result<()> {
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The pid of `pid`'s parent, from /proc.
+fn parent_of(pid: u32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
+}
+
+/// The live shim processes started for container `id` (`-id <id>` on their command line).
+fn shims_of(x: &Ctx, id: &str) -> Vec<(i32, String)> {
+    leftovers::processes_with(&format!("-namespace {} -id {id} ", x.c.namespace))
+}
+
+fn sleeping(pid: u32) -> bool {
+    leftovers::processes_with("sleep 1000")
+        .iter()
+        .any(|p| p.0 == pid as i32)
+}
+
+/// A shim killed with SIGKILL mid-run: containerd sees its connection close and
+/// runs the shim's `delete` action, which removes the container from the runtime
+/// (its init dies), unmounts the rootfs and removes the dead shim's socket; then
+/// `ctr task delete` and `ctr container delete` leave nothing behind.
+fn shim_killed(x: &Ctx) -> Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    let id = x.id("");
+    let init = x.sleeper(&id, &[])?;
+    let shims = shims_of(x, &id);
+    ensure!(
+        shims.len() == 1,
+        "expected one shim for {id}, found {shims:?}"
+    );
+    kill(nix::unistd::Pid::from_raw(shims[0].0), Signal::SIGKILL)?;
+    wait_for("the task to stop or go once its shim died", || {
+        Ok(match x.c.task(&id)? {
+            None => Some(()),
+            Some((_, st)) if st == "STOPPED" => Some(()),
+            _ => None,
+        })
+    })
+    .with_context(|| format!("containerd log tail:\n{}", tail(&x.c.daemon_log(), 8)))?;
+    // The task is usually gone already (containerd's cleanup removed it): then ctr
+    // never learns its FIFO paths and leaves them, whatever the shim; remove them.
+    let del = x.c.ctr(&["task", "delete", &id])?;
+    if !del.success() {
+        ensure!(
+            del.stderr.contains("not found"),
+            "{}",
+            del.describe("should succeed or find no task")
+        );
+        x.c.remove_fifos(&id);
+    }
+    ensure!(x.c.task(&id)?.is_none(), "task still listed after delete");
+    wait_for("the container's init to be gone", || {
+        Ok((!sleeping(init)).then_some(()))
+    })?;
+    x.c.ctr_ok(&["container", "delete", &id])?;
+    Ok(())
+}
+
+/// Two containers carrying one `io.kubernetes.cri.sandbox-id` run under one shim
+/// process (their inits are its children, one socket named by the sandbox id);
+/// the shim outlives the first container's delete and exits after the last.
+fn sandbox_group(x: &Ctx) -> Result<()> {
+    let (a, b) = (x.id("a"), x.id("b"));
+    let pod = format!("{}-pod", x.base);
+    let ann = format!("io.kubernetes.cri.sandbox-id={pod}");
+    let init_a = x.sleeper(&a, &["--annotation", &ann])?;
+    let init_b = x.sleeper(&b, &["--annotation", &ann])?;
+    let (shims_a, shims_b) = (shims_of(x, &a), shims_of(x, &b));
+    ensure!(
+        shims_a.len() == 1 && shims_b.is_empty(),
+        "one shim (started for {a}) should serve both; shims for {a}: {shims_a:?}, for {b}: {shims_b:?}"
+    );
+    let shim = shims_a[0].0;
+    let parents = (parent_of(init_a), parent_of(init_b));
+    ensure!(
+        parents == (Some(shim), Some(shim)),
+        "inits {init_a} and {init_b} have parents {parents:?}, not the shared shim {shim}"
+    );
+    let socket = x.c.shim_socket(&pod);
+    ensure!(
+        socket.exists() && !x.c.shim_socket(&a).exists(),
+        "the shared shim should listen on the sandbox's socket {}",
+        socket.display()
+    );
+    x.stop_and_delete(&a)?;
+    ensure!(
+        !shims_of(x, &a).is_empty(),
+        "the shared shim exited with {b} still running"
+    );
+    x.c.ctr_ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        &format!("{b}-after"),
+        &b,
+        "true",
+    ])?;
+    x.stop_and_delete(&b)?;
+    wait_for("the shared shim to exit", || {
+        Ok(shims_of(x, &a).is_empty().then_some(()))
+    })?;
+    wait_for("the sandbox socket to go", || {
+        Ok((!socket.exists()).then_some(()))
+    })?;
+    Ok(())
+}
+
+/// `ctr events` while a task lives: the shim's task events reach containerd in the
+/// order it expects (create, start, exec added/started/exit, paused, resumed, the
+/// init's exit, delete), and a memory-limited task killed by the OOM killer gives
+/// /tasks/oom and exit status 137.
+fn events(x: &Ctx) -> Result<()> {
+    let mut watcher =
+        x.c.ctr_cmd(&["events"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+    let stdout = watcher.stdout.take().context("ctr events stdout")?;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push(l);
+        }
+    });
+    let res = events_flow(x, &lines);
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    let _ = reader.join();
+    res
+}
+
+fn events_flow(x: &Ctx, lines: &std::sync::Mutex<Vec<String>>) -> Result<()> {
+    // ctr events prints `<time> <namespace> <topic> <event JSON>`.
+    let topics_of = |id: &str| -> Vec<String> {
+        let needle = format!("\"{id}\"");
+        lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|l| l.contains(&needle) && l.contains(" /tasks/"))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find(|w| w.starts_with("/tasks/"))
+                    .map(String::from)
+            })
+            .collect()
+    };
+    // ctr subscribes asynchronously: wait until it sees a container event.
+    let probe = x.id("probe");
+    cmd::ok(&mut x.run_cmd(&["--rm"], &probe, &["true"]))?;
+    wait_for("ctr events to report a task", || {
+        Ok((!topics_of(&probe).is_empty()).then_some(()))
+    })?;
+
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    x.c.ctr_ok(&["task", "exec", "--exec-id", &format!("{id}-e"), &id, "true"])?;
+    x.c.ctr_ok(&["task", "pause", &id])?;
+    x.c.wait_status(&id, "PAUSED")?;
+    x.c.ctr_ok(&["task", "resume", &id])?;
+    x.c.wait_status(&id, "RUNNING")?;
+    x.stop_and_delete(&id)?;
+    let want = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ];
+    wait_for("the delete event", || {
+        Ok(topics_of(&id)
+            .iter()
+            .any(|t| t == "/tasks/delete")
+            .then_some(()))
+    })
+    .with_context(|| format!("events of {id}: {:?}", topics_of(&id)))?;
+    let got = topics_of(&id);
+    ensure!(got == want, "events of {id}: {got:?}, expected {want:?}");
+
+    let oom = x.id("oom");
+    // The shell keeps a 64 MiB string: far over the 16 MiB limit.
+    let out = run(&mut x.run_cmd(
+        &["--rm", "--memory-limit", "16777216"],
+        &oom,
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived",
+        ],
+    ))?;
+    ensure!(
+        out.code == Some(137),
+        "{}",
+        out.describe("should be OOM-killed (exit 137)")
+    );
+    wait_for("the oom event", || {
+        Ok(topics_of(&oom)
+            .iter()
+            .any(|t| t == "/tasks/oom")
+            .then_some(()))
+    })
+    .with_context(|| format!("events of {oom}: {:?}", topics_of(&oom)))?;
+    Ok(())
+}
+
+/// `ctr task checkpoint` gets the shim's clear refusal (sangja has no
+/// checkpoint/restore yet), and the task runs on.
+fn checkpoint_refused(x: &Ctx) -> Result<()> {
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    let out = x.c.ctr(&["task", "checkpoint", &id])?.failed()?;
+    ensure!(
+        out.stderr
+            .contains("checkpoint is not supported by containerd-shim-sangja-v2"),
+        "{}",
+        out.describe("should carry the shim's refusal")
+    );
+    x.c.wait_status(&id, "RUNNING")?;
+    x.stop_and_delete(&id)
+}
+
+/// The shim's Update RPC, sent over the task socket containerd itself uses (ctr 1.6
+/// has no `task update`): LinuxResources JSON in, host cgroups changed, task alive.
+fn update_rpc(x: &Ctx) -> Result<()> {
+    use containerd_shim_protos::protobuf::well_known_types::any::Any;
+    use containerd_shim_protos::shim::shim::UpdateTaskRequest;
+    use containerd_shim_protos::{ttrpc, TaskClient};
+    let id = x.id("");
+    x.sleeper(&id, &[])?;
+    let socket = x.c.shim_socket(&id);
+    let client = ttrpc::Client::connect(&format!("unix://{}", socket.display()))
+        .with_context(|| format!("connect to the shim at {}", socket.display()))?;
+    let tasks = TaskClient::new(client);
+    let req = UpdateTaskRequest {
+        id: id.clone(),
+        resources: Some(Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+            value: br#"{"memory":{"limit":50331648},"cpu":{"shares":512},"pids":{"limit":77}}"#
+                .to_vec(),
+            ..Default::default()
+        })
+        .into(),
+        ..Default::default()
+    };
+    tasks
+        .update(ttrpc::context::with_timeout(30_000_000_000), &req)
+        .context("Update RPC")?;
+    for (file, want) in [
+        ("memory.limit_in_bytes", "50331648"),
+        ("cpu.shares", "512"),
+        ("pids.max", "77"),
+    ] {
+        let got = x.cgroup_file(&id, file)?;
+        ensure!(got == want, "{file} after Update is {got}, not {want}");
+    }
+    x.c.ctr_ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        &format!("{id}-after"),
+        &id,
+        "true",
+    ])?;
+    x.stop_and_delete(&id)
 }

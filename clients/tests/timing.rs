@@ -42,6 +42,13 @@ fn timed(mut cmd: Command) -> Result<Duration> {
 
 fn measure(shared: &SharedLab, runtimes: &[Runtime], rounds: usize) -> Result<(), Failed> {
     let lab = lab(shared, runtimes)?;
+    // Timed side by side: the runtimes behind the stock runc shim and podman.
+    let runtimes: Vec<Runtime> = runtimes
+        .iter()
+        .filter(|r| r.shim.is_none())
+        .cloned()
+        .collect();
+    let runtimes = runtimes.as_slice();
     let c = lab.containerd.as_ref().map_err(|e| e.clone())?;
     let p = lab.podman.as_ref().map_err(|e| e.clone())?;
     let d = lab.docker.as_ref().map_err(|e| e.clone())?;
@@ -93,8 +100,10 @@ fn measure(shared: &SharedLab, runtimes: &[Runtime], rounds: usize) -> Result<()
             }
         }
     }
+    // Every timed run went through the stock runc shim.
+    let root = Runtime::runc().shim_root(&c.namespace);
     for id in &ids {
-        c.leftovers_of(id)?;
+        c.leftovers_of(id, &root)?;
     }
     d.leftovers(&[])?;
     println!("\nwall time, {rounds} rounds after one warm-up (median / min / max, ms):");
