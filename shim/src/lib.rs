@@ -1,6 +1,7 @@
 //! containerd-shim-sangja-v2: a containerd shim v2 (task API v2) that runs the
 //! `sangja` binary the way containerd's Go runc shim runs runc.
 
+pub mod checkpoint;
 pub mod events;
 pub mod info;
 pub mod metrics;
@@ -15,5 +16,6 @@ pub mod stdio;
 /// The runtime type containerd selects this shim by.
 pub const RUNTIME_TYPE: &str = "io.containerd.sangja.v2";
 
+/// Restoring a task from a checkpoint at Create is not wired to `sangja restore` yet.
 pub const CHECKPOINT_UNSUPPORTED: &str =
-    "checkpoint is not supported by containerd-shim-sangja-v2: sangja has no checkpoint/restore yet";
+    "restoring a task from a checkpoint is not supported by containerd-shim-sangja-v2 yet";

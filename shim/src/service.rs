@@ -820,12 +820,35 @@ impl Task for Service {
         Ok(api::Empty::new())
     }
 
+    /// `sangja checkpoint` as the Go shim runs `runc checkpoint`; CRIU's own error reaches
+    /// the client through the runtime's log when it fails.
     async fn checkpoint(
         &self,
         _ctx: &TtrpcContext,
-        _req: api::CheckpointTaskRequest,
+        req: api::CheckpointTaskRequest,
     ) -> TtrpcResult<api::Empty> {
-        Err(status(Code::UNIMPLEMENTED, crate::CHECKPOINT_UNSUPPORTED))
+        let (rt, log, _) = self.container_ctx(&req.id)?;
+        let opts = match req.options.as_ref() {
+            Some(a) if a.type_url.ends_with("CheckpointOptions") => {
+                crate::checkpoint::decode(&a.value)
+                    .map_err(|e| status(Code::INVALID_ARGUMENT, e))?
+            }
+            _ => Default::default(),
+        };
+        let a = crate::checkpoint::args(&opts, &req.path, &req.id);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        rt.call(&log, &args(&a), CallIo::default())
+            .await
+            .map_err(|e| runtime_failed("checkpoint", e))?;
+        self.publish(
+            topics::TASK_CHECKPOINTED_EVENT_TOPIC,
+            ev::TaskCheckpointed {
+                container_id: req.id.clone(),
+                ..Default::default()
+            },
+        )
+        .await;
+        Ok(api::Empty::new())
     }
 
     async fn exec(

@@ -193,7 +193,9 @@ fn find_in_path(name: &Path) -> Option<PathBuf> {
 pub fn checkpoint(root: &Path, id: &str, o: &DumpOpts) -> Result<(), CheckpointError> {
     let dir = ContainerDir::open(root, id)?;
     let st = dir.load()?;
-    if !matches!(container::status(&dir, &st), Status::Running) {
+    // As runc: a paused container can be checkpointed too (containerd pauses the task
+    // before it asks, to capture a still rootfs).
+    if !matches!(container::status(&dir, &st), Status::Running | Status::Paused) {
         return Err(ContainerError::NotRunning.into());
     }
     prepare_dirs(&o.common)?;
