@@ -195,7 +195,10 @@ pub fn checkpoint(root: &Path, id: &str, o: &DumpOpts) -> Result<(), CheckpointE
     let st = dir.load()?;
     // As runc: a paused container can be checkpointed too (containerd pauses the task
     // before it asks, to capture a still rootfs).
-    if !matches!(container::status(&dir, &st), Status::Running | Status::Paused) {
+    if !matches!(
+        container::status(&dir, &st),
+        Status::Running | Status::Paused
+    ) {
         return Err(ContainerError::NotRunning.into());
     }
     prepare_dirs(&o.common)?;
