@@ -123,6 +123,29 @@ impl Service {
         Ok((c.runtime.clone(), c.log(), c.bundle.clone()))
     }
 
+    /// `pause` or `resume`: the runtime call, the init's new status (unless it has
+    /// exited meanwhile), then the event.
+    async fn freezer_call<M: Message>(
+        &self,
+        id: &str,
+        verb: &'static str,
+        status: Status,
+        topic: &str,
+        event: M,
+    ) -> TtrpcResult<api::Empty> {
+        let (rt, log, _) = self.container_ctx(id)?;
+        rt.call(&log, &args(&[verb, id]), CallIo::default())
+            .await
+            .map_err(|e| runtime_failed(verb, e))?;
+        if let Some(c) = self.lock().containers.get_mut(id) {
+            if c.init.exit.is_none() {
+                c.init.status = status;
+            }
+        }
+        self.publish(topic, event).await;
+        Ok(api::Empty::new())
+    }
+
     /// Marks a pid the shim just learnt; an exit that already came is applied now.
     async fn register(&self, id: &str, exec_id: &str, pid: u32) {
         let early = {
@@ -775,24 +798,18 @@ impl Task for Service {
     }
 
     async fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
-        let (rt, log, _) = self.container_ctx(&req.id)?;
-        rt.call(&log, &args(&["pause", &req.id]), CallIo::default())
-            .await
-            .map_err(|e| runtime_failed("pause", e))?;
-        if let Some(c) = self.lock().containers.get_mut(&req.id) {
-            if c.init.exit.is_none() {
-                c.init.status = Status::PAUSED;
-            }
-        }
-        self.publish(
+        let event = ev::TaskPaused {
+            container_id: req.id.clone(),
+            ..Default::default()
+        };
+        self.freezer_call(
+            &req.id,
+            "pause",
+            Status::PAUSED,
             topics::TASK_PAUSED_EVENT_TOPIC,
-            ev::TaskPaused {
-                container_id: req.id.clone(),
-                ..Default::default()
-            },
+            event,
         )
-        .await;
-        Ok(api::Empty::new())
+        .await
     }
 
     async fn resume(
@@ -800,24 +817,18 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::ResumeRequest,
     ) -> TtrpcResult<api::Empty> {
-        let (rt, log, _) = self.container_ctx(&req.id)?;
-        rt.call(&log, &args(&["resume", &req.id]), CallIo::default())
-            .await
-            .map_err(|e| runtime_failed("resume", e))?;
-        if let Some(c) = self.lock().containers.get_mut(&req.id) {
-            if c.init.exit.is_none() {
-                c.init.status = Status::RUNNING;
-            }
-        }
-        self.publish(
+        let event = ev::TaskResumed {
+            container_id: req.id.clone(),
+            ..Default::default()
+        };
+        self.freezer_call(
+            &req.id,
+            "resume",
+            Status::RUNNING,
             topics::TASK_RESUMED_EVENT_TOPIC,
-            ev::TaskResumed {
-                container_id: req.id.clone(),
-                ..Default::default()
-            },
+            event,
         )
-        .await;
-        Ok(api::Empty::new())
+        .await
     }
 
     /// `sangja checkpoint` as the Go shim runs `runc checkpoint`; CRIU's own error reaches
