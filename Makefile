@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 RELEASE_DIR := target/release
 SANGJA := $(CURDIR)/$(RELEASE_DIR)/sangja
 
-.PHONY: all deps build dist dist-runtime dist-shim test-dist install demo test test-runtime test-conformance test-image conformance conformance-checker prove-protections bench clean lint
+.PHONY: soak all deps build dist dist-runtime dist-shim test-dist install demo test test-runtime test-conformance test-image conformance conformance-checker prove-protections bench clean lint
 
 all: build
 
@@ -55,6 +55,12 @@ lint:
 # Every test. Each part prints its own closing count line.
 test: deps build
 	@bash scripts/test.sh
+
+# Long churn (issue 27): 1000 container lifecycles, then the host is checked for leftovers
+# and the runtime's memory compared between the first and last cycles.
+SOAK_CYCLES ?= 1000
+soak: deps build
+	SANGJA_CHURN_CYCLES=$(SOAK_CYCLES) $(CARGO) test --release -p sangja --test churn -- --nocapture
 
 # The in-container checker, static (explicit target so proc-macros stay dynamic),
 # in its own target dir so it never invalidates the normal build.

@@ -5,6 +5,12 @@ cd "$(dirname "$0")/.."
 export SANGJA_BIN="$PWD/target/release/sangja"
 export SANGJA_SHIM_BIN="$PWD/target/release/containerd-shim-sangja-v2"
 
+# The crash-consistency test (runtime/tests/crash.rs) kills this build at each named phase:
+# sangja with the test-only crash-points feature, in its own target dir (never shipped).
+echo "== the crash-points build of sangja for the crash-consistency test"
+cargo build --profile break -p sangja --features crash-points --target-dir target/crash
+export SANGJA_CRASH_BIN="$PWD/target/crash/break/sangja"
+
 echo "== unit and integration tests (cargo test --release --workspace)"
 cargo test --release --workspace --no-fail-fast
 

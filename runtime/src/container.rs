@@ -192,6 +192,23 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         poststop: None,
         net_devices: Vec::new(),
     };
+    // Saved at once and after every step that leaves something on the host, so a create
+    // killed anywhere leaves a record `delete --force` can undo (pid 0 reads as stopped).
+    let mut st = State {
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        config: spec.clone(),
+        cgroup: serde_json::Value::Null,
+        net_devices: Vec::new(),
+        ready: false,
+    };
+    dir.save(&st)?;
+    crate::crash::point("create:dir-made");
 
     let fifo_path = dir.fifo_path();
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -246,6 +263,13 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         }
         Err(e) => return Err(e.into()),
     };
+    st.cgroup = cleanup
+        .cgroup
+        .as_ref()
+        .map(|c| c.save())
+        .unwrap_or_default();
+    dir.save(&st)?;
+    crate::crash::point("create:cgroup-applied");
     let boot = Bootstrap {
         kind: InitKind::Create,
         id: opts.id.clone(),
@@ -269,19 +293,8 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
     drop(fifo);
     drop(console);
     drop(log_fd);
+    crate::crash::point("create:bootstrap-sent");
 
-    let mut st = State {
-        id: opts.id.clone(),
-        pid: 0,
-        pid_start: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: state::now_rfc3339(),
-        owner: String::new(),
-        config: spec.clone(),
-        cgroup: serde_json::Value::Null,
-        net_devices: Vec::new(),
-    };
     let mut pty_master = None;
     let maps = (
         linux.uid_mappings().clone().unwrap_or_default(),
@@ -325,6 +338,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                     .map(|c| c.save())
                     .unwrap_or_default();
                 dir.save(&st)?;
+                crate::crash::point("create:child-known");
                 cleanup.poststop = Some((
                     hooks::of(&spec, Kind::Poststop),
                     oci_json(&st, Status::Stopped),
@@ -339,6 +353,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                     &hooks::of(&spec, Kind::CreateRuntime),
                     &json,
                 )?;
+                crate::crash::point("create:hooks-done");
                 send(&mut chan, Msg::HooksDone)?;
             }
             Msg::Fd(FdKind::PtyMaster) => {
@@ -358,7 +373,9 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                 send_seccomp_listener(&linux, &st, fd.as_fd())?;
             }
             Msg::Ready => {
+                st.ready = true;
                 dir.save(&st)?;
+                crate::crash::point("create:ready-saved");
                 if let Some(p) = &opts.pid_file {
                     write_pid_file(p, st.pid)?;
                 }
@@ -576,6 +593,9 @@ pub fn status(dir: &ContainerDir, st: &State) -> Status {
     if !alive(st) {
         return Status::Stopped;
     }
+    if !st.ready {
+        return Status::Creating;
+    }
     // As runc: a frozen container is paused even before `start`.
     if cgroup::Cgroup::load(&st.cgroup).is_some_and(|c| c.frozen()) {
         return Status::Paused;
@@ -615,9 +635,13 @@ pub fn start_locked(dir: &ContainerDir) -> Result<(), ContainerError> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo_path)
         .map_err(|e| other(format!("opening {}: {e}", fifo_path.display())))?;
-    let result = read_fifo(&mut fifo, &st);
+    // Gone before the init is released: the open descriptor is all the release needs, and
+    // a start killed from here on must not leave a running container that reads as
+    // created (and a second start waiting forever on a FIFO nobody writes).
     let _ = std::fs::remove_file(&fifo_path);
-    let problem = result?;
+    crate::crash::point("start:fifo-opened");
+    let problem = read_fifo(&mut fifo, &st)?;
+    crate::crash::point("start:released");
     if !problem.is_empty() {
         return Err(other(problem));
     }
@@ -706,7 +730,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     };
     let st = dir.load()?;
     match status(&dir, &st) {
-        Status::Stopped => {}
+        Status::Stopped => {
+            // As runc: what the init left behind in its cgroup (no pid namespace, or a
+            // create killed before its init was known) goes with the container.
+            if let Some(cg) = cgroup::Cgroup::load(&st.cgroup) {
+                let _ = cg.kill_all(libc::SIGKILL);
+                let _ = cg.thaw();
+            }
+        }
         Status::Created => kill_and_wait(&st)?,
         s @ (Status::Running | Status::Paused | Status::Creating) => {
             if !force {
@@ -719,6 +750,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
             kill_and_wait(&st)?;
         }
     }
+    crate::crash::point("delete:killed");
     destroy(dir, &st)
 }
 
@@ -749,6 +781,7 @@ fn destroy(dir: ContainerDir, st: &State) -> Result<(), ContainerError> {
     if let Some(cg) = cgroup::Cgroup::load(&st.cgroup) {
         cg.destroy()?;
     }
+    crate::crash::point("delete:cgroup-removed");
     dir.remove()?;
     hooks::run_all_warn(
         Kind::Poststop,

@@ -240,6 +240,7 @@ pub fn exec(opts: &ExecOpts) -> Result<Started, ContainerError> {
         cg.join(stage1.as_raw(), opts.cgroup.as_deref())
             .map_err(|e| kill_stage1(e.into()))?;
     }
+    crate::crash::point("exec:cgroup-joined");
     let boot = Bootstrap {
         kind: InitKind::Exec,
         id: opts.id.clone(),
@@ -285,6 +286,7 @@ pub fn exec(opts: &ExecOpts) -> Result<Started, ContainerError> {
             Msg::Child(p) => {
                 let _ = waitpid(stage1, None);
                 pid = p;
+                crate::crash::point("exec:child-known");
                 chan.send(&Msg::Go(String::new()))
                     .map_err(|e| fail(pid, other(e.to_string())))?;
             }
@@ -304,6 +306,7 @@ pub fn exec(opts: &ExecOpts) -> Result<Started, ContainerError> {
                     .map_err(|e| fail(pid, e))?;
             }
             Msg::Ready => {
+                crate::crash::point("exec:ready");
                 chan.send(&Msg::Ack(String::new()))
                     .map_err(|e| fail(pid, other(e.to_string())))?;
                 break;

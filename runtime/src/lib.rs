@@ -18,6 +18,7 @@ pub mod cgroup;
 pub mod checkpoint;
 pub mod cli;
 pub mod container;
+pub mod crash;
 pub mod exec;
 pub mod foreground;
 pub mod hooks;

@@ -81,6 +81,14 @@ pub struct State {
     /// Network devices moved into the container, to move back out on delete.
     #[serde(default)]
     pub net_devices: Vec<(String, String)>,
+    /// Whether create got as far as the init's Ready. A live init without it belongs to a
+    /// create that was killed midway: it reads as `creating`, and dies with its channel.
+    #[serde(default = "yes")]
+    pub ready: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub fn validate_id(id: &str) -> Result<(), StateError> {

@@ -399,6 +399,7 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Checkpoint
         config: spec,
         cgroup: cg.save(),
         net_devices: Vec::new(),
+        ready: true,
     };
     dir.save(&st)?;
     if let Some(p) = &o.pid_file {

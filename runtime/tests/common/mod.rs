@@ -2,6 +2,8 @@
 //! private --root with a busybox bundle. Not every test file uses every piece.
 #![allow(dead_code)]
 
+pub mod leftovers;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
