@@ -44,6 +44,10 @@ pub enum SpecError {
 /// The name of the config file inside a bundle.
 pub const CONFIG_NAME: &str = "config.json";
 
+/// Real configs are a few KiB (docker's with its seccomp profile about 30); a config this
+/// large is a mistake or an attack on the runtime's memory, refused before it is parsed.
+pub const MAX_CONFIG_BYTES: u64 = 32 << 20;
+
 /// Reads `bundle/config.json`. Unknown capability names are dropped with a warning (runc's
 /// behaviour); everything else that does not fit runtime-spec is an error naming the field.
 pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
@@ -56,10 +60,28 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
         ));
     }
     let path = bundle.join(CONFIG_NAME);
-    let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Read {
+    let read = |source| SpecError::Read {
         path: path.clone(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(&path).map_err(read)?;
+    // Read through a bound, not by the size the file claims: a FIFO or a growing file
+    // would otherwise be read without end.
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
+        &mut text,
+    )
+    .map_err(read)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(SpecError::Bundle(
+            path.clone(),
+            format!(
+                "larger than the {} MiB a config may be",
+                MAX_CONFIG_BYTES >> 20
+            ),
+        ));
+    }
     parse(&path, &text)
 }
 
