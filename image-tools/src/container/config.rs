@@ -135,7 +135,7 @@ pub struct RunConfig {
 pub use sangja_seccomp::docker_profile::DOCKER_DEFAULT_CAPABILITIES as DEFAULT_CAPS;
 
 /// Every capability name runc knows (for `--cap-add ALL`).
-const ALL_CAPS: [&str; 41] = [
+pub(crate) const ALL_CAPS: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",

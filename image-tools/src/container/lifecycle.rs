@@ -46,7 +46,7 @@ pub fn remove_dir(dir: &Path) -> Result<(), ContainerError> {
 }
 
 /// Mounts the snapshot again if needed (a stopped container's root is unmounted).
-fn ensure_mounted(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
+pub fn ensure_mounted(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
     let dir = containers.path(&rec.id);
     let rootfs = dir.join("rootfs");
     if snapshot::is_mounted(&rootfs) {
@@ -120,6 +120,9 @@ pub fn describe(containers: &Containers, rec: &Record) -> String {
             // Read again: the exit may have been recorded since `rec` was loaded.
             let fresh = containers.load(&rec.id);
             let rec = fresh.as_ref().unwrap_or(rec);
+            if never_started(rec) {
+                return "Created".into();
+            }
             let ago = rec
                 .finished_at
                 .as_deref()
@@ -131,6 +134,92 @@ pub fn describe(containers: &Containers, rec: &Record) -> String {
             }
         }
     }
+}
+
+/// Made by `create` and not started yet.
+pub fn never_started(rec: &Record) -> bool {
+    rec.started_at.is_none() && rec.finished_at.is_none() && rec.exit_code.is_none()
+}
+
+/// docker's State.Status: created, running, paused, exited.
+pub fn state_name(containers: &Containers, rec: &Record) -> &'static str {
+    match status(containers, rec) {
+        Status::Running => "running",
+        Status::Paused => "paused",
+        Status::Created => "created",
+        Status::Stopped | Status::Gone => {
+            let fresh = containers.load(&rec.id);
+            if never_started(fresh.as_ref().unwrap_or(rec)) {
+                "created"
+            } else {
+                "exited"
+            }
+        }
+    }
+}
+
+pub fn pause(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
+    let rt = runtime_of(containers, rec);
+    match rt.status(&rec.id) {
+        Status::Running => Ok(rt.pause(&rec.id)?),
+        Status::Paused => Err(ContainerError::Paused(rec.id.clone())),
+        _ => Err(ContainerError::NotRunning(rec.id.clone())),
+    }
+}
+
+pub fn unpause(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
+    let rt = runtime_of(containers, rec);
+    match rt.status(&rec.id) {
+        Status::Paused => Ok(rt.resume(&rec.id)?),
+        _ => Err(ContainerError::NotPaused(rec.id.clone())),
+    }
+}
+
+/// `top`: the host's `ps` (default `-ef`) lines of the container's processes.
+pub fn top(
+    containers: &Containers,
+    rec: &Record,
+    ps_args: &[String],
+) -> Result<String, ContainerError> {
+    let rt = runtime_of(containers, rec);
+    if !matches!(rt.status(&rec.id), Status::Running | Status::Paused) {
+        return Err(ContainerError::NotRunning(rec.id.clone()));
+    }
+    let args = if ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        ps_args.to_vec()
+    };
+    Ok(rt.ps(&rec.id, &args)?)
+}
+
+/// `wait`: blocks until the container has run and stopped, then returns its exit status
+/// (docker's -1 when nothing saw it).
+pub fn wait(containers: &Containers, rec: &Record) -> Result<i32, ContainerError> {
+    let dir = containers.path(&rec.id);
+    loop {
+        let now = match containers.load(&rec.id) {
+            Ok(r) => r,
+            // Removed (`--rm`) while we waited: its status went with it.
+            Err(_) if !dir.exists() => return Ok(rec.exit_code.unwrap_or(-1)),
+            Err(e) => return Err(e),
+        };
+        if !never_started(&now) && !is_live(status(containers, &now)) {
+            owner::wait_released(&dir)?;
+            let last = containers.load(&rec.id).unwrap_or(now);
+            return Ok(last.exit_code.unwrap_or(-1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `rename`: a new unique name, kept in the record.
+pub fn rename(containers: &Containers, rec: &Record, name: &str) -> Result<(), ContainerError> {
+    let _lock = containers.lock()?;
+    containers.check_name(name)?;
+    let mut now = containers.load(&rec.id)?;
+    now.name = name.to_string();
+    containers.save(&now)
 }
 
 fn is_live(s: Status) -> bool {

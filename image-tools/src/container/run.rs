@@ -23,12 +23,17 @@ pub struct RunOptions {
     pub runtime: Option<PathBuf>,
     /// What the user typed, for `ps`.
     pub image_ref: String,
+    /// `create`: the container is made, not started (`start` runs it under a monitor,
+    /// as a detached `run`).
+    pub create_only: bool,
 }
 
 pub enum Outcome {
     /// Foreground: the container's exit status (128+signal when killed).
     Exited(i32),
     Detached(String),
+    /// `create`: made and not started.
+    Created(String),
 }
 
 /// Removes a half-made container unless disarmed; owns it until dropped.
@@ -135,7 +140,7 @@ fn create<'a>(
             .unwrap_or_default(),
         created: record::now(),
         runtime: runtime_bin,
-        detached: opts.detach,
+        detached: opts.detach || opts.create_only,
         auto_remove: opts.auto_remove,
         interactive: opts.interactive,
         started_at: None,
@@ -207,6 +212,12 @@ pub fn run(
     let (mut rec, mut guard) = create(store, &containers, image, cfg, opts, runtime_bin)?;
     let dir = containers.path(&rec.id);
     let rt = lifecycle::runtime_of(&containers, &rec);
+    if opts.create_only {
+        // Stopped containers keep their root unmounted; `start` mounts it again.
+        snapshot::unmount(&dir.join("rootfs"))?;
+        guard.armed = false;
+        return Ok(Outcome::Created(rec.id));
+    }
     if opts.detach {
         let owner = guard.owner.as_ref().expect("create takes the owner lock");
         monitor::spawn(&containers, &rec, owner)?;
