@@ -258,7 +258,7 @@ fn import_tarballs_and_stdin() -> TestResult {
         ])?,
         "not a tar archive",
     )?;
-    contains(&env.fails(["inspect", "t:junk"])?, "No such image")?;
+    contains(&env.fails(["image", "inspect", "t:junk"])?, "No such image")?;
     Ok(())
 }
 
@@ -914,7 +914,7 @@ fn bad_input_leaves_store_unchanged() -> TestResult {
         "invalid reference format",
     )?;
     contains(
-        &env.fails(["inspect", "unknown:1"])?,
+        &env.fails(["image", "inspect", "unknown:1"])?,
         "No such image: unknown:1",
     )?;
     same("bad references")?;

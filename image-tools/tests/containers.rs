@@ -93,6 +93,8 @@ fn main() {
     add("exec_sees_the_container_runc", &runc, exec_runc, false);
     add("create_start_wait_rename_pause_top_sangja", &TOOLS, create_start_sangja, true);
     add("cp_export_stay_inside_sangja", &TOOLS, cp_export_sangja, true);
+    add("volumes_named_anonymous_mounts_sangja", &TOOLS, volumes_sangja, true);
+    add("restart_on_failure_sangja", &TOOLS, restart_sangja, true);
     run_trials(trials);
 }
 
@@ -1358,4 +1360,182 @@ fn pipe_in(fx: &Fx, args: &[&str], data: &[u8]) -> Result<Output, Failed> {
         .spawn()?;
     child.stdin.take().ok_or("no stdin")?.write_all(data)?;
     Ok(child.wait_with_output()?)
+}
+
+fn volumes_sangja() -> TestResult {
+    volumes(sangja_bin())
+}
+
+fn volume_names(fx: &Fx) -> Result<Vec<String>, Failed> {
+    Ok(fx
+        .ok(&["volume", "ls", "-q"])?
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Named volumes (made on first use, seeded from the image while empty, surviving
+/// their containers, refused removal while used), anonymous ones (image VOLUME, bare
+/// `-v /path`, gone with `rm -v` and `--rm`), `--mount` and `--tmpfs`, prune.
+fn volumes(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let img = fx.image.clone();
+    check(fx.ok(&["volume", "create", "v1"])? == "v1\n", "volume create")?;
+    contains(&fx.ok(&["volume", "ls"])?, "local     v1")?;
+    let mp = fx.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "v1"])?;
+    check(Path::new(mp.trim()).is_dir(), format!("Mountpoint {mp:?}"))?;
+
+    // Data survives the container and is seen by the next one.
+    fx.ok(&["run", "--rm", "-v", "v1:/data", &img, "sh", "-c", "echo persisted > /data/f"])?;
+    check(
+        fx.ok(&["run", "--rm", "-v", "v1:/data", &img, "cat", "/data/f"])? == "persisted\n",
+        "a volume's data did not survive its container",
+    )?;
+    // A new named volume is made on first use and seeded from the image's path.
+    let out = fx.ok(&["run", "--rm", "-v", "seeded:/etc", &img, "ls", "/etc"])?;
+    contains(&out, "passwd")?;
+    let mp = fx.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "seeded"])?;
+    check(
+        Path::new(mp.trim()).join("passwd").is_file(),
+        "the new volume was not seeded from the image",
+    )?;
+
+    // In use: refused, with docker's message, exit 1; the data stays.
+    start_waiting(&fx, "vu", &["-v", "v1:/data"], "true")?;
+    let o = fx.out(&["volume", "rm", "v1"]);
+    check(code(&o) == Some(1), format!("volume rm in use: {}", o.status))?;
+    contains(&stderr(&o), "volume is in use")?;
+    check(volume_names(&fx)?.contains(&"v1".to_string()), "v1 went while in use")?;
+    fx.ok(&["rm", "-f", "vu"])?;
+    fx.ok(&["volume", "rm", "v1"])?;
+    contains(&fx.fails(&["volume", "inspect", "v1"])?, "No such volume: v1")?;
+
+    // Anonymous volumes: the image's VOLUME, gone with rm -v; a bare -v /path with --rm.
+    fx.env.busybox_image("withvol:1", &["VOLUME /cache", r#"CMD ["sh"]"#])?;
+    let before = volume_names(&fx)?;
+    fx.ok(&["run", "--name", "an", "withvol:1", "sh", "-c", "echo a > /cache/x"])?;
+    let after = volume_names(&fx)?;
+    let anon: Vec<&String> = after.iter().filter(|v| !before.contains(v)).collect();
+    check(
+        anon.len() == 1 && anon[0].len() == 64,
+        format!("anonymous volumes {anon:?}"),
+    )?;
+    let mounts = fx.ok(&["inspect", "-f", "{{json .Mounts}}", "an"])?;
+    contains(&mounts, "\"Type\":\"volume\"")?;
+    contains(&mounts, "\"Destination\":\"/cache\"")?;
+    fx.ok(&["rm", "-v", "an"])?;
+    check(volume_names(&fx)? == before, "rm -v left the anonymous volume")?;
+    fx.ok(&["run", "--rm", "-v", "/anon", &img, "touch", "/anon/x"])?;
+    check(volume_names(&fx)? == before, "--rm left the anonymous volume")?;
+
+    // --mount and --tmpfs.
+    let host = fx.env.path("bind-src");
+    fs::create_dir_all(&host)?;
+    let bind = format!("type=bind,source={},target=/b,readonly", host.display());
+    let out = fx.ok(&[
+        "run", "--rm",
+        "--mount", "type=volume,source=m1,target=/m",
+        "--mount", &bind,
+        "--mount", "type=tmpfs,target=/t",
+        "--tmpfs", "/t2:size=1m",
+        &img, "sh", "-c",
+        "echo in-m1 > /m/f; touch /b/x 2>/dev/null || echo bind-ro; grep -E ' /t2? ' /proc/mounts",
+    ])?;
+    contains(&out, "bind-ro\n")?;
+    contains(&out, "tmpfs /t tmpfs")?;
+    contains(&out, "tmpfs /t2 tmpfs")?;
+    contains(&out, "size=1024k")?;
+    check(
+        fx.ok(&["run", "--rm", "-v", "m1:/m", &img, "cat", "/m/f"])? == "in-m1\n",
+        "--mount type=volume did not use the named volume",
+    )?;
+    let o = fx.out(&["run", "--rm", "-v", "bad!name:/x", &img, "true"]);
+    check(code(&o) == Some(125), format!("bad volume name: {}", o.status))?;
+    contains(&stderr(&o), "bad!name")?;
+
+    // prune: unused anonymous volumes only; -a takes unused named ones too.
+    fx.ok(&["create", "--name", "keeper", "-v", "kept:/k", &img])?;
+    fx.ok(&["create", "--name", "anon2", "withvol:1"])?;
+    fx.ok(&["rm", "anon2"])?;
+    let anon_left = volume_names(&fx)?.into_iter().filter(|v| v.len() == 64).count();
+    check(anon_left == 1, format!("{anon_left} anonymous volumes after rm without -v"))?;
+    fx.ok(&["volume", "prune", "-f"])?;
+    let left = volume_names(&fx)?;
+    check(
+        left.iter().all(|v| v.len() != 64) && left.contains(&"m1".to_string()),
+        format!("prune: {left:?}"),
+    )?;
+    fx.ok(&["volume", "prune", "-f", "-a"])?;
+    check(
+        volume_names(&fx)? == ["kept"],
+        format!("prune -a: {:?}", volume_names(&fx)?),
+    )?;
+    fx.ok(&["rm", "keeper"])?;
+    fx.ok(&["volume", "rm", "kept"])?;
+    fx.nothing_left()
+}
+
+fn restart_sangja() -> TestResult {
+    restart(sangja_bin())
+}
+
+/// `--restart on-failure:2` restarts exactly twice (the count in the record and
+/// inspect); `always` restarts a clean exit until `stop`, which wins.
+fn restart(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let img = fx.image.clone();
+    fx.ok(&[
+        "run", "-d", "--name", "rs", "--restart", "on-failure:2", &img, "sh", "-c",
+        "echo run-$(cat /n 2>/dev/null); echo x >> /n; exit 3",
+    ])?;
+    check(fx.ok(&["wait", "rs"])? == "3\n", "wait after the restarts")?;
+    let logs = fx.ok(&["logs", "rs"])?;
+    check(
+        logs == "run-\nrun-x\nrun-x x\n",
+        format!("three runs in the log: {logs:?}"),
+    )?;
+    check(
+        fx.ok(&["inspect", "-f", "{{.RestartCount}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}", "rs"])?
+            == "2 3 on-failure\n",
+        "RestartCount after on-failure:2",
+    )?;
+    let rec: serde_json::Value = serde_json::from_str(&fs::read_to_string(
+        fx.containers_dir()
+            .join(fx.ok(&["inspect", "-f", "{{.Id}}", "rs"])?.trim())
+            .join("container.json"),
+    )?)?;
+    check(rec["restart_count"] == 2, format!("record: {rec}"))?;
+    // A clean exit is not a failure.
+    fx.ok(&["run", "-d", "--name", "ok", "--restart", "on-failure", &img, "true"])?;
+    check(fx.ok(&["wait", "ok"])? == "0\n", "wait of a clean exit")?;
+    check(
+        fx.ok(&["inspect", "-f", "{{.RestartCount}}", "ok"])? == "0\n",
+        "on-failure restarted a clean exit",
+    )?;
+    // always: restarted after a clean exit, until stop.
+    fx.ok(&["run", "-d", "--name", "al", "--restart", "always", &img, "sh", "-c", "echo up; sleep 0.2"])?;
+    let mut restarted = false;
+    for _ in 0..600 {
+        if fx.ok(&["logs", "al"])?.matches("up").count() >= 2 {
+            restarted = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    check(restarted, "always did not restart")?;
+    fx.ok(&["stop", "-t", "1", "al"])?;
+    let n = fx.ok(&["logs", "al"])?.matches("up").count();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    check(
+        fx.ok(&["logs", "al"])?.matches("up").count() == n && !fx.ok(&["ps"])?.contains("al"),
+        "restarted after stop",
+    )?;
+    // Bad input: docker's conflicts.
+    let o = fx.out(&["run", "--rm", "-d", "--restart", "always", &img, "true"]);
+    check(code(&o) == Some(125), format!("--rm with --restart: {}", o.status))?;
+    contains(&stderr(&o), "conflicting options")?;
+    let o = fx.out(&["run", "-d", "--restart", "sometimes", &img, "true"]);
+    check(code(&o) == Some(125), format!("bad policy: {}", o.status))?;
+    fx.ok(&["rm", "rs", "ok", "al"])?;
+    fx.nothing_left()
 }

@@ -78,6 +78,15 @@ pub struct RunArgs {
     /// Another OCI runtime binary (runc-compatible).
     #[arg(long, env = "SANGJA_IMAGE_RUNTIME")]
     runtime: Option<PathBuf>,
+    /// type=bind|volume|tmpfs,source=...,target=...[,readonly].
+    #[arg(long)]
+    mount: Vec<String>,
+    /// A tmpfs at PATH[:size=64m,mode=1777,...].
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// no, on-failure[:N], always, unless-stopped (the monitor restarts it).
+    #[arg(long)]
+    restart: Option<String>,
     image: String,
     /// The command (after the image), replacing the image's Cmd.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -112,11 +121,17 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
             _ => bail!("--security-opt {o:?}: only seccomp=unconfined|PROFILE is supported"),
         }
     }
-    let volumes = a
+    let mut volumes = a
         .volume
         .iter()
         .map(|v| v.parse::<Volume>())
         .collect::<Result<Vec<_>, _>>()?;
+    for m in &a.mount {
+        volumes.push(sangja_image::container::config::parse_mount(m)?);
+    }
+    for t in &a.tmpfs {
+        volumes.push(sangja_image::container::config::parse_tmpfs(t)?);
+    }
     let cfg = RunConfig {
         args: a.command,
         entrypoint: a.entrypoint,
@@ -147,6 +162,7 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         runtime: a.runtime,
         image_ref: a.image.clone(),
         create_only,
+        restart: a.restart.clone(),
     };
     match run::run(store, &img, &cfg, &opts) {
         Ok(Outcome::Exited(code)) => Ok(code),
@@ -156,7 +172,7 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         }
         // As docker: 127 when the program is not there, 126 when it cannot run, 125.
         Err(ContainerError::Runtime(e @ RuntimeError::Start { .. })) => {
-            eprintln!("sangja-image: running {}: {e}", a.image);
+            eprintln!("Error: running {}: {e}", a.image);
             let RuntimeError::Start { message, .. } = &e else {
                 unreachable!()
             };
@@ -315,6 +331,9 @@ pub struct RmArgs {
     /// Kill a running container first.
     #[arg(short, long)]
     pub force: bool,
+    /// Remove its anonymous volumes too.
+    #[arg(short, long)]
+    pub volumes: bool,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -578,7 +597,7 @@ fn each(
 
 pub fn rm(store: &Store, a: &RmArgs) -> Result<i32> {
     each(store, &a.containers, "rm", |c, r| {
-        lifecycle::remove(c, r, a.force)
+        lifecycle::remove(c, r, a.force, a.volumes)
     })
 }
 
@@ -602,7 +621,7 @@ pub fn prune(store: &Store, force: bool) -> Result<()> {
         ) {
             continue;
         }
-        match lifecycle::remove(&c, &r, false) {
+        match lifecycle::remove(&c, &r, false, false) {
             Ok(()) => writeln!(out, "{}", r.id)?,
             // Started meanwhile: it stays, as docker leaves it.
             Err(ContainerError::Running(_)) => {}
@@ -650,8 +669,9 @@ fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
     };
     match exec::exec(&c, &r, &opts) {
         Ok(exec::ExecOutcome::Exited(code)) => Ok(code),
+        // The runtime has said why on stderr already.
         Ok(exec::ExecOutcome::NotStarted { code, message }) => {
-            eprintln!("OCI runtime exec failed: {message}");
+            tracing::debug!(%message, code, "exec did not start");
             Ok(code)
         }
         Err(e @ (ContainerError::NotRunning(_) | ContainerError::Paused(_))) => {

@@ -186,7 +186,14 @@ pub fn tag(store: &Store, source: &str, target: &str) -> Result<()> {
 
 pub fn rm(store: &Store, out: &mut impl Write, force: bool, images: Vec<String>) -> Result<()> {
     for q in images {
-        let report = remove::remove(store, &q, force).with_context(|| format!("removing {q}"))?;
+        let report = match remove::remove(store, &q, force) {
+            Ok(r) => r,
+            // docker's own words, nothing to add.
+            Err(e @ remove::RemoveError::Image(sangja_image::image::ImageError::NotFound(_))) => {
+                return Err(e.into())
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("removing {q}"))),
+        };
         for n in &report.untagged {
             writeln!(out, "Untagged: {}", n.familiar())?;
         }

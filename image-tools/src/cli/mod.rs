@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod layout;
 pub mod output;
 pub mod remote;
+pub mod volumes;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -235,6 +236,9 @@ pub enum Command {
     /// Container commands (as `docker container`).
     #[command(name = "container", subcommand)]
     ContainerGroup(ContainerCommand),
+    /// Volume commands (as `docker volume`).
+    #[command(subcommand)]
+    Volume(volumes::VolumeCommand),
     /// A detached container's monitor (started by `run -d` and `start`).
     #[command(name = "container-monitor", hide = true)]
     ContainerMonitor {
@@ -369,6 +373,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::ContainerGroup(ContainerCommand::Prune { force }) => {
             drop(out);
             containers::prune(&store, force)?;
+        }
+        Command::Volume(v) => {
+            drop(out);
+            return volumes::volume(&store, v);
         }
         Command::Unpack { image, dir } => layout::unpack(&store, &image, &dir)?,
         Command::Bundle {

@@ -16,6 +16,15 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The mounts every container has (runc's /dev, /dev/shm, /run...), not docker's
+/// Mounts.
+fn is_default_mount(m: &Value) -> bool {
+    matches!(
+        m["destination"].as_str(),
+        Some("/dev" | "/dev/shm" | "/run" | "/dev/pts" | "/dev/mqueue" | "/sys" | "/proc" | "/sys/fs/cgroup")
+    )
+}
+
 /// The docker-shaped document of one container.
 pub fn inspect(containers: &Containers, rec: &Record) -> Value {
     let dir = containers.path(&rec.id);
@@ -24,7 +33,7 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
         .and_then(|d| serde_json::from_slice(&d).ok())
         .unwrap_or_default();
     let status = lifecycle::state_name(containers, rec);
-    let rec = containers.load(&rec.id).unwrap_or_else(|_| rec.clone());
+    let rec = &containers.load(&rec.id).unwrap_or_else(|_| rec.clone());
     let live = matches!(status, "running" | "paused");
     let pid = if live {
         std::fs::read_to_string(dir.join("init.pid"))
@@ -47,12 +56,23 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
         .as_array()
         .map(|a| {
             a.iter()
-                .filter(|m| m["type"] == "bind")
+                .filter(|m| m["type"] == "bind" || (m["type"] == "tmpfs" && !is_default_mount(m)))
                 .map(|m| {
                     let opts = strings(&m["options"]);
+                    let source = m["source"].as_str().unwrap_or_default();
+                    let volume = rec
+                        .volumes
+                        .iter()
+                        .find(|v| source.ends_with(&format!("/volumes/{v}/_data")));
+                    let kind = match (volume, m["type"].as_str()) {
+                        (Some(_), _) => "volume",
+                        (None, Some("tmpfs")) => "tmpfs",
+                        _ => "bind",
+                    };
                     json!({
-                        "Type": "bind",
-                        "Source": m["source"],
+                        "Type": kind,
+                        "Name": volume,
+                        "Source": if kind == "tmpfs" { "" } else { source },
                         "Destination": m["destination"],
                         "Mode": if opts.iter().any(|o| o == "ro") { "ro" } else { "" },
                         "RW": !opts.iter().any(|o| o == "ro"),
@@ -83,11 +103,15 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
         },
         "Image": rec.image_id,
         "Name": format!("/{}", rec.name),
-        "RestartCount": 0,
+        "RestartCount": rec.restart_count,
         "Driver": "overlay",
         "Platform": "linux",
         "HostConfig": {
             "AutoRemove": rec.auto_remove,
+            "RestartPolicy": {
+                "Name": rec.restart_policy.as_deref().map(|p| p.split(':').next().unwrap_or(p)).unwrap_or("no"),
+                "MaximumRetryCount": rec.restart_policy.as_deref().and_then(|p| p.split_once(':')).and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0),
+            },
             "Runtime": rec.runtime,
             "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
         },

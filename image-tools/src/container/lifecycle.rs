@@ -84,7 +84,9 @@ pub fn exited(
     let _ = rt.delete(&rec.id);
     if rec.auto_remove {
         let _lock = containers.lock()?;
-        return remove_dir(&dir);
+        remove_dir(&dir)?;
+        volumes_of(containers).remove_anonymous(rec, containers);
+        return Ok(());
     }
     let mut now = containers.load(&rec.id)?;
     now.exit_code = code;
@@ -257,6 +259,7 @@ fn stop_signal(containers: &Containers, rec: &Record) -> String {
 /// The stop signal, `timeout` to exit, then SIGKILL; returns once the exit is recorded.
 /// A stopped container is left as is.
 pub fn stop(containers: &Containers, rec: &Record, timeout: u64) -> Result<(), ContainerError> {
+    request_stop(containers, rec);
     let rt = runtime_of(containers, rec);
     if is_live(rt.status(&rec.id)) {
         let sig = stop_signal(containers, rec);
@@ -279,13 +282,25 @@ pub fn stop(containers: &Containers, rec: &Record, timeout: u64) -> Result<(), C
     Ok(())
 }
 
+/// Tells the monitor not to restart the container (`stop`, `rm -f`).
+fn request_stop(containers: &Containers, rec: &Record) {
+    if let Ok(mut now) = containers.load(&rec.id) {
+        if now.restart() != record::RestartPolicy::No && !now.stop_requested {
+            now.stop_requested = true;
+            let _ = containers.save(&now);
+        }
+    }
+}
+
 /// A container that stopped: its runtime state and mount go (`start` makes them again).
 fn finish_stopped(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
     let rt = runtime_of(containers, rec);
     rt.delete(&rec.id)?;
     if rec.auto_remove {
         let _lock = containers.lock()?;
-        return remove_dir(&containers.path(&rec.id));
+        remove_dir(&containers.path(&rec.id))?;
+        volumes_of(containers).remove_anonymous(rec, containers);
+        return Ok(());
     }
     snapshot::unmount(&containers.path(&rec.id).join("rootfs"))?;
     Ok(())
@@ -316,6 +331,8 @@ pub fn start(containers: &Containers, rec: &Record) -> Result<(), ContainerError
     ensure_mounted(containers, &rec)?;
     rec.exit_code = None;
     rec.finished_at = None;
+    rec.stop_requested = false;
+    rec.restart_count = 0;
     containers.save(&rec)?;
     if let Err(e) = monitor::spawn(containers, &rec, &owner) {
         let _ = rt.delete(&rec.id);
@@ -332,12 +349,25 @@ pub fn start(containers: &Containers, rec: &Record) -> Result<(), ContainerError
     Ok(())
 }
 
+fn volumes_of(containers: &Containers) -> crate::volume::Volumes {
+    crate::volume::Volumes::new(containers.dir().parent().unwrap_or(Path::new(".")))
+}
+
 /// `rm`: a live container only with `force` (killed first, and its owner waited for);
-/// the runtime state, the mount, the writable layer and the record all go.
-pub fn remove(containers: &Containers, rec: &Record, force: bool) -> Result<(), ContainerError> {
+/// the runtime state, the mount, the writable layer and the record all go, and with
+/// `volumes` (`rm -v`) its anonymous volumes.
+pub fn remove(
+    containers: &Containers,
+    rec: &Record,
+    force: bool,
+    volumes: bool,
+) -> Result<(), ContainerError> {
     let rt = runtime_of(containers, rec);
     let dir = containers.path(&rec.id);
     let deadline = Instant::now() + Duration::from_secs(60);
+    if force {
+        request_stop(containers, rec);
+    }
     let _owner = loop {
         match Owner::try_acquire(&dir)? {
             Try::Taken(o) => break Some(o),
@@ -368,5 +398,9 @@ pub fn remove(containers: &Containers, rec: &Record, force: bool) -> Result<(), 
     }
     rt.delete(&rec.id)?;
     let _lock = containers.lock()?;
-    remove_dir(&dir)
+    remove_dir(&dir)?;
+    if volumes {
+        volumes_of(containers).remove_anonymous(rec, containers);
+    }
+    Ok(())
 }

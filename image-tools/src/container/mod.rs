@@ -73,6 +73,14 @@ pub enum ContainerError {
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Volume(Box<crate::volume::VolumeError>),
+}
+
+impl From<crate::volume::VolumeError> for ContainerError {
+    fn from(e: crate::volume::VolumeError) -> Self {
+        ContainerError::Volume(Box::new(e))
+    }
 }
 
 impl From<snapshot::SnapshotError> for ContainerError {
