@@ -138,8 +138,11 @@ impl Volumes {
         };
         let path = self.meta_path(name);
         let tmp = self.dir.join(name).join(".volume.json.tmp");
-        fs::write(&tmp, serde_json::to_vec_pretty(&meta).expect("meta serialises"))
-            .map_err(io_err(&tmp))?;
+        fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(&meta).expect("meta serialises"),
+        )
+        .map_err(io_err(&tmp))?;
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         Ok((meta, true))
     }
@@ -275,10 +278,7 @@ pub fn seed(name: &str, data: &Path, rootfs: &Path, target: &str) -> Result<(), 
         path: target.to_string(),
         reason,
     };
-    let empty = fs::read_dir(data)
-        .map_err(io_err(data))?
-        .next()
-        .is_none();
+    let empty = fs::read_dir(data).map_err(io_err(data))?.next().is_none();
     if !empty {
         return Ok(());
     }

@@ -29,7 +29,11 @@ fn main() {
             &[],
             bad_input_leaves_store_unchanged,
         ),
-        trial("docker_grammar_image_group", &[], docker_grammar_image_group),
+        trial(
+            "docker_grammar_image_group",
+            &[],
+            docker_grammar_image_group,
+        ),
     ]);
 }
 
@@ -1108,7 +1112,10 @@ fn docker_grammar_image_group() -> TestResult {
 
     // `rm` is about containers now: an image name is no container, the image stays.
     let out = env.run(["rm", "gr:2"]);
-    check(out.status.code() == Some(1), format!("rm gr:2: {}", out.status))?;
+    check(
+        out.status.code() == Some(1),
+        format!("rm gr:2: {}", out.status),
+    )?;
     contains(
         &String::from_utf8_lossy(&out.stderr),
         "Error: No such container: gr:2",
@@ -1116,19 +1123,31 @@ fn docker_grammar_image_group() -> TestResult {
     contains(&env.ok(["images"])?, "gr ")?;
     contains(&env.ok(["image", "rm", "gr:2"])?, "Untagged: gr:2")?;
     contains(&env.ok(["rmi", "gr:1"])?, "Deleted: sha256:")?;
-    check(env.ok(["images", "-q"])?.is_empty(), "images left after rmi")?;
-    contains(&env.ok(["image", "load", "-i", tar.to_str().unwrap()])?, "gr:1")?;
+    check(
+        env.ok(["images", "-q"])?.is_empty(),
+        "images left after rmi",
+    )?;
+    contains(
+        &env.ok(["image", "load", "-i", tar.to_str().unwrap()])?,
+        "gr:1",
+    )?;
     contains(&env.ok(["image", "prune"])?, "Total reclaimed space")?;
 
     // inspect: a container first, then an image; docker's message for neither.
     let v: Value = serde_json::from_str(&env.ok(["inspect", "gr:1"])?)?;
-    check(v[0]["RepoTags"].is_array(), "inspect did not find the image")?;
+    check(
+        v[0]["RepoTags"].is_array(),
+        "inspect did not find the image",
+    )?;
     contains(
         &env.ok(["inspect", "-f", "{{.Config.Cmd}}", "gr:1"])?,
         "[true]",
     )?;
     let out = env.run(["inspect", "nope"]);
-    check(out.status.code() == Some(1), format!("inspect nope: {}", out.status))?;
+    check(
+        out.status.code() == Some(1),
+        format!("inspect nope: {}", out.status),
+    )?;
     contains(
         &String::from_utf8_lossy(&out.stderr),
         "Error: No such object: nope",
@@ -1141,7 +1160,10 @@ fn docker_grammar_image_group() -> TestResult {
         &env.fails(["container", "inspect", "gr:1"])?,
         "No such container: gr:1",
     )?;
-    contains(&env.fails(["rmi", "missing"])?, "Error: No such image: missing")?;
+    contains(
+        &env.fails(["rmi", "missing"])?,
+        "Error: No such image: missing",
+    )?;
 
     // The container verbs name a missing container as docker does, exit 1.
     for verb in [
@@ -1170,14 +1192,24 @@ fn docker_grammar_image_group() -> TestResult {
         )?;
     }
     // Empty listings, both spellings.
-    for ps in [&["ps", "-a"][..], &["container", "ls", "-a"], &["container", "ps"]] {
+    for ps in [
+        &["ps", "-a"][..],
+        &["container", "ls", "-a"],
+        &["container", "ps"],
+    ] {
         contains(&env.ok(ps)?, "CONTAINER ID")?;
     }
     // A command line docker cannot parse: 125.
     let out = env.run(["ps", "--no-such-flag"]);
-    check(out.status.code() == Some(125), format!("bad flag: {}", out.status))?;
+    check(
+        out.status.code() == Some(125),
+        format!("bad flag: {}", out.status),
+    )?;
     let out = env.run(["cp", "a", "b"]);
-    check(out.status.code() == Some(1), format!("cp a b: {}", out.status))?;
+    check(
+        out.status.code() == Some(1),
+        format!("cp a b: {}", out.status),
+    )?;
     contains(
         &String::from_utf8_lossy(&out.stderr),
         "must specify at least one container source",

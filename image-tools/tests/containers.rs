@@ -91,9 +91,24 @@ fn main() {
     add("bad_input_leaves_nothing", &TOOLS, bad_input, true);
     add("exec_sees_the_container_sangja", &TOOLS, exec_sangja, true);
     add("exec_sees_the_container_runc", &runc, exec_runc, false);
-    add("create_start_wait_rename_pause_top_sangja", &TOOLS, create_start_sangja, true);
-    add("cp_export_stay_inside_sangja", &TOOLS, cp_export_sangja, true);
-    add("volumes_named_anonymous_mounts_sangja", &TOOLS, volumes_sangja, true);
+    add(
+        "create_start_wait_rename_pause_top_sangja",
+        &TOOLS,
+        create_start_sangja,
+        true,
+    );
+    add(
+        "cp_export_stay_inside_sangja",
+        &TOOLS,
+        cp_export_sangja,
+        true,
+    );
+    add(
+        "volumes_named_anonymous_mounts_sangja",
+        &TOOLS,
+        volumes_sangja,
+        true,
+    );
     add("restart_on_failure_sangja", &TOOLS, restart_sangja, true);
     run_trials(trials);
 }
@@ -1038,16 +1053,19 @@ fn cp_export_sangja() -> TestResult {
 
 /// A detached container that marks itself ready in /tmp/ready and runs until stopped.
 fn start_waiting(fx: &Fx, name: &str, extra: &[&str], setup: &str) -> Result<String, Failed> {
-    let script = format!(
-        "{setup}; trap 'exit 0' TERM; touch /tmp/ready; while true; do sleep 0.1; done"
-    );
+    let script =
+        format!("{setup}; trap 'exit 0' TERM; touch /tmp/ready; while true; do sleep 0.1; done");
     let mut args = vec!["run", "-d", "--name", name];
     args.extend_from_slice(extra);
     let img = fx.image.clone();
     args.extend([img.as_str(), "sh", "-c", script.as_str()]);
     let id = fx.ok(&args)?.trim().to_string();
     for _ in 0..600 {
-        if fx.out(&["exec", name, "test", "-f", "/tmp/ready"]).status.success() {
+        if fx
+            .out(&["exec", name, "test", "-f", "/tmp/ready"])
+            .status
+            .success()
+        {
             return Ok(id);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -1092,7 +1110,11 @@ fn exec_in(runtime: PathBuf) -> TestResult {
         let host_own = fs::read_link(format!("/proc/self/ns/{n}"))?;
         check(
             lines[3 + i] == host.display().to_string(),
-            format!("{n}: exec in {:?}, container init in {}", lines[3 + i], host.display()),
+            format!(
+                "{n}: exec in {:?}, container init in {}",
+                lines[3 + i],
+                host.display()
+            ),
         )?;
         check(
             host != host_own,
@@ -1104,7 +1126,17 @@ fn exec_in(runtime: PathBuf) -> TestResult {
 
     // Flags.
     let out = fx.ok(&[
-        "exec", "-e", "X=2", "-w", "/tmp", "-u", "bob", "ex", "sh", "-c", "echo $X; pwd; id -u",
+        "exec",
+        "-e",
+        "X=2",
+        "-w",
+        "/tmp",
+        "-u",
+        "bob",
+        "ex",
+        "sh",
+        "-c",
+        "echo $X; pwd; id -u",
     ])?;
     check(out == "2\n/tmp\n1000\n", format!("-e -w -u: {out:?}"))?;
     let mut child = fx
@@ -1121,16 +1153,28 @@ fn exec_in(runtime: PathBuf) -> TestResult {
     let o = child.wait_with_output()?;
     check(
         String::from_utf8_lossy(&o.stdout) == "through stdin\n",
-        format!("-i: {:?} {}", String::from_utf8_lossy(&o.stdout), stderr(&o)),
+        format!(
+            "-i: {:?} {}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        ),
     )?;
     let plain = fx.ok(&["exec", "ex", "grep", "CapEff", "/proc/self/status"])?;
-    let privileged = fx.ok(&["exec", "--privileged", "ex", "grep", "CapEff", "/proc/self/status"])?;
+    let privileged = fx.ok(&[
+        "exec",
+        "--privileged",
+        "ex",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ])?;
     check(
         plain != privileged,
         format!("--privileged changed nothing: {plain:?}"),
     )?;
     check(
-        fx.ok(&["exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d"])?.is_empty(),
+        fx.ok(&["exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d"])?
+            .is_empty(),
         "exec -d printed something",
     )?;
     let mut seen = false;
@@ -1144,11 +1188,20 @@ fn exec_in(runtime: PathBuf) -> TestResult {
     check(seen, "exec -d's process never ran")?;
 
     // Exit statuses as docker's.
-    check(code(&fx.out(&["exec", "ex", "sh", "-c", "exit 5"])) == Some(5), "exit 5")?;
+    check(
+        code(&fx.out(&["exec", "ex", "sh", "-c", "exit 5"])) == Some(5),
+        "exit 5",
+    )?;
     let o = fx.out(&["exec", "ex", "no-such-program"]);
-    check(code(&o) == Some(127), format!("not found: {} {}", o.status, stderr(&o)))?;
+    check(
+        code(&o) == Some(127),
+        format!("not found: {} {}", o.status, stderr(&o)),
+    )?;
     let o = fx.out(&["exec", "ex", "/etc/passwd"]);
-    check(code(&o) == Some(126), format!("not executable: {} {}", o.status, stderr(&o)))?;
+    check(
+        code(&o) == Some(126),
+        format!("not executable: {} {}", o.status, stderr(&o)),
+    )?;
 
     // A stopped container: docker's message, exit 1.
     fx.ok(&["stop", "ex"])?;
@@ -1165,33 +1218,57 @@ fn create_start(runtime: PathBuf) -> TestResult {
     let fx = Fx::new(runtime.clone())?;
     let img = fx.image.clone();
     let id = fx.ok(&[
-        "create", "--name", "cr", &img, "sh", "-c", "echo started-$(cat /count 2>/dev/null); echo x >> /count; exit 4",
+        "create",
+        "--name",
+        "cr",
+        &img,
+        "sh",
+        "-c",
+        "echo started-$(cat /count 2>/dev/null); echo x >> /count; exit 4",
     ])?;
     let id = id.trim().to_string();
     check(id.len() == 64, format!("create printed {id:?}"))?;
     contains(&ps_line(&fx.ok(&["ps", "-a"])?, "cr"), "Created")?;
-    check(!fx.ok(&["ps"])?.contains("cr"), "a created container counts as running")?;
+    check(
+        !fx.ok(&["ps"])?.contains("cr"),
+        "a created container counts as running",
+    )?;
     check(
         fx.ok(&["inspect", "-f", "{{.State.Status}}", "cr"])? == "created\n",
         "inspect of a created container",
     )?;
-    check(fx.mounts().is_empty(), format!("create left mounts: {:?}", fx.mounts()))?;
+    check(
+        fx.mounts().is_empty(),
+        format!("create left mounts: {:?}", fx.mounts()),
+    )?;
 
     // start -a: its output, its exit status.
     let o = fx.out(&["start", "-a", "cr"]);
-    check(code(&o) == Some(4), format!("start -a: {} {}", o.status, stderr(&o)))?;
+    check(
+        code(&o) == Some(4),
+        format!("start -a: {} {}", o.status, stderr(&o)),
+    )?;
     check(
         String::from_utf8_lossy(&o.stdout) == "started-\n",
         format!("start -a output {:?}", String::from_utf8_lossy(&o.stdout)),
     )?;
-    check(fx.ok(&["wait", "cr"])? == "4\n", "wait of an exited container")?;
+    check(
+        fx.ok(&["wait", "cr"])? == "4\n",
+        "wait of an exited container",
+    )?;
     contains(&ps_line(&fx.ok(&["ps", "-a"])?, "cr"), "Exited (4)")?;
 
     // rename: the old name is gone, the new one finds it.
     fx.ok(&["rename", "cr", "cr2"])?;
     contains(&fx.fails(&["inspect", "cr"])?, "No such object: cr")?;
     check(
-        fx.ok(&["container", "inspect", "-f", "{{.Name}} {{.State.ExitCode}}", "cr2"])? == "/cr2 4\n",
+        fx.ok(&[
+            "container",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.State.ExitCode}}",
+            "cr2",
+        ])? == "/cr2 4\n",
         "inspect after rename",
     )?;
     // start (detached) of the stopped container, then wait: the same layer ran again.
@@ -1229,7 +1306,10 @@ fn create_start(runtime: PathBuf) -> TestResult {
     fx.ok(&["rm", "cr2"])?;
     // create of an image the store lacks pulls it; a failed create leaves nothing.
     let o = fx.out(&["create", "--name", "bad name", &img]);
-    check(code(&o) == Some(125), format!("create with a bad name: {}", o.status))?;
+    check(
+        code(&o) == Some(125),
+        format!("create with a bad name: {}", o.status),
+    )?;
     // container prune removes what is not running.
     fx.ok(&["create", "--name", "c-prune", &img])?;
     contains(&fx.ok(&["container", "prune", "-f"])?, "Deleted Containers")?;
@@ -1253,7 +1333,10 @@ fn cp_export(runtime: PathBuf) -> TestResult {
 
     // Files out: plain, through a symlinked parent, a link followed (-L) or kept.
     fx.ok(&["cp", "cpc:/data/f", &h("f")])?;
-    check(fs::read_to_string(host.join("f"))? == "hi\n", "cp of a file")?;
+    check(
+        fs::read_to_string(host.join("f"))? == "hi\n",
+        "cp of a file",
+    )?;
     fx.ok(&["cp", "-L", "cpc:/data/link", &h("shadow")])?;
     check(
         fs::read_to_string(host.join("shadow"))? == "container-shadow\n",
@@ -1276,10 +1359,16 @@ fn cp_export(runtime: PathBuf) -> TestResult {
     )?;
     // A directory: to a new name, and into an existing directory.
     fx.ok(&["cp", "cpc:/data", &h("d-new")])?;
-    check(host.join("d-new/f").is_file(), "cp of a directory to a new name")?;
+    check(
+        host.join("d-new/f").is_file(),
+        "cp of a directory to a new name",
+    )?;
     fs::create_dir_all(host.join("existing"))?;
     fx.ok(&["cp", "cpc:/data", &h("existing")])?;
-    check(host.join("existing/data/f").is_file(), "cp into an existing directory")?;
+    check(
+        host.join("existing/data/f").is_file(),
+        "cp into an existing directory",
+    )?;
     // To stdout as a tar stream.
     let o = fx.out(&["cp", "cpc:/data", "-"]);
     check(o.status.success(), format!("cp to -: {}", stderr(&o)))?;
@@ -1291,12 +1380,18 @@ fn cp_export(runtime: PathBuf) -> TestResult {
         names.iter().any(|n| n == "data/f") && names.iter().any(|n| n.starts_with("data")),
         format!("tar entries {names:?}"),
     )?;
-    contains(&fx.fails(&["cp", "cpc:/nope", &h("x")])?, "Could not find the file /nope")?;
+    contains(
+        &fx.fails(&["cp", "cpc:/nope", &h("x")])?,
+        "Could not find the file /nope",
+    )?;
 
     // Files in: into a directory, through a symlinked parent (stays in the container).
     fs::write(host.join("in.txt"), "from-host\n")?;
     fx.ok(&["cp", &h("in.txt"), "cpc:/data/"])?;
-    check(fx.ok(&["exec", "cpc", "cat", "/data/in.txt"])? == "from-host\n", "cp in")?;
+    check(
+        fx.ok(&["exec", "cpc", "cat", "/data/in.txt"])? == "from-host\n",
+        "cp in",
+    )?;
     fx.ok(&["cp", &h("in.txt"), "cpc:/data/etclink/sangja-cp-21-probe"])?;
     check(
         !Path::new("/etc/sangja-cp-21-probe").exists(),
@@ -1310,7 +1405,10 @@ fn cp_export(runtime: PathBuf) -> TestResult {
     let good = RawTar::new().file("from-tar", b"tarred\n").finish();
     let o = pipe_in(&fx, &["cp", "-", "cpc:/data"], &good)?;
     check(o.status.success(), format!("cp - : {}", stderr(&o)))?;
-    check(fx.ok(&["exec", "cpc", "cat", "/data/from-tar"])? == "tarred\n", "cp - in")?;
+    check(
+        fx.ok(&["exec", "cpc", "cat", "/data/from-tar"])? == "tarred\n",
+        "cp - in",
+    )?;
     let evil = RawTar::new().file("../../escaped-21", b"x").finish();
     let o = pipe_in(&fx, &["cp", "-", "cpc:/data"], &evil)?;
     check(!o.status.success(), "a tar with .. was accepted")?;
@@ -1322,10 +1420,16 @@ fn cp_export(runtime: PathBuf) -> TestResult {
     // Stopped: both ways still work, and the root is unmounted again.
     fx.ok(&["stop", "cpc"])?;
     fx.ok(&["cp", "cpc:/data/f", &h("f-stopped")])?;
-    check(host.join("f-stopped").is_file(), "cp out of a stopped container")?;
+    check(
+        host.join("f-stopped").is_file(),
+        "cp out of a stopped container",
+    )?;
     fs::write(host.join("later.txt"), "later\n")?;
     fx.ok(&["cp", &h("later.txt"), "cpc:/data/later.txt"])?;
-    check(fx.mounts().is_empty(), format!("cp left mounts: {:?}", fx.mounts()))?;
+    check(
+        fx.mounts().is_empty(),
+        format!("cp left mounts: {:?}", fx.mounts()),
+    )?;
 
     // export: the whole filesystem, the copied file included.
     let tar_path = host.join("export.tar");
@@ -1340,7 +1444,10 @@ fn cp_export(runtime: PathBuf) -> TestResult {
             format!("export lacks {want}: {} entries", names.len()),
         )?;
     }
-    check(fx.mounts().is_empty(), format!("export left mounts: {:?}", fx.mounts()))?;
+    check(
+        fx.mounts().is_empty(),
+        format!("export left mounts: {:?}", fx.mounts()),
+    )?;
     fx.ok(&["start", "cpc"])?;
     check(
         fx.ok(&["exec", "cpc", "cat", "/data/later.txt"])? == "later\n",
@@ -1380,17 +1487,30 @@ fn volume_names(fx: &Fx) -> Result<Vec<String>, Failed> {
 fn volumes(runtime: PathBuf) -> TestResult {
     let fx = Fx::new(runtime.clone())?;
     let img = fx.image.clone();
-    check(fx.ok(&["volume", "create", "v1"])? == "v1\n", "volume create")?;
+    check(
+        fx.ok(&["volume", "create", "v1"])? == "v1\n",
+        "volume create",
+    )?;
     let ls = fx.ok(&["volume", "ls"])?;
     check(
-        ls.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["local", "v1"]),
+        ls.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["local", "v1"]),
         format!("volume ls: {ls}"),
     )?;
     let mp = fx.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "v1"])?;
     check(Path::new(mp.trim()).is_dir(), format!("Mountpoint {mp:?}"))?;
 
     // Data survives the container and is seen by the next one.
-    fx.ok(&["run", "--rm", "-v", "v1:/data", &img, "sh", "-c", "echo persisted > /data/f"])?;
+    fx.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "v1:/data",
+        &img,
+        "sh",
+        "-c",
+        "echo persisted > /data/f",
+    ])?;
     check(
         fx.ok(&["run", "--rm", "-v", "v1:/data", &img, "cat", "/data/f"])? == "persisted\n",
         "a volume's data did not survive its container",
@@ -1407,17 +1527,35 @@ fn volumes(runtime: PathBuf) -> TestResult {
     // In use: refused, with docker's message, exit 1; the data stays.
     start_waiting(&fx, "vu", &["-v", "v1:/data"], "true")?;
     let o = fx.out(&["volume", "rm", "v1"]);
-    check(code(&o) == Some(1), format!("volume rm in use: {}", o.status))?;
+    check(
+        code(&o) == Some(1),
+        format!("volume rm in use: {}", o.status),
+    )?;
     contains(&stderr(&o), "volume is in use")?;
-    check(volume_names(&fx)?.contains(&"v1".to_string()), "v1 went while in use")?;
+    check(
+        volume_names(&fx)?.contains(&"v1".to_string()),
+        "v1 went while in use",
+    )?;
     fx.ok(&["rm", "-f", "vu"])?;
     fx.ok(&["volume", "rm", "v1"])?;
-    contains(&fx.fails(&["volume", "inspect", "v1"])?, "No such volume: v1")?;
+    contains(
+        &fx.fails(&["volume", "inspect", "v1"])?,
+        "No such volume: v1",
+    )?;
 
     // Anonymous volumes: the image's VOLUME, gone with rm -v; a bare -v /path with --rm.
-    fx.env.busybox_image("withvol:1", &["VOLUME /cache", r#"CMD ["sh"]"#])?;
+    fx.env
+        .busybox_image("withvol:1", &["VOLUME /cache", r#"CMD ["sh"]"#])?;
     let before = volume_names(&fx)?;
-    fx.ok(&["run", "--name", "an", "withvol:1", "sh", "-c", "echo a > /cache/x"])?;
+    fx.ok(&[
+        "run",
+        "--name",
+        "an",
+        "withvol:1",
+        "sh",
+        "-c",
+        "echo a > /cache/x",
+    ])?;
     let after = volume_names(&fx)?;
     let anon: Vec<&String> = after.iter().filter(|v| !before.contains(v)).collect();
     check(
@@ -1428,21 +1566,34 @@ fn volumes(runtime: PathBuf) -> TestResult {
     contains(&mounts, "\"Type\":\"volume\"")?;
     contains(&mounts, "\"Destination\":\"/cache\"")?;
     fx.ok(&["rm", "-v", "an"])?;
-    check(volume_names(&fx)? == before, "rm -v left the anonymous volume")?;
+    check(
+        volume_names(&fx)? == before,
+        "rm -v left the anonymous volume",
+    )?;
     fx.ok(&["run", "--rm", "-v", "/anon", &img, "touch", "/anon/x"])?;
-    check(volume_names(&fx)? == before, "--rm left the anonymous volume")?;
+    check(
+        volume_names(&fx)? == before,
+        "--rm left the anonymous volume",
+    )?;
 
     // --mount and --tmpfs.
     let host = fx.env.path("bind-src");
     fs::create_dir_all(&host)?;
     let bind = format!("type=bind,source={},target=/b,readonly", host.display());
     let out = fx.ok(&[
-        "run", "--rm",
-        "--mount", "type=volume,source=m1,target=/m",
-        "--mount", &bind,
-        "--mount", "type=tmpfs,target=/t",
-        "--tmpfs", "/t2:size=1m",
-        &img, "sh", "-c",
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,source=m1,target=/m",
+        "--mount",
+        &bind,
+        "--mount",
+        "type=tmpfs,target=/t",
+        "--tmpfs",
+        "/t2:size=1m",
+        &img,
+        "sh",
+        "-c",
         "echo in-m1 > /m/f; touch /b/x 2>/dev/null || echo bind-ro; grep -E ' /t2? ' /proc/mounts",
     ])?;
     contains(&out, "bind-ro\n")?;
@@ -1454,15 +1605,24 @@ fn volumes(runtime: PathBuf) -> TestResult {
         "--mount type=volume did not use the named volume",
     )?;
     let o = fx.out(&["run", "--rm", "-v", "bad!name:/x", &img, "true"]);
-    check(code(&o) == Some(125), format!("bad volume name: {}", o.status))?;
+    check(
+        code(&o) == Some(125),
+        format!("bad volume name: {}", o.status),
+    )?;
     contains(&stderr(&o), "bad!name")?;
 
     // prune: unused anonymous volumes only; -a takes unused named ones too.
     fx.ok(&["create", "--name", "keeper", "-v", "kept:/k", &img])?;
     fx.ok(&["create", "--name", "anon2", "withvol:1"])?;
     fx.ok(&["rm", "anon2"])?;
-    let anon_left = volume_names(&fx)?.into_iter().filter(|v| v.len() == 64).count();
-    check(anon_left == 1, format!("{anon_left} anonymous volumes after rm without -v"))?;
+    let anon_left = volume_names(&fx)?
+        .into_iter()
+        .filter(|v| v.len() == 64)
+        .count();
+    check(
+        anon_left == 1,
+        format!("{anon_left} anonymous volumes after rm without -v"),
+    )?;
     fx.ok(&["volume", "prune", "-f"])?;
     let left = volume_names(&fx)?;
     check(
@@ -1489,7 +1649,15 @@ fn restart(runtime: PathBuf) -> TestResult {
     let fx = Fx::new(runtime.clone())?;
     let img = fx.image.clone();
     fx.ok(&[
-        "run", "-d", "--name", "rs", "--restart", "on-failure:2", &img, "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "rs",
+        "--restart",
+        "on-failure:2",
+        &img,
+        "sh",
+        "-c",
         "echo run-$(cat /n 2>/dev/null); echo x >> /n; exit 3",
     ])?;
     check(fx.ok(&["wait", "rs"])? == "3\n", "wait after the restarts")?;
@@ -1499,8 +1667,12 @@ fn restart(runtime: PathBuf) -> TestResult {
         format!("three runs in the log: {logs:?}"),
     )?;
     check(
-        fx.ok(&["inspect", "-f", "{{.RestartCount}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}", "rs"])?
-            == "2 3 on-failure\n",
+        fx.ok(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}",
+            "rs",
+        ])? == "2 3 on-failure\n",
         "RestartCount after on-failure:2",
     )?;
     let rec: serde_json::Value = serde_json::from_str(&fs::read_to_string(
@@ -1510,14 +1682,34 @@ fn restart(runtime: PathBuf) -> TestResult {
     )?)?;
     check(rec["restart_count"] == 2, format!("record: {rec}"))?;
     // A clean exit is not a failure.
-    fx.ok(&["run", "-d", "--name", "ok", "--restart", "on-failure", &img, "true"])?;
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ok",
+        "--restart",
+        "on-failure",
+        &img,
+        "true",
+    ])?;
     check(fx.ok(&["wait", "ok"])? == "0\n", "wait of a clean exit")?;
     check(
         fx.ok(&["inspect", "-f", "{{.RestartCount}}", "ok"])? == "0\n",
         "on-failure restarted a clean exit",
     )?;
     // always: restarted after a clean exit, until stop.
-    fx.ok(&["run", "-d", "--name", "al", "--restart", "always", &img, "sh", "-c", "echo up; sleep 0.2"])?;
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "al",
+        "--restart",
+        "always",
+        &img,
+        "sh",
+        "-c",
+        "echo up; sleep 0.2",
+    ])?;
     let mut restarted = false;
     for _ in 0..600 {
         if fx.ok(&["logs", "al"])?.matches("up").count() >= 2 {
@@ -1536,7 +1728,10 @@ fn restart(runtime: PathBuf) -> TestResult {
     )?;
     // Bad input: docker's conflicts.
     let o = fx.out(&["run", "--rm", "-d", "--restart", "always", &img, "true"]);
-    check(code(&o) == Some(125), format!("--rm with --restart: {}", o.status))?;
+    check(
+        code(&o) == Some(125),
+        format!("--rm with --restart: {}", o.status),
+    )?;
     contains(&stderr(&o), "conflicting options")?;
     let o = fx.out(&["run", "-d", "--restart", "sometimes", &img, "true"]);
     check(code(&o) == Some(125), format!("bad policy: {}", o.status))?;

@@ -360,16 +360,14 @@ pub fn verb(store: &Store, v: ContainerVerb) -> Result<i32> {
             containers,
         } => start(store, attach, interactive, &containers),
         ContainerVerb::Logs { follow, container } => logs(store, follow, &container).map(|_| 0),
-        ContainerVerb::Stop { time, containers } => {
-            each(store, &containers, "stop", |c, r| lifecycle::stop(c, r, time))
-        }
-        ContainerVerb::Kill { signal, containers } => {
-            each(store, &containers, "kill", |c, r| lifecycle::kill(c, r, &signal))
-        }
+        ContainerVerb::Stop { time, containers } => each(store, &containers, "stop", |c, r| {
+            lifecycle::stop(c, r, time)
+        }),
+        ContainerVerb::Kill { signal, containers } => each(store, &containers, "kill", |c, r| {
+            lifecycle::kill(c, r, &signal)
+        }),
         ContainerVerb::Exec(a) => exec(store, a),
-        ContainerVerb::Pause { containers } => {
-            each(store, &containers, "pause", lifecycle::pause)
-        }
+        ContainerVerb::Pause { containers } => each(store, &containers, "pause", lifecycle::pause),
         ContainerVerb::Unpause { containers } => {
             each(store, &containers, "unpause", lifecycle::unpause)
         }
@@ -480,10 +478,33 @@ pub fn ps(store: &Store, a: &PsArgs) -> Result<()> {
             "id" => r.id.starts_with(v),
             "name" => r.name.contains(v.trim_start_matches('/')),
             "status" => lifecycle::state_name(&c, &r) == v,
-            "ancestor" => r.image == v || r.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")) || r.image.split(':').next() == Some(v),
-            "exited" => !status.starts_with("Up") && r.exit_code.map(|e| e.to_string()).as_deref() == Some(v),
-            "label" => super::output::label_matches(&sangja_image::container::inspect::inspect(&c, &r)["Config"]["Labels"], v),
-            "before" | "since" => bounds.iter().filter(|(bk, bv, _)| bk == k && bv == v).all(|(_, _, t)| if k == "before" { r.created < *t } else { r.created > *t }),
+            "ancestor" => {
+                r.image == v
+                    || r.image_id
+                        .trim_start_matches("sha256:")
+                        .starts_with(v.trim_start_matches("sha256:"))
+                    || r.image.split(':').next() == Some(v)
+            }
+            "exited" => {
+                !status.starts_with("Up")
+                    && r.exit_code.map(|e| e.to_string()).as_deref() == Some(v)
+            }
+            "label" => super::output::label_matches(
+                &sangja_image::container::inspect::inspect(&c, &r)["Config"]["Labels"],
+                v,
+            ),
+            "before" | "since" => {
+                bounds
+                    .iter()
+                    .filter(|(bk, bv, _)| bk == k && bv == v)
+                    .all(|(_, _, t)| {
+                        if k == "before" {
+                            r.created < *t
+                        } else {
+                            r.created > *t
+                        }
+                    })
+            }
             _ => false,
         });
         if ok {
@@ -615,10 +636,7 @@ pub fn prune(store: &Store, force: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "Deleted Containers:")?;
     for r in c.list()? {
-        if matches!(
-            lifecycle::status(&c, &r),
-            Status::Running | Status::Paused
-        ) {
+        if matches!(lifecycle::status(&c, &r), Status::Running | Status::Paused) {
             continue;
         }
         match lifecycle::remove(&c, &r, false, false) {
@@ -719,8 +737,8 @@ fn export(store: &Store, output: Option<PathBuf>, container: &str) -> Result<()>
     let r = find(&c, container)?;
     let result = match &output {
         Some(p) => {
-            let mut f = std::fs::File::create(p)
-                .with_context(|| format!("creating {}", p.display()))?;
+            let mut f =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
             copy::export(&c, &r, &mut f)
         }
         None => {

@@ -90,35 +90,36 @@ pub fn images(store: &Store, out: &mut impl Write, a: &ImagesArgs) -> Result<()>
             .cloned()
             .unwrap_or_default()
     };
-    let rows: Vec<_> = listing::image_rows(&all)
-        .into_iter()
-        .filter(|r| {
-            output::all_hold(&filters, |k, v| match k {
-                "dangling" => (r.repository == "<none>") == (v == "true" || v == "1"),
-                "reference" => {
-                    r.repository != "<none>"
-                        && (output::glob(v, &format!("{}:{}", r.repository, r.tag))
-                            || output::glob(v, &r.repository))
-                }
-                "label" => output::label_matches(&labels(&r.id), v),
-                "before" | "since" => bounds
-                    .iter()
-                    .filter(|(bk, bv, _)| bk == k && bv == v)
-                    .all(|(_, _, t)| {
-                        let (mine, theirs) = (
-                            chrono::DateTime::parse_from_rfc3339(&r.created_at).ok(),
-                            chrono::DateTime::parse_from_rfc3339(t).ok(),
-                        );
-                        if k == "before" {
-                            mine < theirs
-                        } else {
-                            mine > theirs
-                        }
-                    }),
-                _ => false,
+    let rows: Vec<_> =
+        listing::image_rows(&all)
+            .into_iter()
+            .filter(|r| {
+                output::all_hold(&filters, |k, v| match k {
+                    "dangling" => (r.repository == "<none>") == (v == "true" || v == "1"),
+                    "reference" => {
+                        r.repository != "<none>"
+                            && (output::glob(v, &format!("{}:{}", r.repository, r.tag))
+                                || output::glob(v, &r.repository))
+                    }
+                    "label" => output::label_matches(&labels(&r.id), v),
+                    "before" | "since" => bounds
+                        .iter()
+                        .filter(|(bk, bv, _)| bk == k && bv == v)
+                        .all(|(_, _, t)| {
+                            let (mine, theirs) = (
+                                chrono::DateTime::parse_from_rfc3339(&r.created_at).ok(),
+                                chrono::DateTime::parse_from_rfc3339(t).ok(),
+                            );
+                            if k == "before" {
+                                mine < theirs
+                            } else {
+                                mine > theirs
+                            }
+                        }),
+                    _ => false,
+                })
             })
-        })
-        .collect();
+            .collect();
     if a.quiet {
         let mut seen = std::collections::HashSet::new();
         for r in rows.iter().filter(|r| seen.insert(r.id.clone())) {
@@ -149,7 +150,11 @@ pub fn images(store: &Store, out: &mut impl Write, a: &ImagesArgs) -> Result<()>
         "CreatedAt": "CREATED AT", "CreatedSince": "CREATED", "Size": "SIZE",
     });
     if !format.write(out, &values, &headers)? {
-        write!(out, "{}", listing::images_table(&rows, a.no_trunc, a.digests))?;
+        write!(
+            out,
+            "{}",
+            listing::images_table(&rows, a.no_trunc, a.digests)
+        )?;
     }
     Ok(())
 }

@@ -119,9 +119,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     fn go(p: &[u8], t: &[u8]) -> bool {
         match (p.first(), t.first()) {
             (None, None) => true,
-            (Some(b'*'), _) => {
-                go(&p[1..], t) || (!t.is_empty() && t[0] != b'/' && go(p, &t[1..]))
-            }
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && t[0] != b'/' && go(p, &t[1..])),
             (Some(b'?'), Some(c)) if *c != b'/' => go(&p[1..], &t[1..]),
             (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
             _ => false,
@@ -146,7 +144,11 @@ mod tests {
     #[test]
     fn filter_logic() {
         let f = filters(
-            &["status=exited".into(), "status=created".into(), "name=a".into()],
+            &[
+                "status=exited".into(),
+                "status=created".into(),
+                "name=a".into(),
+            ],
             &["status", "name"],
         )
         .unwrap();

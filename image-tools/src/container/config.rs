@@ -102,10 +102,18 @@ impl Volume {
 
 fn mount_target(flag_name: &'static str, whole: &str, t: &str) -> Result<(), ConfigError> {
     if !t.starts_with('/') {
-        return Err(flag(flag_name, whole, "the container path must be absolute"));
+        return Err(flag(
+            flag_name,
+            whole,
+            "the container path must be absolute",
+        ));
     }
     if t == "/" {
-        return Err(flag(flag_name, whole, "the container's root cannot be a mount"));
+        return Err(flag(
+            flag_name,
+            whole,
+            "the container's root cannot be a mount",
+        ));
     }
     Ok(())
 }
@@ -125,7 +133,13 @@ impl std::str::FromStr for Volume {
             [a, b, "ro"] => (*a, *b, true),
             [a, b, "rw"] => (*a, *b, false),
             [_, _, o] => return Err(flag("-v", s, format!("unknown option {o:?} (ro or rw)"))),
-            _ => return Err(flag("-v", s, "want HOST:CONTAINER[:ro], NAME:CONTAINER[:ro] or CONTAINER")),
+            _ => {
+                return Err(flag(
+                    "-v",
+                    s,
+                    "want HOST:CONTAINER[:ro], NAME:CONTAINER[:ro] or CONTAINER",
+                ))
+            }
         };
         mount_target("-v", s, dst)?;
         if src.starts_with('/') {
@@ -139,7 +153,8 @@ impl std::str::FromStr for Volume {
 /// docker's `--mount type=bind|volume|tmpfs,source=...,target=...[,readonly]
 /// [,tmpfs-size=N][,tmpfs-mode=M]`.
 pub fn parse_mount(s: &str) -> Result<Volume, ConfigError> {
-    let (mut kind, mut source, mut target, mut ro) = ("volume", String::new(), String::new(), false);
+    let (mut kind, mut source, mut target, mut ro) =
+        ("volume", String::new(), String::new(), false);
     let mut tmpfs = Vec::new();
     for field in s.split(',') {
         let (k, v) = field.split_once('=').unwrap_or((field, ""));
@@ -149,7 +164,13 @@ pub fn parse_mount(s: &str) -> Result<Volume, ConfigError> {
                     "bind" => "bind",
                     "volume" => "volume",
                     "tmpfs" => "tmpfs",
-                    _ => return Err(flag("--mount", s, format!("type {v:?}: want bind, volume or tmpfs"))),
+                    _ => {
+                        return Err(flag(
+                            "--mount",
+                            s,
+                            format!("type {v:?}: want bind, volume or tmpfs"),
+                        ))
+                    }
                 }
             }
             "source" | "src" => source = v.to_string(),
@@ -158,7 +179,13 @@ pub fn parse_mount(s: &str) -> Result<Volume, ConfigError> {
                 ro = match v {
                     "" | "true" | "1" => true,
                     "false" | "0" => false,
-                    _ => return Err(flag("--mount", s, format!("readonly={v:?}: want true or false"))),
+                    _ => {
+                        return Err(flag(
+                            "--mount",
+                            s,
+                            format!("readonly={v:?}: want true or false"),
+                        ))
+                    }
                 }
             }
             "tmpfs-size" => tmpfs.push(format!("size={}", parse_size("--mount", v)?)),
@@ -177,7 +204,11 @@ pub fn parse_mount(s: &str) -> Result<Volume, ConfigError> {
     match kind {
         "bind" => {
             if !source.starts_with('/') {
-                return Err(flag("--mount", s, "a bind source must be an absolute host path"));
+                return Err(flag(
+                    "--mount",
+                    s,
+                    "a bind source must be an absolute host path",
+                ));
             }
             Ok(Volume::new(VolumeKind::Bind, &source, &target, ro))
         }
@@ -190,7 +221,12 @@ pub fn parse_mount(s: &str) -> Result<Volume, ConfigError> {
         _ if source.is_empty() => Ok(Volume::new(VolumeKind::Anonymous, "", &target, ro)),
         _ => {
             crate::volume::valid_name(&source).map_err(|e| flag("--mount", s, e.to_string()))?;
-            Ok(Volume::new(VolumeKind::Named(source.clone()), "", &target, ro))
+            Ok(Volume::new(
+                VolumeKind::Named(source.clone()),
+                "",
+                &target,
+                ro,
+            ))
         }
     }
 }
@@ -581,9 +617,12 @@ pub fn build(
         mounts.retain(|m| m["destination"] != v.target.as_str());
         if let VolumeKind::Tmpfs(extra) = &v.kind {
             // docker's tmpfs defaults.
-            let mut options: Vec<String> =
-                ["nosuid", "nodev", "noexec"].map(String::from).to_vec();
-            options.retain(|o| !extra.iter().any(|e| e.trim_start_matches("no") == o.trim_start_matches("no")));
+            let mut options: Vec<String> = ["nosuid", "nodev", "noexec"].map(String::from).to_vec();
+            options.retain(|o| {
+                !extra
+                    .iter()
+                    .any(|e| e.trim_start_matches("no") == o.trim_start_matches("no"))
+            });
             options.extend(extra.iter().cloned());
             if !extra.iter().any(|e| e.starts_with("mode=")) {
                 options.push("mode=1777".into());

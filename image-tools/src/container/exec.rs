@@ -138,13 +138,7 @@ pub fn exec(
     std::fs::write(&tmp.0, serde_json::to_vec(&p).expect("process serialises"))
         .map_err(io_err(&tmp.0))?;
     let log = Scratch(dir.join(format!(".{unique}.log")));
-    let mut child = rt.exec(
-        &rec.id,
-        &tmp.0,
-        opts.detach,
-        opts.interactive,
-        &log.0,
-    )?;
+    let mut child = rt.exec(&rec.id, &tmp.0, opts.detach, opts.interactive, &log.0)?;
     let status = child.wait().map_err(io_err(&rt.bin))?;
     use std::os::unix::process::ExitStatusExt;
     let code = status

@@ -21,7 +21,16 @@ fn strings(v: &Value) -> Vec<String> {
 fn is_default_mount(m: &Value) -> bool {
     matches!(
         m["destination"].as_str(),
-        Some("/dev" | "/dev/shm" | "/run" | "/dev/pts" | "/dev/mqueue" | "/sys" | "/proc" | "/sys/fs/cgroup")
+        Some(
+            "/dev"
+                | "/dev/shm"
+                | "/run"
+                | "/dev/pts"
+                | "/dev/mqueue"
+                | "/sys"
+                | "/proc"
+                | "/sys/fs/cgroup"
+        )
     )
 }
 

@@ -189,7 +189,10 @@ pub fn main(store_root: &Path, id: &str, owner_fd: RawFd) -> i32 {
         let code = running.wait(|| rt.status(&rec.id));
         // --restart: the same container again (same layer, same log), the count kept.
         let now = containers.load(&rec.id).unwrap_or_else(|_| rec.clone());
-        if !now.restart().restarts(code, now.restart_count, now.stop_requested) {
+        if !now
+            .restart()
+            .restarts(code, now.restart_count, now.stop_requested)
+        {
             break code;
         }
         match restart(&containers, now, code) {
@@ -227,7 +230,8 @@ fn restart(
     rec.finished_at = Some(record::now());
     rec.restart_count += 1;
     containers.save(&rec)?;
-    let delay = Duration::from_millis(100u64 << rec.restart_count.min(10)).min(Duration::from_secs(60));
+    let delay =
+        Duration::from_millis(100u64 << rec.restart_count.min(10)).min(Duration::from_secs(60));
     std::thread::sleep(delay);
     let now = containers.load(&rec.id)?;
     if now.stop_requested {

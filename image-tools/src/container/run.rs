@@ -62,7 +62,12 @@ impl Drop for Guard<'_> {
             let store_root = self.containers.dir().parent().unwrap_or(Path::new("."));
             let volumes = crate::volume::Volumes::new(store_root);
             for v in &self.new_volumes {
-                let _ = std::fs::remove_dir_all(volumes.data(v).parent().unwrap_or(Path::new("/nonexistent")));
+                let _ = std::fs::remove_dir_all(
+                    volumes
+                        .data(v)
+                        .parent()
+                        .unwrap_or(Path::new("/nonexistent")),
+                );
             }
         }
     }

@@ -297,12 +297,7 @@ impl Runtime {
             .output()
             .map_err(self.spawn_err())?;
         if !out.status.success() {
-            return Err(self.failed(
-                "ps",
-                id,
-                &out.status,
-                &String::from_utf8_lossy(&out.stderr),
-            ));
+            return Err(self.failed("ps", id, &out.status, &String::from_utf8_lossy(&out.stderr)));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
