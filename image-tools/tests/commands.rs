@@ -1191,6 +1191,48 @@ fn docker_grammar_image_group() -> TestResult {
             "No such container: ghost",
         )?;
     }
+    // images: --filter, --format templates, --digests, a REPOSITORY argument.
+    env.busybox_image("other:2", &["CMD [\"true\"]"])?;
+    let refs = env.ok(["images", "--format", "{{.Repository}}:{{.Tag}}"])?;
+    check(
+        refs.lines().any(|l| l == "gr:1") && refs.lines().any(|l| l == "other:2"),
+        format!("--format template: {refs}"),
+    )?;
+    let only = env.ok([
+        "images",
+        "--filter",
+        "reference=gr*",
+        "--format",
+        "{{.Repository}}",
+    ])?;
+    check(only == "gr\n", format!("reference filter: {only:?}"))?;
+    let only = env.ok(["images", "other", "-q"])?;
+    check(
+        only.lines().count() == 1,
+        format!("REPOSITORY argument: {only:?}"),
+    )?;
+    check(
+        env.ok(["images", "--filter", "dangling=true", "-q"])?
+            .is_empty(),
+        "dangling=true listed named images",
+    )?;
+    let table = env.ok(["images", "--format", "table {{.Repository}}\\t{{.Tag}}"])?;
+    check(
+        table
+            .lines()
+            .next()
+            .map(|h| h.split_whitespace().collect::<Vec<_>>())
+            == Some(vec!["REPOSITORY", "TAG"]),
+        format!("table template header: {table}"),
+    )?;
+    let digests = env.ok(["images", "--digests"])?;
+    contains(&digests, "DIGEST")?;
+    contains(&digests, "sha256:")?;
+    contains(
+        &env.fails(["images", "--filter", "colour=red"])?,
+        "invalid filter 'colour'",
+    )?;
+
     // Empty listings, both spellings.
     for ps in [
         &["ps", "-a"][..],

@@ -1300,6 +1300,46 @@ fn create_start(runtime: PathBuf) -> TestResult {
     check(top.lines().count() >= 2, format!("top: {top}"))?;
     contains(&fx.fails(&["top", "cr2"])?, "is not running")?;
 
+    // ps: --filter and --format.
+    let names = fx.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"])?;
+    check(
+        names.lines().any(|l| l == "pz running") && names.lines().any(|l| l == "cr2 exited"),
+        format!("ps --format: {names}"),
+    )?;
+    let exited = fx.ok(&["ps", "--filter", "status=exited", "--format", "{{.Names}}"])?;
+    check(exited == "cr2\n", format!("status=exited: {exited:?}"))?;
+    let running = fx.ok(&["ps", "-a", "-q", "--filter", "name=pz"])?;
+    check(
+        running.trim().len() == 12,
+        format!("name=pz -q: {running:?}"),
+    )?;
+    let both = fx.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "exited=4",
+        "--filter",
+        "name=cr",
+        "--format",
+        "{{.Names}}",
+    ])?;
+    check(both == "cr2\n", format!("exited=4 + name=cr: {both:?}"))?;
+    let since = fx.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "since=cr2",
+        "--format",
+        "{{.Names}}",
+    ])?;
+    check(since == "pz\n", format!("since=cr2: {since:?}"))?;
+    let json = fx.ok(&["ps", "--format", "json"])?;
+    let row: serde_json::Value = serde_json::from_str(json.lines().next().unwrap_or("{}"))?;
+    check(
+        row["Names"] == "pz" && row["State"] == "running",
+        format!("ps json: {json}"),
+    )?;
+
     // rm means containers: a running one needs -f.
     contains(&fx.fails(&["rm", "pz"])?, "is running")?;
     fx.ok(&["rm", "-f", "pz"])?;
