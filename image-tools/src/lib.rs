@@ -24,3 +24,4 @@ pub mod remove;
 pub mod store;
 pub mod template;
 pub mod unpack;
+pub mod volume;

@@ -94,19 +94,27 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-pub fn images_table(rows: &[ImageRow], no_trunc: bool) -> String {
+pub fn images_table(rows: &[ImageRow], no_trunc: bool, digests: bool) -> String {
+    let mut header = vec!["REPOSITORY", "TAG"];
+    if digests {
+        header.push("DIGEST");
+    }
+    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
     table(
-        &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+        &header,
         &rows
             .iter()
             .map(|r| {
-                vec![
-                    r.repository.clone(),
-                    r.tag.clone(),
+                let mut cells = vec![r.repository.clone(), r.tag.clone()];
+                if digests {
+                    cells.push(r.digest.clone());
+                }
+                cells.extend([
                     short_id(&r.id, no_trunc),
                     r.created_since.clone(),
                     r.size.clone(),
-                ]
+                ]);
+                cells
             })
             .collect::<Vec<_>>(),
     )

@@ -421,10 +421,10 @@ fn cache() -> TestResult {
     let cache_dir = fx.env.store.join("build-cache");
     let before = fs::read_dir(&cache_dir)?.count();
     for t in ["demo:1", "demo:2"] {
-        fx.env.ok(["rm", t])?;
+        fx.env.ok(["rmi", t])?;
     }
     for l in fx.env.ok(["images", "-q", "--no-trunc"])?.lines() {
-        let _ = fx.env.run(["rm", "-f", l]);
+        let _ = fx.env.run(["rmi", "-f", l]);
     }
     fx.env.ok(["prune"])?;
     let after = fs::read_dir(&cache_dir)?.count();

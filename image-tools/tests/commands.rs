@@ -29,6 +29,11 @@ fn main() {
             &[],
             bad_input_leaves_store_unchanged,
         ),
+        trial(
+            "docker_grammar_image_group",
+            &[],
+            docker_grammar_image_group,
+        ),
     ]);
 }
 
@@ -257,7 +262,7 @@ fn import_tarballs_and_stdin() -> TestResult {
         ])?,
         "not a tar archive",
     )?;
-    contains(&env.fails(["inspect", "t:junk"])?, "No such image")?;
+    contains(&env.fails(["image", "inspect", "t:junk"])?, "No such image")?;
     Ok(())
 }
 
@@ -291,14 +296,14 @@ fn tag_rm_prune() -> TestResult {
 
     // Removing by id with several names needs --force.
     let id = env.ok(["images", "-q"])?.trim().to_string();
-    contains(&env.fails(["rm", &id])?, "must be forced")?;
+    contains(&env.fails(["rmi", &id])?, "must be forced")?;
     // Removing a name only untags while other names remain.
-    let out = env.ok(["rm", "two"])?;
+    let out = env.ok(["rmi", "two"])?;
     check(out.trim() == "Untagged: two:latest", &out)?;
     check(blob_count(&env) == base_blobs, "untag keeps blobs")?;
-    env.ok(["rm", "localhost:5000/x/three:v1"])?;
+    env.ok(["rmi", "localhost:5000/x/three:v1"])?;
     // The last name deletes the image and its blobs.
-    let out = env.ok(["rm", "one"])?;
+    let out = env.ok(["image", "rm", "one"])?;
     contains(&out, "Untagged: one:latest")?;
     contains(&out, "Deleted: sha256:")?;
     check(
@@ -323,7 +328,7 @@ fn tag_rm_prune() -> TestResult {
             blob_count(&env)
         ),
     )?;
-    env.ok(["rm", "a"])?;
+    env.ok(["rmi", "a"])?;
     check(blob_count(&env) == 3, "b's blobs stay")?;
     env.ok([
         "unpack".as_ref(),
@@ -331,7 +336,7 @@ fn tag_rm_prune() -> TestResult {
         env.path("b-root").as_os_str(),
     ])?;
     let remaining = env.ok(["images", "-q"])?;
-    env.ok(["rm", "--force", remaining.trim()])?;
+    env.ok(["rmi", "--force", remaining.trim()])?;
 
     // prune removes blobs nothing references (and staging leftovers).
     env.busybox_image("keep", &[])?;
@@ -350,7 +355,7 @@ fn tag_rm_prune() -> TestResult {
         "prune removes staging leftovers",
     )?;
     check(env.ok(["fsck"])?.starts_with("ok:"), "fsck ok after prune")?;
-    contains(&env.fails(["rm", "missing"])?, "No such image")?;
+    contains(&env.fails(["rmi", "missing"])?, "No such image")?;
     Ok(())
 }
 
@@ -913,7 +918,7 @@ fn bad_input_leaves_store_unchanged() -> TestResult {
         "invalid reference format",
     )?;
     contains(
-        &env.fails(["inspect", "unknown:1"])?,
+        &env.fails(["image", "inspect", "unknown:1"])?,
         "No such image: unknown:1",
     )?;
     same("bad references")?;
@@ -1080,4 +1085,176 @@ fn other_platform_archive() -> Vec<u8> {
     add(&format!("blobs/sha256/{}", sha256_hex(&nested)), &nested);
     add("index.json", &top);
     builder.into_inner().unwrap()
+}
+
+/// docker's two grammars: the `image` group and the top-level shortcuts, `rm` meaning
+/// containers (`rmi` images), `inspect` resolving a name, docker's messages and exit
+/// statuses (1 for a failed command, 125 for a command line it cannot parse).
+fn docker_grammar_image_group() -> TestResult {
+    let env = Env::new();
+    env.busybox_image("gr:1", &["CMD [\"true\"]"])?;
+    let ls = env.ok(["image", "ls"])?;
+    contains(&ls, "gr ")?;
+    check(ls == env.ok(["images"])?, "image ls and images differ")?;
+    check(
+        env.ok(["image", "list", "-q"])? == env.ok(["images", "-q"])?,
+        "image list -q and images -q differ",
+    )?;
+    env.ok(["image", "tag", "gr:1", "gr:2"])?;
+    contains(&env.ok(["image", "history", "gr:2"])?, "CREATED BY")?;
+    let v: Value = serde_json::from_str(&env.ok(["image", "inspect", "gr:2"])?)?;
+    check(
+        v[0]["RepoTags"].to_string().contains("gr:2"),
+        format!("image inspect: {}", v[0]["RepoTags"]),
+    )?;
+    let tar = env.path("gr.tar");
+    env.ok(["image", "save", "-o", tar.to_str().unwrap(), "gr:1"])?;
+
+    // `rm` is about containers now: an image name is no container, the image stays.
+    let out = env.run(["rm", "gr:2"]);
+    check(
+        out.status.code() == Some(1),
+        format!("rm gr:2: {}", out.status),
+    )?;
+    contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "Error: No such container: gr:2",
+    )?;
+    contains(&env.ok(["images"])?, "gr ")?;
+    contains(&env.ok(["image", "rm", "gr:2"])?, "Untagged: gr:2")?;
+    contains(&env.ok(["rmi", "gr:1"])?, "Deleted: sha256:")?;
+    check(
+        env.ok(["images", "-q"])?.is_empty(),
+        "images left after rmi",
+    )?;
+    contains(
+        &env.ok(["image", "load", "-i", tar.to_str().unwrap()])?,
+        "gr:1",
+    )?;
+    contains(&env.ok(["image", "prune"])?, "Total reclaimed space")?;
+
+    // inspect: a container first, then an image; docker's message for neither.
+    let v: Value = serde_json::from_str(&env.ok(["inspect", "gr:1"])?)?;
+    check(
+        v[0]["RepoTags"].is_array(),
+        "inspect did not find the image",
+    )?;
+    contains(
+        &env.ok(["inspect", "-f", "{{.Config.Cmd}}", "gr:1"])?,
+        "[true]",
+    )?;
+    let out = env.run(["inspect", "nope"]);
+    check(
+        out.status.code() == Some(1),
+        format!("inspect nope: {}", out.status),
+    )?;
+    contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "Error: No such object: nope",
+    )?;
+    contains(
+        &env.fails(["inspect", "--type", "container", "gr:1"])?,
+        "No such container: gr:1",
+    )?;
+    contains(
+        &env.fails(["container", "inspect", "gr:1"])?,
+        "No such container: gr:1",
+    )?;
+    contains(
+        &env.fails(["rmi", "missing"])?,
+        "Error: No such image: missing",
+    )?;
+
+    // The container verbs name a missing container as docker does, exit 1.
+    for verb in [
+        &["exec", "ghost", "true"][..],
+        &["stop", "ghost"],
+        &["kill", "ghost"],
+        &["start", "ghost"],
+        &["pause", "ghost"],
+        &["unpause", "ghost"],
+        &["wait", "ghost"],
+        &["top", "ghost"],
+        &["logs", "ghost"],
+        &["rename", "ghost", "x"],
+        &["export", "ghost"],
+        &["cp", "ghost:/etc/passwd", "/tmp/x"],
+        &["container", "rm", "ghost"],
+    ] {
+        let out = env.run(verb);
+        check(
+            out.status.code() == Some(1),
+            format!("{verb:?}: {}", out.status),
+        )?;
+        contains(
+            &String::from_utf8_lossy(&out.stderr),
+            "No such container: ghost",
+        )?;
+    }
+    // images: --filter, --format templates, --digests, a REPOSITORY argument.
+    env.busybox_image("other:2", &["CMD [\"true\"]"])?;
+    let refs = env.ok(["images", "--format", "{{.Repository}}:{{.Tag}}"])?;
+    check(
+        refs.lines().any(|l| l == "gr:1") && refs.lines().any(|l| l == "other:2"),
+        format!("--format template: {refs}"),
+    )?;
+    let only = env.ok([
+        "images",
+        "--filter",
+        "reference=gr*",
+        "--format",
+        "{{.Repository}}",
+    ])?;
+    check(only == "gr\n", format!("reference filter: {only:?}"))?;
+    let only = env.ok(["images", "other", "-q"])?;
+    check(
+        only.lines().count() == 1,
+        format!("REPOSITORY argument: {only:?}"),
+    )?;
+    check(
+        env.ok(["images", "--filter", "dangling=true", "-q"])?
+            .is_empty(),
+        "dangling=true listed named images",
+    )?;
+    let table = env.ok(["images", "--format", "table {{.Repository}}\\t{{.Tag}}"])?;
+    check(
+        table
+            .lines()
+            .next()
+            .map(|h| h.split_whitespace().collect::<Vec<_>>())
+            == Some(vec!["REPOSITORY", "TAG"]),
+        format!("table template header: {table}"),
+    )?;
+    let digests = env.ok(["images", "--digests"])?;
+    contains(&digests, "DIGEST")?;
+    contains(&digests, "sha256:")?;
+    contains(
+        &env.fails(["images", "--filter", "colour=red"])?,
+        "invalid filter 'colour'",
+    )?;
+
+    // Empty listings, both spellings.
+    for ps in [
+        &["ps", "-a"][..],
+        &["container", "ls", "-a"],
+        &["container", "ps"],
+    ] {
+        contains(&env.ok(ps)?, "CONTAINER ID")?;
+    }
+    // A command line docker cannot parse: 125.
+    let out = env.run(["ps", "--no-such-flag"]);
+    check(
+        out.status.code() == Some(125),
+        format!("bad flag: {}", out.status),
+    )?;
+    let out = env.run(["cp", "a", "b"]);
+    check(
+        out.status.code() == Some(1),
+        format!("cp a b: {}", out.status),
+    )?;
+    contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "must specify at least one container source",
+    )?;
+    Ok(())
 }

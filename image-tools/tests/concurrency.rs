@@ -99,7 +99,7 @@ fn concurrent_commands_one_store() -> TestResult {
                     }
                     _ => {
                         // Churn: remove and re-import an unrelated image, inspect the seed.
-                        let _ = env.run(["rm", "churn:1"]);
+                        let _ = env.run(["rmi", "churn:1"]);
                         env.ok([
                             "import".as_ref(),
                             "--change".as_ref(),

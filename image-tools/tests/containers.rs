@@ -89,6 +89,27 @@ fn main() {
     );
     add("shared_lower_one_unpack", &TOOLS, shared_lower, true);
     add("bad_input_leaves_nothing", &TOOLS, bad_input, true);
+    add("exec_sees_the_container_sangja", &TOOLS, exec_sangja, true);
+    add("exec_sees_the_container_runc", &runc, exec_runc, false);
+    add(
+        "create_start_wait_rename_pause_top_sangja",
+        &TOOLS,
+        create_start_sangja,
+        true,
+    );
+    add(
+        "cp_export_stay_inside_sangja",
+        &TOOLS,
+        cp_export_sangja,
+        true,
+    );
+    add(
+        "volumes_named_anonymous_mounts_sangja",
+        &TOOLS,
+        volumes_sangja,
+        true,
+    );
+    add("restart_on_failure_sangja", &TOOLS, restart_sangja, true);
     run_trials(trials);
 }
 
@@ -820,7 +841,7 @@ fn shared_lower() -> TestResult {
         "a container wrote into the shared lower dir",
     )?;
     // The snapshot stays while a container uses the image, and goes with the image.
-    fx.ok(&["rm", &img])?;
+    fx.ok(&["rmi", &img])?;
     check(
         lower[0].is_dir(),
         "the snapshot went while containers use it",
@@ -1015,4 +1036,745 @@ fn ctrl_c(runtime: PathBuf) -> TestResult {
         fx.nothing_left()?;
     }
     Ok(())
+}
+
+fn exec_sangja() -> TestResult {
+    exec_in(sangja_bin())
+}
+fn exec_runc() -> TestResult {
+    exec_in(runc_bin())
+}
+fn create_start_sangja() -> TestResult {
+    create_start(sangja_bin())
+}
+fn cp_export_sangja() -> TestResult {
+    cp_export(sangja_bin())
+}
+
+/// A detached container that marks itself ready in /tmp/ready and runs until stopped.
+fn start_waiting(fx: &Fx, name: &str, extra: &[&str], setup: &str) -> Result<String, Failed> {
+    let script =
+        format!("{setup}; trap 'exit 0' TERM; touch /tmp/ready; while true; do sleep 0.1; done");
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    let img = fx.image.clone();
+    args.extend([img.as_str(), "sh", "-c", script.as_str()]);
+    let id = fx.ok(&args)?.trim().to_string();
+    for _ in 0..600 {
+        if fx
+            .out(&["exec", name, "test", "-f", "/tmp/ready"])
+            .status
+            .success()
+        {
+            return Ok(id);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(format!("container {name} never became ready").into())
+}
+
+fn code(o: &Output) -> Option<i32> {
+    o.status.code()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// exec: the container's env, namespaces and root; docker's -e/-w/-u/-i/-d/--privileged;
+/// exit statuses passed back (126/127 when the process cannot start); a stopped
+/// container refused with docker's message.
+fn exec_in(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let id = start_waiting(&fx, "ex", &["-e", "FROM_RUN=1"], "echo inside > /tmp/mark")?;
+
+    // The exec'd process is in the container: its env, its files, its namespaces.
+    let out = fx.ok(&[
+        "exec",
+        "ex",
+        "sh",
+        "-c",
+        "echo $FROM_RUN $FROM_IMAGE; cat /tmp/mark; hostname; \
+         for n in pid mnt uts ipc net; do readlink /proc/self/ns/$n; done",
+    ])?;
+    let lines: Vec<&str> = out.lines().collect();
+    check(lines.len() == 8, format!("exec output {out:?}"))?;
+    check(lines[0] == "1 yes", format!("env {:?}", lines[0]))?;
+    check(lines[1] == "inside", format!("file {:?}", lines[1]))?;
+    check(lines[2] == &id[..12], format!("hostname {:?}", lines[2]))?;
+    let pid = fx.ok(&["inspect", "-f", "{{.State.Pid}}", "ex"])?;
+    let pid = pid.trim();
+    check(pid != "0" && !pid.is_empty(), format!("State.Pid {pid:?}"))?;
+    for (i, n) in ["pid", "mnt", "uts", "ipc", "net"].iter().enumerate() {
+        let host = fs::read_link(format!("/proc/{pid}/ns/{n}"))?;
+        let host_own = fs::read_link(format!("/proc/self/ns/{n}"))?;
+        check(
+            lines[3 + i] == host.display().to_string(),
+            format!(
+                "{n}: exec in {:?}, container init in {}",
+                lines[3 + i],
+                host.display()
+            ),
+        )?;
+        check(
+            host != host_own,
+            format!("the container shares the host's {n} namespace"),
+        )?;
+    }
+    // PID 1 in there is the container's shell.
+    contains(&fx.ok(&["exec", "ex", "cat", "/proc/1/cmdline"])?, "trap")?;
+
+    // Flags.
+    let out = fx.ok(&[
+        "exec",
+        "-e",
+        "X=2",
+        "-w",
+        "/tmp",
+        "-u",
+        "bob",
+        "ex",
+        "sh",
+        "-c",
+        "echo $X; pwd; id -u",
+    ])?;
+    check(out == "2\n/tmp\n1000\n", format!("-e -w -u: {out:?}"))?;
+    let mut child = fx
+        .cmd(&["exec", "-i", "ex", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        stdin.write_all(b"through stdin\n")?;
+    }
+    let o = child.wait_with_output()?;
+    check(
+        String::from_utf8_lossy(&o.stdout) == "through stdin\n",
+        format!(
+            "-i: {:?} {}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        ),
+    )?;
+    let plain = fx.ok(&["exec", "ex", "grep", "CapEff", "/proc/self/status"])?;
+    let privileged = fx.ok(&[
+        "exec",
+        "--privileged",
+        "ex",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ])?;
+    check(
+        plain != privileged,
+        format!("--privileged changed nothing: {plain:?}"),
+    )?;
+    check(
+        fx.ok(&["exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d"])?
+            .is_empty(),
+        "exec -d printed something",
+    )?;
+    let mut seen = false;
+    for _ in 0..200 {
+        if fx.out(&["exec", "ex", "cat", "/tmp/d"]).stdout == b"detached\n" {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    check(seen, "exec -d's process never ran")?;
+
+    // Exit statuses as docker's.
+    check(
+        code(&fx.out(&["exec", "ex", "sh", "-c", "exit 5"])) == Some(5),
+        "exit 5",
+    )?;
+    let o = fx.out(&["exec", "ex", "no-such-program"]);
+    check(
+        code(&o) == Some(127),
+        format!("not found: {} {}", o.status, stderr(&o)),
+    )?;
+    let o = fx.out(&["exec", "ex", "/etc/passwd"]);
+    check(
+        code(&o) == Some(126),
+        format!("not executable: {} {}", o.status, stderr(&o)),
+    )?;
+
+    // A stopped container: docker's message, exit 1.
+    fx.ok(&["stop", "ex"])?;
+    let o = fx.out(&["exec", "ex", "true"]);
+    check(code(&o) == Some(1), format!("exec stopped: {}", o.status))?;
+    contains(&stderr(&o), &format!("Container {id} is not running"))?;
+    fx.ok(&["rm", "ex"])?;
+    fx.nothing_left()
+}
+
+/// create (not started: `Created`), start -a (output and exit status), wait, rename,
+/// pause/unpause (`(Paused)` in ps, exec refused), top, inspect of containers, rm.
+fn create_start(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let img = fx.image.clone();
+    let id = fx.ok(&[
+        "create",
+        "--name",
+        "cr",
+        &img,
+        "sh",
+        "-c",
+        "echo started-$(cat /count 2>/dev/null); echo x >> /count; exit 4",
+    ])?;
+    let id = id.trim().to_string();
+    check(id.len() == 64, format!("create printed {id:?}"))?;
+    contains(&ps_line(&fx.ok(&["ps", "-a"])?, "cr"), "Created")?;
+    check(
+        !fx.ok(&["ps"])?.contains("cr"),
+        "a created container counts as running",
+    )?;
+    check(
+        fx.ok(&["inspect", "-f", "{{.State.Status}}", "cr"])? == "created\n",
+        "inspect of a created container",
+    )?;
+    check(
+        fx.mounts().is_empty(),
+        format!("create left mounts: {:?}", fx.mounts()),
+    )?;
+
+    // start -a: its output, its exit status.
+    let o = fx.out(&["start", "-a", "cr"]);
+    check(
+        code(&o) == Some(4),
+        format!("start -a: {} {}", o.status, stderr(&o)),
+    )?;
+    check(
+        String::from_utf8_lossy(&o.stdout) == "started-\n",
+        format!("start -a output {:?}", String::from_utf8_lossy(&o.stdout)),
+    )?;
+    check(
+        fx.ok(&["wait", "cr"])? == "4\n",
+        "wait of an exited container",
+    )?;
+    contains(&ps_line(&fx.ok(&["ps", "-a"])?, "cr"), "Exited (4)")?;
+
+    // rename: the old name is gone, the new one finds it.
+    fx.ok(&["rename", "cr", "cr2"])?;
+    contains(&fx.fails(&["inspect", "cr"])?, "No such object: cr")?;
+    check(
+        fx.ok(&[
+            "container",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.State.ExitCode}}",
+            "cr2",
+        ])? == "/cr2 4\n",
+        "inspect after rename",
+    )?;
+    // start (detached) of the stopped container, then wait: the same layer ran again.
+    fx.ok(&["start", "cr2"])?;
+    check(fx.ok(&["wait", "cr2"])? == "4\n", "wait after start")?;
+    contains(&fx.ok(&["logs", "cr2"])?, "started-x\n")?;
+
+    // pause / unpause / top.
+    let pid_name = "pz";
+    start_waiting(&fx, pid_name, &[], "true")?;
+    fx.ok(&["rename", "pz", "cr2"])
+        .err()
+        .ok_or("rename onto a taken name succeeded")?;
+    fx.ok(&["pause", "pz"])?;
+    contains(&ps_line(&fx.ok(&["ps"])?, "pz"), "(Paused)")?;
+    check(
+        fx.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "pz"])? == "paused true\n",
+        "inspect of a paused container",
+    )?;
+    let o = fx.out(&["exec", "pz", "true"]);
+    check(code(&o) == Some(1), format!("exec paused: {}", o.status))?;
+    contains(&stderr(&o), "is paused")?;
+    contains(&fx.fails(&["pause", "pz"])?, "is paused")?;
+    fx.ok(&["unpause", "pz"])?;
+    contains(&fx.fails(&["unpause", "pz"])?, "is not paused")?;
+    let top = fx.ok(&["top", "pz"])?;
+    contains(&top, "PID")?;
+    contains(&top, "touch /tmp/ready")?;
+    check(top.lines().count() >= 2, format!("top: {top}"))?;
+    contains(&fx.fails(&["top", "cr2"])?, "is not running")?;
+
+    // ps: --filter and --format.
+    let names = fx.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"])?;
+    check(
+        names.lines().any(|l| l == "pz running") && names.lines().any(|l| l == "cr2 exited"),
+        format!("ps --format: {names}"),
+    )?;
+    let exited = fx.ok(&["ps", "--filter", "status=exited", "--format", "{{.Names}}"])?;
+    check(exited == "cr2\n", format!("status=exited: {exited:?}"))?;
+    let running = fx.ok(&["ps", "-a", "-q", "--filter", "name=pz"])?;
+    check(
+        running.trim().len() == 12,
+        format!("name=pz -q: {running:?}"),
+    )?;
+    let both = fx.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "exited=4",
+        "--filter",
+        "name=cr",
+        "--format",
+        "{{.Names}}",
+    ])?;
+    check(both == "cr2\n", format!("exited=4 + name=cr: {both:?}"))?;
+    let since = fx.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "since=cr2",
+        "--format",
+        "{{.Names}}",
+    ])?;
+    check(since == "pz\n", format!("since=cr2: {since:?}"))?;
+    let json = fx.ok(&["ps", "--format", "json"])?;
+    let row: serde_json::Value = serde_json::from_str(json.lines().next().unwrap_or("{}"))?;
+    check(
+        row["Names"] == "pz" && row["State"] == "running",
+        format!("ps json: {json}"),
+    )?;
+
+    // rm means containers: a running one needs -f.
+    contains(&fx.fails(&["rm", "pz"])?, "is running")?;
+    fx.ok(&["rm", "-f", "pz"])?;
+    fx.ok(&["rm", "cr2"])?;
+    // create of an image the store lacks pulls it; a failed create leaves nothing.
+    let o = fx.out(&["create", "--name", "bad name", &img]);
+    check(
+        code(&o) == Some(125),
+        format!("create with a bad name: {}", o.status),
+    )?;
+    // container prune removes what is not running.
+    fx.ok(&["create", "--name", "c-prune", &img])?;
+    contains(&fx.ok(&["container", "prune", "-f"])?, "Deleted Containers")?;
+    fx.nothing_left()
+}
+
+/// cp both ways (files, directories, symlinks, `-` tar streams), running and stopped,
+/// every container path resolved in the container's root; export.
+fn cp_export(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let host = fx.env.path("cp");
+    fs::create_dir_all(&host)?;
+    let h = |p: &str| host.join(p).display().to_string();
+    start_waiting(
+        &fx,
+        "cpc",
+        &[],
+        "mkdir -p /data; echo container-shadow > /etc/shadow; ln -s /etc/shadow /data/link; \
+         ln -s /etc /data/etclink; ln -s ../../../../../../etc /data/up; echo hi > /data/f",
+    )?;
+
+    // Files out: plain, through a symlinked parent, a link followed (-L) or kept.
+    fx.ok(&["cp", "cpc:/data/f", &h("f")])?;
+    check(
+        fs::read_to_string(host.join("f"))? == "hi\n",
+        "cp of a file",
+    )?;
+    fx.ok(&["cp", "-L", "cpc:/data/link", &h("shadow")])?;
+    check(
+        fs::read_to_string(host.join("shadow"))? == "container-shadow\n",
+        "cp -L of a link to /etc/shadow did not copy the container's file",
+    )?;
+    fx.ok(&["cp", "cpc:/data/etclink/shadow", &h("shadow2")])?;
+    check(
+        fs::read_to_string(host.join("shadow2"))? == "container-shadow\n",
+        "a symlinked parent led out of the container",
+    )?;
+    fx.ok(&["cp", "cpc:/data/up/shadow", &h("shadow3")])?;
+    check(
+        fs::read_to_string(host.join("shadow3"))? == "container-shadow\n",
+        "a ../ symlink led out of the container",
+    )?;
+    fx.ok(&["cp", "cpc:/data/link", &h("kept-link")])?;
+    check(
+        fs::read_link(host.join("kept-link"))? == Path::new("/etc/shadow"),
+        "cp without -L did not keep the link",
+    )?;
+    // A directory: to a new name, and into an existing directory.
+    fx.ok(&["cp", "cpc:/data", &h("d-new")])?;
+    check(
+        host.join("d-new/f").is_file(),
+        "cp of a directory to a new name",
+    )?;
+    fs::create_dir_all(host.join("existing"))?;
+    fx.ok(&["cp", "cpc:/data", &h("existing")])?;
+    check(
+        host.join("existing/data/f").is_file(),
+        "cp into an existing directory",
+    )?;
+    // To stdout as a tar stream.
+    let o = fx.out(&["cp", "cpc:/data", "-"]);
+    check(o.status.success(), format!("cp to -: {}", stderr(&o)))?;
+    let mut names = Vec::new();
+    for e in tar::Archive::new(&o.stdout[..]).entries()? {
+        names.push(e?.path()?.display().to_string());
+    }
+    check(
+        names.iter().any(|n| n == "data/f") && names.iter().any(|n| n.starts_with("data")),
+        format!("tar entries {names:?}"),
+    )?;
+    contains(
+        &fx.fails(&["cp", "cpc:/nope", &h("x")])?,
+        "Could not find the file /nope",
+    )?;
+
+    // Files in: into a directory, through a symlinked parent (stays in the container).
+    fs::write(host.join("in.txt"), "from-host\n")?;
+    fx.ok(&["cp", &h("in.txt"), "cpc:/data/"])?;
+    check(
+        fx.ok(&["exec", "cpc", "cat", "/data/in.txt"])? == "from-host\n",
+        "cp in",
+    )?;
+    fx.ok(&["cp", &h("in.txt"), "cpc:/data/etclink/sangja-cp-21-probe"])?;
+    check(
+        !Path::new("/etc/sangja-cp-21-probe").exists(),
+        "cp into the container wrote to the host's /etc",
+    )?;
+    check(
+        fx.ok(&["exec", "cpc", "cat", "/etc/sangja-cp-21-probe"])? == "from-host\n",
+        "cp through a symlinked parent missed the container's /etc",
+    )?;
+    // A tar stream from stdin; one with a `..` entry is refused and writes nothing.
+    let good = RawTar::new().file("from-tar", b"tarred\n").finish();
+    let o = pipe_in(&fx, &["cp", "-", "cpc:/data"], &good)?;
+    check(o.status.success(), format!("cp - : {}", stderr(&o)))?;
+    check(
+        fx.ok(&["exec", "cpc", "cat", "/data/from-tar"])? == "tarred\n",
+        "cp - in",
+    )?;
+    let evil = RawTar::new().file("../../escaped-21", b"x").finish();
+    let o = pipe_in(&fx, &["cp", "-", "cpc:/data"], &evil)?;
+    check(!o.status.success(), "a tar with .. was accepted")?;
+    check(
+        fx.out(&["exec", "cpc", "ls", "/escaped-21"]).status.code() != Some(0),
+        "the .. entry was written",
+    )?;
+
+    // Stopped: both ways still work, and the root is unmounted again.
+    fx.ok(&["stop", "cpc"])?;
+    fx.ok(&["cp", "cpc:/data/f", &h("f-stopped")])?;
+    check(
+        host.join("f-stopped").is_file(),
+        "cp out of a stopped container",
+    )?;
+    fs::write(host.join("later.txt"), "later\n")?;
+    fx.ok(&["cp", &h("later.txt"), "cpc:/data/later.txt"])?;
+    check(
+        fx.mounts().is_empty(),
+        format!("cp left mounts: {:?}", fx.mounts()),
+    )?;
+
+    // export: the whole filesystem, the copied file included.
+    let tar_path = host.join("export.tar");
+    fx.ok(&["export", "-o", &tar_path.display().to_string(), "cpc"])?;
+    let mut names = Vec::new();
+    for e in tar::Archive::new(fs::File::open(&tar_path)?).entries()? {
+        names.push(e?.path()?.display().to_string());
+    }
+    for want in ["bin/busybox", "data/f", "data/later.txt", "etc/shadow"] {
+        check(
+            names.iter().any(|n| n == want),
+            format!("export lacks {want}: {} entries", names.len()),
+        )?;
+    }
+    check(
+        fx.mounts().is_empty(),
+        format!("export left mounts: {:?}", fx.mounts()),
+    )?;
+    fx.ok(&["start", "cpc"])?;
+    check(
+        fx.ok(&["exec", "cpc", "cat", "/data/later.txt"])? == "later\n",
+        "a file copied into the stopped container is gone after start",
+    )?;
+    fx.ok(&["rm", "-f", "cpc"])?;
+    fx.nothing_left()
+}
+
+fn pipe_in(fx: &Fx, args: &[&str], data: &[u8]) -> Result<Output, Failed> {
+    use std::io::Write;
+    let mut child = fx
+        .cmd(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().ok_or("no stdin")?.write_all(data)?;
+    Ok(child.wait_with_output()?)
+}
+
+fn volumes_sangja() -> TestResult {
+    volumes(sangja_bin())
+}
+
+fn volume_names(fx: &Fx) -> Result<Vec<String>, Failed> {
+    Ok(fx
+        .ok(&["volume", "ls", "-q"])?
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Named volumes (made on first use, seeded from the image while empty, surviving
+/// their containers, refused removal while used), anonymous ones (image VOLUME, bare
+/// `-v /path`, gone with `rm -v` and `--rm`), `--mount` and `--tmpfs`, prune.
+fn volumes(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let img = fx.image.clone();
+    check(
+        fx.ok(&["volume", "create", "v1"])? == "v1\n",
+        "volume create",
+    )?;
+    let ls = fx.ok(&["volume", "ls"])?;
+    check(
+        ls.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["local", "v1"]),
+        format!("volume ls: {ls}"),
+    )?;
+    let mp = fx.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "v1"])?;
+    check(Path::new(mp.trim()).is_dir(), format!("Mountpoint {mp:?}"))?;
+
+    // Data survives the container and is seen by the next one.
+    fx.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "v1:/data",
+        &img,
+        "sh",
+        "-c",
+        "echo persisted > /data/f",
+    ])?;
+    check(
+        fx.ok(&["run", "--rm", "-v", "v1:/data", &img, "cat", "/data/f"])? == "persisted\n",
+        "a volume's data did not survive its container",
+    )?;
+    // A new named volume is made on first use and seeded from the image's path.
+    let out = fx.ok(&["run", "--rm", "-v", "seeded:/etc", &img, "ls", "/etc"])?;
+    contains(&out, "passwd")?;
+    let mp = fx.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "seeded"])?;
+    check(
+        Path::new(mp.trim()).join("passwd").is_file(),
+        "the new volume was not seeded from the image",
+    )?;
+
+    // In use: refused, with docker's message, exit 1; the data stays.
+    start_waiting(&fx, "vu", &["-v", "v1:/data"], "true")?;
+    let o = fx.out(&["volume", "rm", "v1"]);
+    check(
+        code(&o) == Some(1),
+        format!("volume rm in use: {}", o.status),
+    )?;
+    contains(&stderr(&o), "volume is in use")?;
+    check(
+        volume_names(&fx)?.contains(&"v1".to_string()),
+        "v1 went while in use",
+    )?;
+    fx.ok(&["rm", "-f", "vu"])?;
+    fx.ok(&["volume", "rm", "v1"])?;
+    contains(
+        &fx.fails(&["volume", "inspect", "v1"])?,
+        "No such volume: v1",
+    )?;
+
+    // Anonymous volumes: the image's VOLUME, gone with rm -v; a bare -v /path with --rm.
+    fx.env
+        .busybox_image("withvol:1", &["VOLUME /cache", r#"CMD ["sh"]"#])?;
+    let before = volume_names(&fx)?;
+    fx.ok(&[
+        "run",
+        "--name",
+        "an",
+        "withvol:1",
+        "sh",
+        "-c",
+        "echo a > /cache/x",
+    ])?;
+    let after = volume_names(&fx)?;
+    let anon: Vec<&String> = after.iter().filter(|v| !before.contains(v)).collect();
+    check(
+        anon.len() == 1 && anon[0].len() == 64,
+        format!("anonymous volumes {anon:?}"),
+    )?;
+    let mounts = fx.ok(&["inspect", "-f", "{{json .Mounts}}", "an"])?;
+    contains(&mounts, "\"Type\":\"volume\"")?;
+    contains(&mounts, "\"Destination\":\"/cache\"")?;
+    fx.ok(&["rm", "-v", "an"])?;
+    check(
+        volume_names(&fx)? == before,
+        "rm -v left the anonymous volume",
+    )?;
+    fx.ok(&["run", "--rm", "-v", "/anon", &img, "touch", "/anon/x"])?;
+    check(
+        volume_names(&fx)? == before,
+        "--rm left the anonymous volume",
+    )?;
+
+    // --mount and --tmpfs.
+    let host = fx.env.path("bind-src");
+    fs::create_dir_all(&host)?;
+    let bind = format!("type=bind,source={},target=/b,readonly", host.display());
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,source=m1,target=/m",
+        "--mount",
+        &bind,
+        "--mount",
+        "type=tmpfs,target=/t",
+        "--tmpfs",
+        "/t2:size=1m",
+        &img,
+        "sh",
+        "-c",
+        "echo in-m1 > /m/f; touch /b/x 2>/dev/null || echo bind-ro; grep -E ' /t2? ' /proc/mounts",
+    ])?;
+    contains(&out, "bind-ro\n")?;
+    contains(&out, "tmpfs /t tmpfs")?;
+    contains(&out, "tmpfs /t2 tmpfs")?;
+    contains(&out, "size=1024k")?;
+    check(
+        fx.ok(&["run", "--rm", "-v", "m1:/m", &img, "cat", "/m/f"])? == "in-m1\n",
+        "--mount type=volume did not use the named volume",
+    )?;
+    let o = fx.out(&["run", "--rm", "-v", "bad!name:/x", &img, "true"]);
+    check(
+        code(&o) == Some(125),
+        format!("bad volume name: {}", o.status),
+    )?;
+    contains(&stderr(&o), "bad!name")?;
+
+    // prune: unused anonymous volumes only; -a takes unused named ones too.
+    fx.ok(&["create", "--name", "keeper", "-v", "kept:/k", &img])?;
+    fx.ok(&["create", "--name", "anon2", "withvol:1"])?;
+    fx.ok(&["rm", "anon2"])?;
+    let anon_left = volume_names(&fx)?
+        .into_iter()
+        .filter(|v| v.len() == 64)
+        .count();
+    check(
+        anon_left == 1,
+        format!("{anon_left} anonymous volumes after rm without -v"),
+    )?;
+    fx.ok(&["volume", "prune", "-f"])?;
+    let left = volume_names(&fx)?;
+    check(
+        left.iter().all(|v| v.len() != 64) && left.contains(&"m1".to_string()),
+        format!("prune: {left:?}"),
+    )?;
+    fx.ok(&["volume", "prune", "-f", "-a"])?;
+    check(
+        volume_names(&fx)? == ["kept"],
+        format!("prune -a: {:?}", volume_names(&fx)?),
+    )?;
+    fx.ok(&["rm", "keeper"])?;
+    fx.ok(&["volume", "rm", "kept"])?;
+    fx.nothing_left()
+}
+
+fn restart_sangja() -> TestResult {
+    restart(sangja_bin())
+}
+
+/// `--restart on-failure:2` restarts exactly twice (the count in the record and
+/// inspect); `always` restarts a clean exit until `stop`, which wins.
+fn restart(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let img = fx.image.clone();
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rs",
+        "--restart",
+        "on-failure:2",
+        &img,
+        "sh",
+        "-c",
+        "echo run-$(cat /n 2>/dev/null); echo x >> /n; exit 3",
+    ])?;
+    check(fx.ok(&["wait", "rs"])? == "3\n", "wait after the restarts")?;
+    let logs = fx.ok(&["logs", "rs"])?;
+    check(
+        logs == "run-\nrun-x\nrun-x x\n",
+        format!("three runs in the log: {logs:?}"),
+    )?;
+    check(
+        fx.ok(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}",
+            "rs",
+        ])? == "2 3 on-failure\n",
+        "RestartCount after on-failure:2",
+    )?;
+    let rec: serde_json::Value = serde_json::from_str(&fs::read_to_string(
+        fx.containers_dir()
+            .join(fx.ok(&["inspect", "-f", "{{.Id}}", "rs"])?.trim())
+            .join("container.json"),
+    )?)?;
+    check(rec["restart_count"] == 2, format!("record: {rec}"))?;
+    // A clean exit is not a failure.
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ok",
+        "--restart",
+        "on-failure",
+        &img,
+        "true",
+    ])?;
+    check(fx.ok(&["wait", "ok"])? == "0\n", "wait of a clean exit")?;
+    check(
+        fx.ok(&["inspect", "-f", "{{.RestartCount}}", "ok"])? == "0\n",
+        "on-failure restarted a clean exit",
+    )?;
+    // always: restarted after a clean exit, until stop.
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "al",
+        "--restart",
+        "always",
+        &img,
+        "sh",
+        "-c",
+        "echo up; sleep 0.2",
+    ])?;
+    let mut restarted = false;
+    for _ in 0..600 {
+        if fx.ok(&["logs", "al"])?.matches("up").count() >= 2 {
+            restarted = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    check(restarted, "always did not restart")?;
+    fx.ok(&["stop", "-t", "1", "al"])?;
+    let n = fx.ok(&["logs", "al"])?.matches("up").count();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    check(
+        fx.ok(&["logs", "al"])?.matches("up").count() == n && !fx.ok(&["ps"])?.contains("al"),
+        "restarted after stop",
+    )?;
+    // Bad input: docker's conflicts.
+    let o = fx.out(&["run", "--rm", "-d", "--restart", "always", &img, "true"]);
+    check(
+        code(&o) == Some(125),
+        format!("--rm with --restart: {}", o.status),
+    )?;
+    contains(&stderr(&o), "conflicting options")?;
+    let o = fx.out(&["run", "-d", "--restart", "sometimes", &img, "true"]);
+    check(code(&o) == Some(125), format!("bad policy: {}", o.status))?;
+    fx.ok(&["rm", "rs", "ok", "al"])?;
+    fx.nothing_left()
 }

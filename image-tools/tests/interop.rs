@@ -301,7 +301,7 @@ fn podman_reads_and_writes() -> TestResult {
         let other = Env::new();
         let out = other.ok(["load".as_ref(), "-i".as_ref(), file.as_os_str()])?;
         contains(&out, "Loaded image")?;
-        let loaded = other.ok(["images", "--format", "json"])?;
+        let loaded = other.ok(["images", "--no-trunc", "--format", "json"])?;
         let row: serde_json::Value =
             serde_json::from_str(loaded.lines().next().ok_or("nothing loaded")?)?;
         check(

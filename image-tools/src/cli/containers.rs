@@ -1,13 +1,14 @@
-//! The container commands' edges: `run`, `ps`, `logs`, `stop`, `kill`, `start`,
-//! `container rm`, `commit`: arguments to options, output.
+//! The container commands' edges: `run`, `create`, `start`, `ps`, `logs`, `stop`,
+//! `kill`, `rm`, `exec`, `pause`, `unpause`, `rename`, `top`, `wait`, `cp`, `export`,
+//! `commit`: arguments to options, output, docker's exit statuses.
 
 use anyhow::{bail, Context, Result};
 use sangja_image::bundle;
 use sangja_image::container::config::{Network, RunConfig, Volume};
 use sangja_image::container::record::{Containers, Record};
 use sangja_image::container::run::{self, Outcome, RunOptions};
-use sangja_image::container::runtime::{self, RuntimeError};
-use sangja_image::container::{lifecycle, logs, ContainerError};
+use sangja_image::container::runtime::{self, RuntimeError, Status};
+use sangja_image::container::{copy, exec, lifecycle, logs, ContainerError};
 use sangja_image::image::{self, Image, ImageError};
 use sangja_image::store::Store;
 use std::io::Write;
@@ -77,6 +78,15 @@ pub struct RunArgs {
     /// Another OCI runtime binary (runc-compatible).
     #[arg(long, env = "SANGJA_IMAGE_RUNTIME")]
     runtime: Option<PathBuf>,
+    /// type=bind|volume|tmpfs,source=...,target=...[,readonly].
+    #[arg(long)]
+    mount: Vec<String>,
+    /// A tmpfs at PATH[:size=64m,mode=1777,...].
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// no, on-failure[:N], always, unless-stopped (the monitor restarts it).
+    #[arg(long)]
+    restart: Option<String>,
     image: String,
     /// The command (after the image), replacing the image's Cmd.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -98,8 +108,8 @@ fn find_or_pull(store: &Store, query: &str) -> Result<Image> {
     Ok(image::find(store, query)?)
 }
 
-/// Runs; returns the exit status for the process.
-pub fn run(store: &Store, a: RunArgs) -> Result<i32> {
+/// Runs (or with `create_only` creates); returns the exit status for the process.
+pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
     if !a.publish.is_empty() {
         bail!("-p/--publish {:?}: publishing ports is not supported yet (only --network none or host)", a.publish[0]);
     }
@@ -111,11 +121,17 @@ pub fn run(store: &Store, a: RunArgs) -> Result<i32> {
             _ => bail!("--security-opt {o:?}: only seccomp=unconfined|PROFILE is supported"),
         }
     }
-    let volumes = a
+    let mut volumes = a
         .volume
         .iter()
         .map(|v| v.parse::<Volume>())
         .collect::<Result<Vec<_>, _>>()?;
+    for m in &a.mount {
+        volumes.push(sangja_image::container::config::parse_mount(m)?);
+    }
+    for t in &a.tmpfs {
+        volumes.push(sangja_image::container::config::parse_tmpfs(t)?);
+    }
     let cfg = RunConfig {
         args: a.command,
         entrypoint: a.entrypoint,
@@ -145,16 +161,18 @@ pub fn run(store: &Store, a: RunArgs) -> Result<i32> {
         interactive: a.interactive,
         runtime: a.runtime,
         image_ref: a.image.clone(),
+        create_only,
+        restart: a.restart.clone(),
     };
     match run::run(store, &img, &cfg, &opts) {
         Ok(Outcome::Exited(code)) => Ok(code),
-        Ok(Outcome::Detached(id)) => {
+        Ok(Outcome::Detached(id) | Outcome::Created(id)) => {
             println!("{id}");
             Ok(0)
         }
         // As docker: 127 when the program is not there, 126 when it cannot run, 125.
         Err(ContainerError::Runtime(e @ RuntimeError::Start { .. })) => {
-            eprintln!("sangja-image: running {}: {e}", a.image);
+            eprintln!("Error: running {}: {e}", a.image);
             let RuntimeError::Start { message, .. } = &e else {
                 unreachable!()
             };
@@ -172,16 +190,341 @@ fn find(c: &Containers, q: &str) -> Result<Record> {
     Ok(c.find(q)?)
 }
 
-pub fn ps(store: &Store, all: bool, quiet: bool, no_trunc: bool) -> Result<()> {
+/// The verbs with the same name at the top level and in the `container` group.
+#[derive(clap::Subcommand)]
+pub enum ContainerVerb {
+    /// Run a command in a new container of an image (pulled if missing).
+    Run(Box<RunArgs>),
+    /// Create a container of an image (pulled if missing) without starting it.
+    Create(Box<RunArgs>),
+    /// Start created or stopped containers (detached, same writable layer).
+    Start {
+        /// Show the container's output until it exits, and exit with its status.
+        #[arg(short, long)]
+        attach: bool,
+        /// Attach stdin (not supported: the monitor keeps no stdin to hand over).
+        #[arg(short, long)]
+        interactive: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Show a detached container's output.
+    Logs {
+        #[arg(short, long)]
+        follow: bool,
+        container: String,
+    },
+    /// Stop containers: the stop signal, then SIGKILL after --time seconds.
+    Stop {
+        #[arg(short, long, default_value_t = 10)]
+        time: u64,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers.
+    Kill {
+        #[arg(short, long, default_value = "SIGKILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Run a command in a running container (through the OCI runtime's exec).
+    Exec(ExecArgs),
+    /// Freeze every process of containers.
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Thaw paused containers.
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Give a container a new name.
+    Rename { container: String, new_name: String },
+    /// Show a container's processes (the host's `ps`, default `-ef`).
+    Top {
+        container: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Block until containers stop; print their exit statuses.
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Copy between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST
+    /// ('-' for a tar stream on stdin or stdout).
+    Cp {
+        /// Follow a symlink at SRC (inside the container: never out of it).
+        #[arg(short = 'L', long)]
+        follow_link: bool,
+        /// Keep owners (always done).
+        #[arg(short, long)]
+        archive: bool,
+        src: String,
+        dest: String,
+    },
+    /// Write a container's filesystem as a tar archive (stdout without -o).
+    Export {
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        container: String,
+    },
+    /// Make an image of a container's changes on top of its image.
+    Commit {
+        #[arg(short, long)]
+        message: Option<String>,
+        container: String,
+        name: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ExecArgs {
+    /// Leave the process running in the background.
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep stdin open (the process reads ours).
+    #[arg(short, long)]
+    interactive: bool,
+    /// Give the process a terminal.
+    #[arg(short, long)]
+    tty: bool,
+    /// USER[:GROUP] or UID[:GID].
+    #[arg(short, long)]
+    user: Option<String>,
+    /// The working directory inside the container.
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// An environment variable (KEY=VALUE, or KEY to take ours).
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// Every capability.
+    #[arg(long)]
+    privileged: bool,
+    container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct PsArgs {
+    /// Every container, not only running ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only container ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// KEY=VALUE: id, name, status, label, ancestor, exited, before, since.
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// table, json, a Go template ('{{.ID}} {{.Status}}') or 'table TEMPLATE'.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RmArgs {
+    /// Kill a running container first.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove its anonymous volumes too.
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// docker's report of a failure the exit status then tells.
+pub(super) fn report(e: &anyhow::Error) {
+    eprintln!("Error: {e:#}");
+}
+
+pub fn verb(store: &Store, v: ContainerVerb) -> Result<i32> {
+    match v {
+        // docker: 125 when the container could not be made or started at all.
+        ContainerVerb::Run(a) => run(store, *a, false).or_else(|e| {
+            report(&e);
+            Ok(125)
+        }),
+        ContainerVerb::Create(a) => run(store, *a, true).or_else(|e| {
+            report(&e);
+            Ok(125)
+        }),
+        ContainerVerb::Start {
+            attach,
+            interactive,
+            containers,
+        } => start(store, attach, interactive, &containers),
+        ContainerVerb::Logs { follow, container } => logs(store, follow, &container).map(|_| 0),
+        ContainerVerb::Stop { time, containers } => each(store, &containers, "stop", |c, r| {
+            lifecycle::stop(c, r, time)
+        }),
+        ContainerVerb::Kill { signal, containers } => each(store, &containers, "kill", |c, r| {
+            lifecycle::kill(c, r, &signal)
+        }),
+        ContainerVerb::Exec(a) => exec(store, a),
+        ContainerVerb::Pause { containers } => each(store, &containers, "pause", lifecycle::pause),
+        ContainerVerb::Unpause { containers } => {
+            each(store, &containers, "unpause", lifecycle::unpause)
+        }
+        ContainerVerb::Rename {
+            container,
+            new_name,
+        } => {
+            let c = containers(store);
+            let r = find(&c, &container)?;
+            lifecycle::rename(&c, &r, &new_name)
+                .with_context(|| format!("renaming container {container}"))?;
+            Ok(0)
+        }
+        ContainerVerb::Top { container, ps_args } => {
+            let c = containers(store);
+            let r = find(&c, &container)?;
+            print!("{}", lifecycle::top(&c, &r, &ps_args)?);
+            Ok(0)
+        }
+        ContainerVerb::Wait { containers: list } => {
+            let c = containers(store);
+            let mut failed = false;
+            for q in &list {
+                match find(&c, q).and_then(|r| Ok(lifecycle::wait(&c, &r)?)) {
+                    Ok(code) => println!("{code}"),
+                    Err(e) => {
+                        report(&e);
+                        failed = true;
+                    }
+                }
+            }
+            Ok(i32::from(failed))
+        }
+        ContainerVerb::Cp {
+            follow_link,
+            archive: _,
+            src,
+            dest,
+        } => cp(store, follow_link, &src, &dest).map(|_| 0),
+        ContainerVerb::Export { output, container } => export(store, output, &container).map(|_| 0),
+        ContainerVerb::Commit {
+            message,
+            container,
+            name,
+        } => commit(store, &container, name.as_deref(), message.as_deref()).map(|_| 0),
+    }
+}
+
+/// One `ps` row as docker's `--format` fields.
+fn ps_row(c: &Containers, r: &Record, status: &str, no_trunc: bool) -> serde_json::Value {
+    let mut cmd = format!("\"{}\"", r.command.join(" "));
+    if !no_trunc && cmd.len() > 22 {
+        cmd = format!("{}…\"", &cmd[..cmd.floor_char_boundary(19)]);
+    }
+    let doc = sangja_image::container::inspect::inspect(c, r);
+    let labels = doc["Config"]["Labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "ID": if no_trunc { &r.id[..] } else { &r.id[..12] },
+        "Image": r.image,
+        "Command": cmd,
+        "CreatedAt": r.created,
+        "RunningFor": sangja_image::humanize::since(&r.created),
+        "Ports": "",
+        "Status": status,
+        "State": doc["State"]["Status"],
+        "Names": r.name,
+        "Labels": labels,
+        "Mounts": doc["Mounts"].as_array().map(|m| m.iter().filter_map(|x| x["Destination"].as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+        "Networks": "",
+    })
+}
+
+const PS_FILTERS: [&str; 8] = [
+    "id", "name", "status", "label", "ancestor", "exited", "before", "since",
+];
+
+pub fn ps(store: &Store, a: &PsArgs) -> Result<()> {
+    let (quiet, no_trunc) = (a.quiet, a.no_trunc);
+    let filters = super::output::filters(&a.filter, &PS_FILTERS)?;
+    // A status filter shows stopped containers too (docker).
+    let all = a.all || filters.iter().any(|(k, _)| k == "status" || k == "exited");
+    let format = super::output::Format::parse(a.format.as_deref())?;
     let c = containers(store);
+    let list = c.list()?;
+    let created_of = |q: &str| -> Result<String> { Ok(find(&c, q)?.created) };
+    let mut bounds = Vec::new();
+    for (k, v) in &filters {
+        if k == "before" || k == "since" {
+            bounds.push((k.clone(), v.clone(), created_of(v)?));
+        }
+    }
     let mut out = std::io::stdout().lock();
     let mut rows = Vec::new();
-    for r in c.list()? {
+    for r in list {
         let status = lifecycle::describe(&c, &r);
         if !all && !status.starts_with("Up") {
             continue;
         }
-        rows.push((r, status));
+        let ok = super::output::all_hold(&filters, |k, v| match k {
+            "id" => r.id.starts_with(v),
+            "name" => r.name.contains(v.trim_start_matches('/')),
+            "status" => lifecycle::state_name(&c, &r) == v,
+            "ancestor" => {
+                r.image == v
+                    || r.image_id
+                        .trim_start_matches("sha256:")
+                        .starts_with(v.trim_start_matches("sha256:"))
+                    || r.image.split(':').next() == Some(v)
+            }
+            "exited" => {
+                !status.starts_with("Up")
+                    && r.exit_code.map(|e| e.to_string()).as_deref() == Some(v)
+            }
+            "label" => super::output::label_matches(
+                &sangja_image::container::inspect::inspect(&c, &r)["Config"]["Labels"],
+                v,
+            ),
+            "before" | "since" => {
+                bounds
+                    .iter()
+                    .filter(|(bk, bv, _)| bk == k && bv == v)
+                    .all(|(_, _, t)| {
+                        if k == "before" {
+                            r.created < *t
+                        } else {
+                            r.created > *t
+                        }
+                    })
+            }
+            _ => false,
+        });
+        if ok {
+            rows.push((r, status));
+        }
+    }
+    if !quiet {
+        let values: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(r, s)| ps_row(&c, r, s, no_trunc))
+            .collect();
+        let headers = serde_json::json!({
+            "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+            "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS",
+            "Status": "STATUS", "State": "STATE", "Names": "NAMES", "Labels": "LABELS",
+            "Mounts": "MOUNTS", "Networks": "NETWORKS",
+        });
+        if format.write(&mut out, &values, &headers)? {
+            return Ok(());
+        }
     }
     if quiet {
         for (r, _) in &rows {
@@ -241,44 +584,178 @@ pub fn logs(store: &Store, follow: bool, container: &str) -> Result<()> {
     Ok(())
 }
 
-/// Applies `f` to each container, printing what the user typed on success (docker).
+/// Applies `f` to each container, printing what the user typed on success (docker);
+/// 1 when any failed.
 fn each(
     store: &Store,
     list: &[String],
     verb: &str,
-    f: impl Fn(&Containers, &Record) -> Result<(), sangja_image::container::ContainerError>,
-) -> Result<()> {
+    f: impl Fn(&Containers, &Record) -> Result<(), ContainerError>,
+) -> Result<i32> {
     let c = containers(store);
-    let mut failed = 0;
+    let mut failed = false;
     for q in list {
-        match find(&c, q).and_then(|r| f(&c, &r).with_context(|| format!("{verb} container {q}"))) {
+        let done = match c.find(q) {
+            Ok(r) => f(&c, &r).map_err(|e| match e {
+                e @ (ContainerError::NotRunning(_)
+                | ContainerError::Paused(_)
+                | ContainerError::NotPaused(_)
+                | ContainerError::Running(_)) => anyhow::Error::from(e),
+                e => anyhow::Error::from(e).context(format!("{verb} container {q}")),
+            }),
+            Err(e) => Err(e.into()),
+        };
+        match done {
             Ok(()) => println!("{q}"),
             Err(e) => {
-                eprintln!("sangja-image: {e:#}");
-                failed += 1;
+                report(&e);
+                failed = true;
             }
         }
     }
-    if failed > 0 {
-        bail!("{verb}: {failed} of {} container(s) failed", list.len());
+    Ok(i32::from(failed))
+}
+
+pub fn rm(store: &Store, a: &RmArgs) -> Result<i32> {
+    each(store, &a.containers, "rm", |c, r| {
+        lifecycle::remove(c, r, a.force, a.volumes)
+    })
+}
+
+/// `container prune`: every container that is not running goes.
+pub fn prune(store: &Store, force: bool) -> Result<()> {
+    if !force {
+        eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y") {
+            return Ok(());
+        }
+    }
+    let c = containers(store);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Deleted Containers:")?;
+    for r in c.list()? {
+        if matches!(lifecycle::status(&c, &r), Status::Running | Status::Paused) {
+            continue;
+        }
+        match lifecycle::remove(&c, &r, false, false) {
+            Ok(()) => writeln!(out, "{}", r.id)?,
+            // Started meanwhile: it stays, as docker leaves it.
+            Err(ContainerError::Running(_)) => {}
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("removing {}", r.name))),
+        }
+    }
+    writeln!(out, "\nTotal reclaimed space: 0B")?;
+    Ok(())
+}
+
+pub fn start(store: &Store, attach: bool, interactive: bool, list: &[String]) -> Result<i32> {
+    if interactive {
+        bail!("start -i: attaching stdin is not supported (the monitor keeps no stdin to hand over); use exec -i");
+    }
+    if !attach {
+        return each(store, list, "start", lifecycle::start);
+    }
+    if list.len() > 1 {
+        bail!("you cannot start and attach multiple containers at once");
+    }
+    let c = containers(store);
+    let r = find(&c, &list[0])?;
+    // Only what this run writes: the log keeps earlier runs' output.
+    let from = std::fs::metadata(c.path(&r.id).join("log"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    lifecycle::start(&c, &r).with_context(|| format!("start container {}", list[0]))?;
+    logs::logs_from(&c, &r, from, true, &mut std::io::stdout().lock())
+        .with_context(|| format!("output of container {}", list[0]))?;
+    Ok(lifecycle::wait(&c, &r)?)
+}
+
+fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
+    let c = containers(store);
+    let r = find(&c, &a.container)?;
+    let opts = exec::ExecOptions {
+        args: a.command,
+        detach: a.detach,
+        interactive: a.interactive,
+        tty: a.tty,
+        user: a.user,
+        workdir: a.workdir,
+        env: a.env,
+        privileged: a.privileged,
+    };
+    match exec::exec(&c, &r, &opts) {
+        Ok(exec::ExecOutcome::Exited(code)) => Ok(code),
+        // The runtime has said why on stderr already.
+        Ok(exec::ExecOutcome::NotStarted { code, message }) => {
+            tracing::debug!(%message, code, "exec did not start");
+            Ok(code)
+        }
+        Err(e @ (ContainerError::NotRunning(_) | ContainerError::Paused(_))) => {
+            report(&e.into());
+            Ok(1)
+        }
+        // docker: 126 when the exec could not be made.
+        Err(e) => {
+            report(&anyhow::Error::from(e).context(format!("exec in container {}", a.container)));
+            Ok(126)
+        }
+    }
+}
+
+/// `NAME:PATH` names a container's path; a local path starts with `/` or `.` or has no
+/// colon (docker's rule).
+fn split_container_path(arg: &str) -> Option<(&str, &str)> {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return None;
+    }
+    arg.split_once(':').filter(|(c, _)| !c.is_empty())
+}
+
+fn cp(store: &Store, follow: bool, src: &str, dest: &str) -> Result<()> {
+    let c = containers(store);
+    match (split_container_path(src), split_container_path(dest)) {
+        (Some(_), Some(_)) => bail!("copying between containers is not supported"),
+        (None, None) => bail!("must specify at least one container source"),
+        (Some((name, path)), None) => {
+            let r = find(&c, name)?;
+            copy::copy_out(&c, &r, path, follow, dest, &mut std::io::stdout().lock())
+                .with_context(|| format!("copying {src} to {dest}"))?;
+        }
+        (None, Some((name, path))) => {
+            let r = find(&c, name)?;
+            copy::copy_in(&c, &r, src, path, &mut std::io::stdin().lock())
+                .with_context(|| format!("copying {src} to {dest}"))?;
+        }
     }
     Ok(())
 }
 
-pub fn stop(store: &Store, time: u64, list: &[String]) -> Result<()> {
-    each(store, list, "stop", |c, r| lifecycle::stop(c, r, time))
-}
-
-pub fn kill(store: &Store, signal: &str, list: &[String]) -> Result<()> {
-    each(store, list, "kill", |c, r| lifecycle::kill(c, r, signal))
-}
-
-pub fn start(store: &Store, list: &[String]) -> Result<()> {
-    each(store, list, "start", lifecycle::start)
-}
-
-pub fn rm(store: &Store, force: bool, list: &[String]) -> Result<()> {
-    each(store, list, "rm", |c, r| lifecycle::remove(c, r, force))
+fn export(store: &Store, output: Option<PathBuf>, container: &str) -> Result<()> {
+    let c = containers(store);
+    let r = find(&c, container)?;
+    let result = match &output {
+        Some(p) => {
+            let mut f =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            copy::export(&c, &r, &mut f)
+        }
+        None => {
+            use std::io::IsTerminal;
+            if std::io::stdout().is_terminal() {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            copy::export(&c, &r, &mut std::io::stdout().lock())
+        }
+    };
+    if result.is_err() {
+        if let Some(p) = &output {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    result.with_context(|| format!("exporting container {container}"))?;
+    Ok(())
 }
 
 pub fn commit(

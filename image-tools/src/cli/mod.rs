@@ -2,28 +2,33 @@
 //! of arguments into library calls and of results into docker's output: `images.rs`
 //! (images, tag, rm, prune, inspect, history), `archives.rs` (save, load, import),
 //! `layout.rs` (unpack, bundle, fsck), `remote.rs` (pull, push, login, logout),
-//! `containers.rs` (run, ps, logs, stop, kill, start, container rm, commit), `build.rs`.
+//! `containers.rs` (run, create, start, ps, logs, stop, kill, rm, exec, pause, unpause,
+//! rename, top, wait, cp, export, commit), `inspect.rs` (container or image, as docker
+//! resolves a name), `build.rs`. The grammar is docker's: the `image` and `container`
+//! groups and the top-level shortcuts (`ps`, `images`, `rmi`, `rm` for containers).
 
 pub mod archives;
 pub mod build;
 pub mod containers;
 pub mod images;
+pub mod inspect;
 pub mod layout;
+pub mod output;
 pub mod remote;
+pub mod volumes;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use sangja_image::bundle;
 use sangja_image::image::{self, Image};
 use sangja_image::store::{Store, DEFAULT_STORE};
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
     name = "sangja-image",
     version,
-    about = "Images for sangja: store, inspect, save, load, import, unpack, bundle"
+    about = "Images and containers for sangja, with docker's command line: images, pull, push, build, run, exec, cp, ..."
 )]
 pub struct Cli {
     /// The OCI image layout directory holding the images.
@@ -48,39 +53,11 @@ pub enum ArchiveFormat {
     OciArchive,
 }
 
+/// The verbs with the same name at the top level and in the `image` group.
 #[derive(Subcommand)]
-pub enum Command {
-    /// List images.
-    Images {
-        #[arg(long, value_enum, default_value = "table")]
-        format: ListFormat,
-        /// Only image ids.
-        #[arg(short, long)]
-        quiet: bool,
-        #[arg(long)]
-        no_trunc: bool,
-    },
+pub enum ImageVerb {
     /// Give an image another name.
     Tag { source: String, target: String },
-    /// Untag or delete images; blobs nothing else uses are removed.
-    #[command(alias = "rmi")]
-    Rm {
-        /// Delete an image id even when several names share it.
-        #[arg(short, long)]
-        force: bool,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
-    /// Remove every blob no image uses.
-    Prune,
-    /// Show images as `docker image inspect` does.
-    Inspect {
-        /// A Go template, e.g. '{{.Config.Env}}' or '{{json .Config}}'.
-        #[arg(short, long)]
-        format: Option<String>,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
     /// Show an image's history.
     History {
         #[arg(long, value_enum, default_value = "table")]
@@ -115,24 +92,6 @@ pub enum Command {
         source: String,
         name: Option<String>,
     },
-    /// Apply an image's layers onto a new directory.
-    Unpack { image: String, dir: PathBuf },
-    /// Make an OCI runtime bundle (rootfs + config.json) from an image.
-    Bundle {
-        /// The docker-format seccomp profile to convert.
-        #[arg(long, default_value = bundle::DEFAULT_SECCOMP_PROFILE, conflicts_with = "no_seccomp")]
-        seccomp_profile: PathBuf,
-        /// No seccomp filter in config.json.
-        #[arg(long)]
-        no_seccomp: bool,
-        image: String,
-        dir: PathBuf,
-        /// The command to run instead of the image's Entrypoint and Cmd.
-        #[arg(last = true)]
-        args: Vec<String>,
-    },
-    /// Verify every blob and every index entry of the store.
-    Fsck,
     /// Pull an image (by tag or digest) from a registry.
     Pull {
         /// Every tag of the repository.
@@ -159,6 +118,101 @@ pub enum Command {
         net: NetArgs,
         image: String,
     },
+}
+
+/// `images` / `image ls`.
+#[derive(clap::Args)]
+pub struct ImagesArgs {
+    /// table, json, a Go template ('{{.Repository}}:{{.Tag}}') or 'table TEMPLATE'.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Only image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show each image's manifest digest.
+    #[arg(long)]
+    pub digests: bool,
+    /// Every image (the store keeps no intermediate images: the same list).
+    #[arg(short, long)]
+    pub all: bool,
+    /// KEY=VALUE: dangling, reference, label, before, since.
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Only images of this repository (REPOSITORY[:TAG], wildcards allowed).
+    pub reference: Option<String>,
+}
+
+/// `rmi` / `image rm`.
+#[derive(clap::Args)]
+pub struct RmiArgs {
+    /// Delete an image id even when several names share it.
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `inspect` and the groups' `inspect`.
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// A Go template, e.g. '{{.Config.Env}}' or '{{json .Config}}'; `json` for the array.
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `inspect --type`.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum InspectType {
+    Container,
+    Image,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    #[command(flatten)]
+    Image(ImageVerb),
+    #[command(flatten)]
+    Container(containers::ContainerVerb),
+    /// List images.
+    Images(ImagesArgs),
+    /// Untag or delete images; blobs nothing else uses are removed.
+    Rmi(RmiArgs),
+    /// Remove containers (images: `rmi`).
+    Rm(containers::RmArgs),
+    /// List containers (running ones without -a).
+    Ps(containers::PsArgs),
+    /// Show containers or images as docker inspect does (a container name first).
+    Inspect {
+        /// Only this kind of object.
+        #[arg(long = "type", value_enum)]
+        kind: Option<InspectType>,
+        #[command(flatten)]
+        args: InspectArgs,
+    },
+    /// Remove every blob no image uses.
+    Prune,
+    /// Apply an image's layers onto a new directory.
+    Unpack { image: String, dir: PathBuf },
+    /// Make an OCI runtime bundle (rootfs + config.json) from an image.
+    Bundle {
+        /// The docker-format seccomp profile to convert.
+        #[arg(long, default_value = bundle::DEFAULT_SECCOMP_PROFILE, conflicts_with = "no_seccomp")]
+        seccomp_profile: PathBuf,
+        /// No seccomp filter in config.json.
+        #[arg(long)]
+        no_seccomp: bool,
+        image: String,
+        dir: PathBuf,
+        /// The command to run instead of the image's Entrypoint and Cmd.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Verify every blob and every index entry of the store.
+    Fsck,
     /// Log in to a registry; credentials go where docker keeps them.
     Login {
         #[arg(short, long)]
@@ -176,52 +230,15 @@ pub enum Command {
     Logout { registry: Option<String> },
     /// Build an image from a Dockerfile (RUN steps run in containers of the OCI runtime).
     Build(Box<build::BuildArgs>),
-    /// Run a command in a new container of an image (pulled if missing).
-    Run(Box<containers::RunArgs>),
-    /// List containers (running ones without -a).
-    Ps {
-        #[arg(short, long)]
-        all: bool,
-        #[arg(short, long)]
-        quiet: bool,
-        #[arg(long)]
-        no_trunc: bool,
-    },
-    /// Show a detached container's output.
-    Logs {
-        #[arg(short, long)]
-        follow: bool,
-        container: String,
-    },
-    /// Stop containers: the stop signal, then SIGKILL after --time seconds.
-    Stop {
-        #[arg(short, long, default_value_t = 10)]
-        time: u64,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Send a signal to containers.
-    Kill {
-        #[arg(short, long, default_value = "SIGKILL")]
-        signal: String,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Start stopped containers again (detached, same writable layer).
-    Start {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// Make an image of a container's changes on top of its image.
-    Commit {
-        #[arg(short, long)]
-        message: Option<String>,
-        container: String,
-        name: Option<String>,
-    },
-    /// Container commands (`container rm`: `rm` itself removes images).
+    /// Image commands (as `docker image`).
+    #[command(name = "image", subcommand)]
+    ImageGroup(ImageCommand),
+    /// Container commands (as `docker container`).
+    #[command(name = "container", subcommand)]
+    ContainerGroup(ContainerCommand),
+    /// Volume commands (as `docker volume`).
     #[command(subcommand)]
-    Container(ContainerCommand),
+    Volume(volumes::VolumeCommand),
     /// A detached container's monitor (started by `run -d` and `start`).
     #[command(name = "container-monitor", hide = true)]
     ContainerMonitor {
@@ -233,23 +250,38 @@ pub enum Command {
 }
 
 #[derive(Subcommand)]
+pub enum ImageCommand {
+    #[command(flatten)]
+    Verb(ImageVerb),
+    /// List images.
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Untag or delete images.
+    #[command(visible_alias = "rmi", visible_alias = "remove")]
+    Rm(RmiArgs),
+    /// Show images as `docker image inspect` does.
+    Inspect(InspectArgs),
+    /// Remove every blob no image uses.
+    Prune,
+}
+
+#[derive(Subcommand)]
 pub enum ContainerCommand {
+    #[command(flatten)]
+    Verb(containers::ContainerVerb),
+    /// List containers (as `ps`).
+    #[command(visible_alias = "list", visible_alias = "ps")]
+    Ls(containers::PsArgs),
     /// Remove containers: runtime state, snapshot, bundle and record.
-    Rm {
-        /// Kill a running container first.
+    #[command(visible_alias = "remove")]
+    Rm(containers::RmArgs),
+    /// Show containers as `docker container inspect` does.
+    Inspect(InspectArgs),
+    /// Remove every stopped container.
+    Prune {
+        /// Do not ask.
         #[arg(short, long)]
         force: bool,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
-    /// List containers (as `ps`).
-    Ls {
-        #[arg(short, long)]
-        all: bool,
-        #[arg(short, long)]
-        quiet: bool,
-        #[arg(long)]
-        no_trunc: bool,
     },
 }
 
@@ -275,7 +307,9 @@ pub(crate) fn prune_snapshots(store: &Store) -> Result<()> {
     Ok(())
 }
 
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs the command; returns the process exit status (docker's: 0, 1 for most failures,
+/// 125 for run/create, the container's or exec'd process's own status).
+pub fn run(cli: Cli) -> Result<i32> {
     let command = match cli.command {
         Command::Login {
             username,
@@ -283,8 +317,14 @@ pub fn run(cli: Cli) -> Result<()> {
             password_stdin,
             net,
             registry,
-        } => return remote::login(username, password, password_stdin, &net, registry),
-        Command::Logout { registry } => return remote::logout(registry),
+        } => {
+            remote::login(username, password, password_stdin, &net, registry)?;
+            return Ok(0);
+        }
+        Command::Logout { registry } => {
+            remote::logout(registry)?;
+            return Ok(0);
+        }
         Command::ContainerMonitor { owner_fd, id } => std::process::exit(
             sangja_image::container::monitor::main(&cli.store, &id, owner_fd),
         ),
@@ -294,35 +334,50 @@ pub fn run(cli: Cli) -> Result<()> {
         .with_context(|| format!("opening image store {}", cli.store.display()))?;
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Images {
-            format,
-            quiet,
-            no_trunc,
-        } => images::images(&store, &mut out, format, quiet, no_trunc)?,
-        Command::Tag { source, target } => images::tag(&store, &source, &target)?,
-        Command::Rm { force, images } => images::rm(&store, &mut out, force, images)?,
-        Command::Prune => images::prune(&store, &mut out)?,
-        Command::Inspect { format, images } => images::inspect(&store, &mut out, format, images)?,
-        Command::History {
-            format,
-            no_trunc,
-            image,
-        } => images::history(&store, &mut out, format, no_trunc, &image)?,
-        Command::Save {
-            output,
-            format,
-            images,
-        } => {
+        Command::Image(v) | Command::ImageGroup(ImageCommand::Verb(v)) => {
             drop(out);
-            return archives::save(&store, output, format, images);
+            images::verb(&store, v)?;
         }
-        Command::Load { input, quiet } => archives::load(&store, &mut out, input, quiet)?,
-        Command::Import {
-            change,
-            message,
-            source,
-            name,
-        } => archives::import(&store, &mut out, change, message, source, name)?,
+        Command::Container(v) | Command::ContainerGroup(ContainerCommand::Verb(v)) => {
+            drop(out);
+            return containers::verb(&store, v);
+        }
+        Command::Images(a) | Command::ImageGroup(ImageCommand::Ls(a)) => {
+            images::images(&store, &mut out, &a)?
+        }
+        Command::Rmi(a) | Command::ImageGroup(ImageCommand::Rm(a)) => {
+            images::rm(&store, &mut out, a.force, a.images)?
+        }
+        Command::Prune | Command::ImageGroup(ImageCommand::Prune) => {
+            images::prune(&store, &mut out)?
+        }
+        Command::ImageGroup(ImageCommand::Inspect(a)) => {
+            images::inspect(&store, &mut out, a.format, a.names)?
+        }
+        Command::Inspect { kind, args } => {
+            drop(out);
+            return inspect::inspect(&store, kind, args);
+        }
+        Command::ContainerGroup(ContainerCommand::Inspect(a)) => {
+            drop(out);
+            return inspect::inspect(&store, Some(InspectType::Container), a);
+        }
+        Command::Rm(a) | Command::ContainerGroup(ContainerCommand::Rm(a)) => {
+            drop(out);
+            return containers::rm(&store, &a);
+        }
+        Command::Ps(a) | Command::ContainerGroup(ContainerCommand::Ls(a)) => {
+            drop(out);
+            containers::ps(&store, &a)?;
+        }
+        Command::ContainerGroup(ContainerCommand::Prune { force }) => {
+            drop(out);
+            containers::prune(&store, force)?;
+        }
+        Command::Volume(v) => {
+            drop(out);
+            return volumes::volume(&store, v);
+        }
         Command::Unpack { image, dir } => layout::unpack(&store, &image, &dir)?,
         Command::Bundle {
             seccomp_profile,
@@ -332,71 +387,13 @@ pub fn run(cli: Cli) -> Result<()> {
             args,
         } => layout::bundle(&store, seccomp_profile, no_seccomp, &image, &dir, args)?,
         Command::Fsck => layout::fsck(&store, &mut out)?,
-        Command::Pull {
-            all_tags,
-            quiet,
-            platform,
-            net,
-            image,
-        } => {
-            drop(out);
-            return remote::pull(&store, &image, all_tags, quiet, platform, &net);
-        }
-        Command::Push {
-            all_tags,
-            quiet,
-            net,
-            image,
-        } => {
-            drop(out);
-            return remote::push(&store, &image, all_tags, quiet, &net);
-        }
         Command::Build(args) => {
             drop(out);
             build::build(&store, *args)?;
-        }
-        Command::Run(args) => {
-            drop(out);
-            let code = containers::run(&store, *args)?;
-            if code != 0 {
-                let _ = std::io::stdout().flush();
-                std::process::exit(code);
-            }
-        }
-        Command::Ps {
-            all,
-            quiet,
-            no_trunc,
-        }
-        | Command::Container(ContainerCommand::Ls {
-            all,
-            quiet,
-            no_trunc,
-        }) => {
-            drop(out);
-            containers::ps(&store, all, quiet, no_trunc)?;
-        }
-        Command::Logs { follow, container } => {
-            drop(out);
-            containers::logs(&store, follow, &container)?;
-        }
-        Command::Stop { time, containers } => containers::stop(&store, time, &containers)?,
-        Command::Kill { signal, containers } => containers::kill(&store, &signal, &containers)?,
-        Command::Commit {
-            message,
-            container,
-            name,
-        } => {
-            drop(out);
-            containers::commit(&store, &container, name.as_deref(), message.as_deref())?;
-        }
-        Command::Start { containers } => containers::start(&store, &containers)?,
-        Command::Container(ContainerCommand::Rm { force, containers }) => {
-            containers::rm(&store, force, &containers)?
         }
         Command::Login { .. } | Command::Logout { .. } | Command::ContainerMonitor { .. } => {
             unreachable!("handled above")
         }
     }
-    Ok(())
+    Ok(0)
 }

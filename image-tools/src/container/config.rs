@@ -67,45 +67,209 @@ impl std::str::FromStr for Network {
     }
 }
 
+/// What a `-v`/`--mount`/`--tmpfs` mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeKind {
+    /// A host path.
+    Bind,
+    /// A named volume of the store (made on first use); `source` is set to its data
+    /// directory when the container is created.
+    Named(String),
+    /// A new anonymous volume (`-v /path`, an image VOLUME); named at creation.
+    Anonymous,
+    /// A tmpfs with these extra mount options (size=, mode=).
+    Tmpfs(Vec<String>),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
+    pub kind: VolumeKind,
     pub source: PathBuf,
     pub target: String,
     pub readonly: bool,
 }
 
+impl Volume {
+    fn new(kind: VolumeKind, source: &str, target: &str, readonly: bool) -> Volume {
+        Volume {
+            kind,
+            source: PathBuf::from(source),
+            target: target.to_string(),
+            readonly,
+        }
+    }
+}
+
+fn mount_target(flag_name: &'static str, whole: &str, t: &str) -> Result<(), ConfigError> {
+    if !t.starts_with('/') {
+        return Err(flag(
+            flag_name,
+            whole,
+            "the container path must be absolute",
+        ));
+    }
+    if t == "/" {
+        return Err(flag(
+            flag_name,
+            whole,
+            "the container's root cannot be a mount",
+        ));
+    }
+    Ok(())
+}
+
+/// docker's `-v`: HOST:CONTAINER[:ro|rw], NAME:CONTAINER[:ro|rw] (a named volume), or
+/// CONTAINER alone (an anonymous volume).
 impl std::str::FromStr for Volume {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Self, ConfigError> {
         let parts: Vec<&str> = s.split(':').collect();
-        let (src, dst, ro) =
-            match parts.as_slice() {
-                [a, b] => (*a, *b, false),
-                [a, b, "ro"] => (*a, *b, true),
-                [a, b, "rw"] => (*a, *b, false),
-                [_, _, o] => return Err(flag("-v", s, format!("unknown option {o:?} (ro or rw)"))),
-                _ => return Err(flag(
+        let (src, dst, ro) = match parts.as_slice() {
+            [a] => {
+                mount_target("-v", s, a)?;
+                return Ok(Volume::new(VolumeKind::Anonymous, "", a, false));
+            }
+            [a, b] => (*a, *b, false),
+            [a, b, "ro"] => (*a, *b, true),
+            [a, b, "rw"] => (*a, *b, false),
+            [_, _, o] => return Err(flag("-v", s, format!("unknown option {o:?} (ro or rw)"))),
+            _ => {
+                return Err(flag(
                     "-v",
                     s,
-                    "want HOST:CONTAINER[:ro] (named and anonymous volumes are not supported yet)",
-                )),
-            };
-        if !src.starts_with('/') {
-            return Err(flag(
-                "-v",
-                s,
-                "the host path must be absolute (named volumes are not supported yet)",
-            ));
+                    "want HOST:CONTAINER[:ro], NAME:CONTAINER[:ro] or CONTAINER",
+                ))
+            }
+        };
+        mount_target("-v", s, dst)?;
+        if src.starts_with('/') {
+            return Ok(Volume::new(VolumeKind::Bind, src, dst, ro));
         }
-        if !dst.starts_with('/') {
-            return Err(flag("-v", s, "the container path must be absolute"));
-        }
-        Ok(Volume {
-            source: PathBuf::from(src),
-            target: dst.to_string(),
-            readonly: ro,
-        })
+        crate::volume::valid_name(src).map_err(|e| flag("-v", s, e.to_string()))?;
+        Ok(Volume::new(VolumeKind::Named(src.to_string()), "", dst, ro))
     }
+}
+
+/// docker's `--mount type=bind|volume|tmpfs,source=...,target=...[,readonly]
+/// [,tmpfs-size=N][,tmpfs-mode=M]`.
+pub fn parse_mount(s: &str) -> Result<Volume, ConfigError> {
+    let (mut kind, mut source, mut target, mut ro) =
+        ("volume", String::new(), String::new(), false);
+    let mut tmpfs = Vec::new();
+    for field in s.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        match k.trim() {
+            "type" => {
+                kind = match v {
+                    "bind" => "bind",
+                    "volume" => "volume",
+                    "tmpfs" => "tmpfs",
+                    _ => {
+                        return Err(flag(
+                            "--mount",
+                            s,
+                            format!("type {v:?}: want bind, volume or tmpfs"),
+                        ))
+                    }
+                }
+            }
+            "source" | "src" => source = v.to_string(),
+            "target" | "destination" | "dst" => target = v.to_string(),
+            "readonly" | "ro" => {
+                ro = match v {
+                    "" | "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(flag(
+                            "--mount",
+                            s,
+                            format!("readonly={v:?}: want true or false"),
+                        ))
+                    }
+                }
+            }
+            "tmpfs-size" => tmpfs.push(format!("size={}", parse_size("--mount", v)?)),
+            "tmpfs-mode" => {
+                u32::from_str_radix(v, 8)
+                    .map_err(|_| flag("--mount", s, format!("tmpfs-mode={v:?}: want octal")))?;
+                tmpfs.push(format!("mode={v}"));
+            }
+            other => return Err(flag("--mount", s, format!("unsupported key {other:?}"))),
+        }
+    }
+    if target.is_empty() {
+        return Err(flag("--mount", s, "target is required"));
+    }
+    mount_target("--mount", s, &target)?;
+    match kind {
+        "bind" => {
+            if !source.starts_with('/') {
+                return Err(flag(
+                    "--mount",
+                    s,
+                    "a bind source must be an absolute host path",
+                ));
+            }
+            Ok(Volume::new(VolumeKind::Bind, &source, &target, ro))
+        }
+        "tmpfs" => {
+            if !source.is_empty() {
+                return Err(flag("--mount", s, "a tmpfs has no source"));
+            }
+            Ok(Volume::new(VolumeKind::Tmpfs(tmpfs), "", &target, ro))
+        }
+        _ if source.is_empty() => Ok(Volume::new(VolumeKind::Anonymous, "", &target, ro)),
+        _ => {
+            crate::volume::valid_name(&source).map_err(|e| flag("--mount", s, e.to_string()))?;
+            Ok(Volume::new(
+                VolumeKind::Named(source.clone()),
+                "",
+                &target,
+                ro,
+            ))
+        }
+    }
+}
+
+/// docker's `--tmpfs /path[:opts]` (opts: size=, mode=, ro, and mount flags).
+pub fn parse_tmpfs(s: &str) -> Result<Volume, ConfigError> {
+    let (target, opts) = s.split_once(':').unwrap_or((s, ""));
+    mount_target("--tmpfs", s, target)?;
+    let mut extra = Vec::new();
+    let mut ro = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o.split_once('=') {
+            Some(("size", v)) => extra.push(format!("size={}", parse_size("--tmpfs", v)?)),
+            Some(("mode", v)) => {
+                u32::from_str_radix(v, 8)
+                    .map_err(|_| flag("--tmpfs", s, format!("mode={v:?}: want octal")))?;
+                extra.push(format!("mode={v}"));
+            }
+            None if o == "ro" => ro = true,
+            None if ["rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev"].contains(&o) => {
+                extra.push(o.to_string())
+            }
+            _ => return Err(flag("--tmpfs", s, format!("unsupported option {o:?}"))),
+        }
+    }
+    Ok(Volume::new(VolumeKind::Tmpfs(extra), "", target, ro))
+}
+
+/// Bytes of a size like 64m (any size, unlike the memory limit's minimum).
+fn parse_size(flag_name: &'static str, s: &str) -> Result<i64, ConfigError> {
+    let lower = s.trim().to_ascii_lowercase();
+    let lower = lower.strip_suffix('b').unwrap_or(&lower);
+    let (num, mult) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 1i64 << 10),
+        Some('m') => (&lower[..lower.len() - 1], 1 << 20),
+        Some('g') => (&lower[..lower.len() - 1], 1 << 30),
+        _ => (lower, 1),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|n| *n >= 0.0 && n.is_finite())
+        .map(|n| (n * mult as f64) as i64)
+        .ok_or_else(|| flag(flag_name, s, "want a size like 64m"))
 }
 
 /// What `run` was asked for.
@@ -135,7 +299,7 @@ pub struct RunConfig {
 pub use sangja_seccomp::docker_profile::DOCKER_DEFAULT_CAPABILITIES as DEFAULT_CAPS;
 
 /// Every capability name runc knows (for `--cap-add ALL`).
-const ALL_CAPS: [&str; 41] = [
+pub(crate) const ALL_CAPS: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
@@ -252,7 +416,7 @@ fn resolve_env(entries: &[String]) -> Result<Vec<String>, ConfigError> {
 /// sizes, capabilities, the seccomp profile.
 pub fn validate(cfg: &RunConfig) -> Result<(), ConfigError> {
     for v in &cfg.volumes {
-        if !v.source.exists() {
+        if v.kind == VolumeKind::Bind && !v.source.exists() {
             return Err(ConfigError::VolumeSource(v.source.clone()));
         }
     }
@@ -450,11 +614,31 @@ pub fn build(
         }
     }
     for v in &cfg.volumes {
+        mounts.retain(|m| m["destination"] != v.target.as_str());
+        if let VolumeKind::Tmpfs(extra) = &v.kind {
+            // docker's tmpfs defaults.
+            let mut options: Vec<String> = ["nosuid", "nodev", "noexec"].map(String::from).to_vec();
+            options.retain(|o| {
+                !extra
+                    .iter()
+                    .any(|e| e.trim_start_matches("no") == o.trim_start_matches("no"))
+            });
+            options.extend(extra.iter().cloned());
+            if !extra.iter().any(|e| e.starts_with("mode=")) {
+                options.push("mode=1777".into());
+            }
+            if v.readonly {
+                options.push("ro".into());
+            }
+            mounts.push(json!({
+                "destination": v.target, "type": "tmpfs", "source": "tmpfs", "options": options,
+            }));
+            continue;
+        }
         let mut options = vec!["rbind", "rprivate"];
         if v.readonly {
             options.push("ro");
         }
-        mounts.retain(|m| m["destination"] != v.target.as_str());
         mounts.push(json!({
             "destination": v.target,
             "type": "bind",

@@ -46,7 +46,7 @@ pub fn remove_dir(dir: &Path) -> Result<(), ContainerError> {
 }
 
 /// Mounts the snapshot again if needed (a stopped container's root is unmounted).
-fn ensure_mounted(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
+pub fn ensure_mounted(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
     let dir = containers.path(&rec.id);
     let rootfs = dir.join("rootfs");
     if snapshot::is_mounted(&rootfs) {
@@ -84,7 +84,9 @@ pub fn exited(
     let _ = rt.delete(&rec.id);
     if rec.auto_remove {
         let _lock = containers.lock()?;
-        return remove_dir(&dir);
+        remove_dir(&dir)?;
+        volumes_of(containers).remove_anonymous(rec, containers);
+        return Ok(());
     }
     let mut now = containers.load(&rec.id)?;
     now.exit_code = code;
@@ -120,6 +122,9 @@ pub fn describe(containers: &Containers, rec: &Record) -> String {
             // Read again: the exit may have been recorded since `rec` was loaded.
             let fresh = containers.load(&rec.id);
             let rec = fresh.as_ref().unwrap_or(rec);
+            if never_started(rec) {
+                return "Created".into();
+            }
             let ago = rec
                 .finished_at
                 .as_deref()
@@ -131,6 +136,92 @@ pub fn describe(containers: &Containers, rec: &Record) -> String {
             }
         }
     }
+}
+
+/// Made by `create` and not started yet.
+pub fn never_started(rec: &Record) -> bool {
+    rec.started_at.is_none() && rec.finished_at.is_none() && rec.exit_code.is_none()
+}
+
+/// docker's State.Status: created, running, paused, exited.
+pub fn state_name(containers: &Containers, rec: &Record) -> &'static str {
+    match status(containers, rec) {
+        Status::Running => "running",
+        Status::Paused => "paused",
+        Status::Created => "created",
+        Status::Stopped | Status::Gone => {
+            let fresh = containers.load(&rec.id);
+            if never_started(fresh.as_ref().unwrap_or(rec)) {
+                "created"
+            } else {
+                "exited"
+            }
+        }
+    }
+}
+
+pub fn pause(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
+    let rt = runtime_of(containers, rec);
+    match rt.status(&rec.id) {
+        Status::Running => Ok(rt.pause(&rec.id)?),
+        Status::Paused => Err(ContainerError::Paused(rec.id.clone())),
+        _ => Err(ContainerError::NotRunning(rec.id.clone())),
+    }
+}
+
+pub fn unpause(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
+    let rt = runtime_of(containers, rec);
+    match rt.status(&rec.id) {
+        Status::Paused => Ok(rt.resume(&rec.id)?),
+        _ => Err(ContainerError::NotPaused(rec.id.clone())),
+    }
+}
+
+/// `top`: the host's `ps` (default `-ef`) lines of the container's processes.
+pub fn top(
+    containers: &Containers,
+    rec: &Record,
+    ps_args: &[String],
+) -> Result<String, ContainerError> {
+    let rt = runtime_of(containers, rec);
+    if !matches!(rt.status(&rec.id), Status::Running | Status::Paused) {
+        return Err(ContainerError::NotRunning(rec.id.clone()));
+    }
+    let args = if ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        ps_args.to_vec()
+    };
+    Ok(rt.ps(&rec.id, &args)?)
+}
+
+/// `wait`: blocks until the container has run and stopped, then returns its exit status
+/// (docker's -1 when nothing saw it).
+pub fn wait(containers: &Containers, rec: &Record) -> Result<i32, ContainerError> {
+    let dir = containers.path(&rec.id);
+    loop {
+        let now = match containers.load(&rec.id) {
+            Ok(r) => r,
+            // Removed (`--rm`) while we waited: its status went with it.
+            Err(_) if !dir.exists() => return Ok(rec.exit_code.unwrap_or(-1)),
+            Err(e) => return Err(e),
+        };
+        if !never_started(&now) && !is_live(status(containers, &now)) {
+            owner::wait_released(&dir)?;
+            let last = containers.load(&rec.id).unwrap_or(now);
+            return Ok(last.exit_code.unwrap_or(-1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `rename`: a new unique name, kept in the record.
+pub fn rename(containers: &Containers, rec: &Record, name: &str) -> Result<(), ContainerError> {
+    let _lock = containers.lock()?;
+    containers.check_name(name)?;
+    let mut now = containers.load(&rec.id)?;
+    now.name = name.to_string();
+    containers.save(&now)
 }
 
 fn is_live(s: Status) -> bool {
@@ -168,6 +259,7 @@ fn stop_signal(containers: &Containers, rec: &Record) -> String {
 /// The stop signal, `timeout` to exit, then SIGKILL; returns once the exit is recorded.
 /// A stopped container is left as is.
 pub fn stop(containers: &Containers, rec: &Record, timeout: u64) -> Result<(), ContainerError> {
+    request_stop(containers, rec);
     let rt = runtime_of(containers, rec);
     if is_live(rt.status(&rec.id)) {
         let sig = stop_signal(containers, rec);
@@ -190,13 +282,25 @@ pub fn stop(containers: &Containers, rec: &Record, timeout: u64) -> Result<(), C
     Ok(())
 }
 
+/// Tells the monitor not to restart the container (`stop`, `rm -f`).
+fn request_stop(containers: &Containers, rec: &Record) {
+    if let Ok(mut now) = containers.load(&rec.id) {
+        if now.restart() != record::RestartPolicy::No && !now.stop_requested {
+            now.stop_requested = true;
+            let _ = containers.save(&now);
+        }
+    }
+}
+
 /// A container that stopped: its runtime state and mount go (`start` makes them again).
 fn finish_stopped(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
     let rt = runtime_of(containers, rec);
     rt.delete(&rec.id)?;
     if rec.auto_remove {
         let _lock = containers.lock()?;
-        return remove_dir(&containers.path(&rec.id));
+        remove_dir(&containers.path(&rec.id))?;
+        volumes_of(containers).remove_anonymous(rec, containers);
+        return Ok(());
     }
     snapshot::unmount(&containers.path(&rec.id).join("rootfs"))?;
     Ok(())
@@ -227,6 +331,8 @@ pub fn start(containers: &Containers, rec: &Record) -> Result<(), ContainerError
     ensure_mounted(containers, &rec)?;
     rec.exit_code = None;
     rec.finished_at = None;
+    rec.stop_requested = false;
+    rec.restart_count = 0;
     containers.save(&rec)?;
     if let Err(e) = monitor::spawn(containers, &rec, &owner) {
         let _ = rt.delete(&rec.id);
@@ -243,12 +349,25 @@ pub fn start(containers: &Containers, rec: &Record) -> Result<(), ContainerError
     Ok(())
 }
 
+fn volumes_of(containers: &Containers) -> crate::volume::Volumes {
+    crate::volume::Volumes::new(containers.dir().parent().unwrap_or(Path::new(".")))
+}
+
 /// `rm`: a live container only with `force` (killed first, and its owner waited for);
-/// the runtime state, the mount, the writable layer and the record all go.
-pub fn remove(containers: &Containers, rec: &Record, force: bool) -> Result<(), ContainerError> {
+/// the runtime state, the mount, the writable layer and the record all go, and with
+/// `volumes` (`rm -v`) its anonymous volumes.
+pub fn remove(
+    containers: &Containers,
+    rec: &Record,
+    force: bool,
+    volumes: bool,
+) -> Result<(), ContainerError> {
     let rt = runtime_of(containers, rec);
     let dir = containers.path(&rec.id);
     let deadline = Instant::now() + Duration::from_secs(60);
+    if force {
+        request_stop(containers, rec);
+    }
     let _owner = loop {
         match Owner::try_acquire(&dir)? {
             Try::Taken(o) => break Some(o),
@@ -279,5 +398,9 @@ pub fn remove(containers: &Containers, rec: &Record, force: bool) -> Result<(), 
     }
     rt.delete(&rec.id)?;
     let _lock = containers.lock()?;
-    remove_dir(&dir)
+    remove_dir(&dir)?;
+    if volumes {
+        volumes_of(containers).remove_anonymous(rec, containers);
+    }
+    Ok(())
 }

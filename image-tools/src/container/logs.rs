@@ -5,13 +5,24 @@ use super::record::{Containers, Record};
 use super::runtime::Status;
 use super::{io_err, ContainerError};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::time::Duration;
 
 /// Copies the log to `out`; with `follow`, keeps copying until the container stops.
 pub fn logs(
     containers: &Containers,
     rec: &Record,
+    follow: bool,
+    out: &mut dyn Write,
+) -> Result<(), ContainerError> {
+    logs_from(containers, rec, 0, follow, out)
+}
+
+/// [`logs`] from byte `from` of the log on (`start -a`: only the new run's output).
+pub fn logs_from(
+    containers: &Containers,
+    rec: &Record,
+    from: u64,
     follow: bool,
     out: &mut dyn Write,
 ) -> Result<(), ContainerError> {
@@ -22,6 +33,8 @@ pub fn logs(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !rec.detached => return Ok(()),
         Err(e) => return Err(io_err(&path)(e)),
     };
+    f.seek(std::io::SeekFrom::Start(from))
+        .map_err(io_err(&path))?;
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = f.read(&mut buf).map_err(io_err(&path))?;

@@ -11,6 +11,9 @@
 
 pub mod commit;
 pub mod config;
+pub mod copy;
+pub mod exec;
+pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
@@ -36,8 +39,18 @@ pub enum ContainerError {
     Running(String),
     #[error("container {0} is already running")]
     AlreadyRunning(String),
-    #[error("container {0} is not running")]
+    #[error("Container {0} is not running")]
     NotRunning(String),
+    #[error("Container {0} is paused, unpause the container first")]
+    Paused(String),
+    #[error("Container {0} is not paused")]
+    NotPaused(String),
+    #[error("{flag} {value:?}: {reason}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("container {0} is still in use by the process that runs it (its run or monitor)")]
     Busy(String),
     #[error("the monitor of container {id}: {message}")]
@@ -60,6 +73,14 @@ pub enum ContainerError {
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Volume(Box<crate::volume::VolumeError>),
+}
+
+impl From<crate::volume::VolumeError> for ContainerError {
+    fn from(e: crate::volume::VolumeError) -> Self {
+        ContainerError::Volume(Box::new(e))
+    }
 }
 
 impl From<snapshot::SnapshotError> for ContainerError {

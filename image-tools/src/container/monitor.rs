@@ -183,7 +183,29 @@ pub fn main(store_root: &Path, id: &str, owner_fd: RawFd) -> i32 {
         let _ = nix::unistd::dup2_stdout(&null);
     }
     let rt = lifecycle::runtime_of(&containers, &rec);
-    let code = running.wait(|| rt.status(&rec.id));
+    let mut running = running;
+    let mut rec = rec;
+    let code = loop {
+        let code = running.wait(|| rt.status(&rec.id));
+        // --restart: the same container again (same layer, same log), the count kept.
+        let now = containers.load(&rec.id).unwrap_or_else(|_| rec.clone());
+        if !now
+            .restart()
+            .restarts(code, now.restart_count, now.stop_requested)
+        {
+            break code;
+        }
+        match restart(&containers, now, code) {
+            Ok((r, again)) => {
+                rec = r;
+                running = again;
+            }
+            Err(e) => {
+                tracing::warn!(container = %rec.id, error = %e, "restarting");
+                break code;
+            }
+        }
+    };
     let status = match lifecycle::exited(&containers, &rec, code) {
         Ok(()) => 0,
         Err(e) => {
@@ -193,6 +215,29 @@ pub fn main(store_root: &Path, id: &str, owner_fd: RawFd) -> i32 {
     };
     drop(owner);
     status
+}
+
+/// The exit kept, the runtime's state gone, then create + start again after docker's
+/// back-off (100ms doubling, at most a minute; a stop meanwhile wins).
+fn restart(
+    containers: &Containers,
+    mut rec: Record,
+    code: Option<i32>,
+) -> Result<(Record, Running), ContainerError> {
+    let rt = lifecycle::runtime_of(containers, &rec);
+    rt.delete(&rec.id)?;
+    rec.exit_code = code;
+    rec.finished_at = Some(record::now());
+    rec.restart_count += 1;
+    containers.save(&rec)?;
+    let delay =
+        Duration::from_millis(100u64 << rec.restart_count.min(10)).min(Duration::from_secs(60));
+    std::thread::sleep(delay);
+    let now = containers.load(&rec.id)?;
+    if now.stop_requested {
+        return Err(ContainerError::NotRunning(rec.id.clone()));
+    }
+    start(containers, &rec.id)
 }
 
 /// A started container, as the monitor holds it.

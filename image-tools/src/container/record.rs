@@ -41,6 +41,89 @@ pub struct Record {
     /// nothing saw it exit.
     #[serde(default)]
     pub exit_code: Option<i32>,
+    /// The named and anonymous volumes it mounts (kept from removal while it exists).
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// `--restart`: no, on-failure[:N], always, unless-stopped (`None`: no).
+    #[serde(default)]
+    pub restart_policy: Option<String>,
+    /// How often the monitor restarted it since it was last started by a user.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// `stop`/`rm` asked it to end: the monitor does not restart it.
+    #[serde(default)]
+    pub stop_requested: bool,
+}
+
+/// docker's `--restart` policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    No,
+    /// At most this many restarts (`None`: no limit) after a non-zero exit.
+    OnFailure(Option<u32>),
+    Always,
+    UnlessStopped,
+}
+
+impl RestartPolicy {
+    pub fn parse(s: &str) -> Result<RestartPolicy, String> {
+        match s.split_once(':') {
+            None => match s {
+                "" | "no" => Ok(RestartPolicy::No),
+                "on-failure" => Ok(RestartPolicy::OnFailure(None)),
+                "always" => Ok(RestartPolicy::Always),
+                "unless-stopped" => Ok(RestartPolicy::UnlessStopped),
+                _ => Err("want no, on-failure[:N], always or unless-stopped".into()),
+            },
+            Some(("on-failure", n)) => n
+                .parse::<u32>()
+                .map(|n| RestartPolicy::OnFailure(Some(n)))
+                .map_err(|_| format!("maximum retry count {n:?} must be a number")),
+            Some(_) => Err("only on-failure takes a maximum retry count".into()),
+        }
+    }
+
+    /// Whether the monitor starts the container again after it exited with `code`
+    /// (`None`: nobody saw the status), having restarted it `count` times.
+    pub fn restarts(self, code: Option<i32>, count: u32, stop_requested: bool) -> bool {
+        if stop_requested {
+            return false;
+        }
+        match self {
+            RestartPolicy::No => false,
+            RestartPolicy::OnFailure(max) => {
+                code.is_some_and(|c| c != 0) && max.is_none_or(|m| count < m)
+            }
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+        }
+    }
+}
+
+impl Record {
+    pub fn restart(&self) -> RestartPolicy {
+        self.restart_policy
+            .as_deref()
+            .and_then(|p| RestartPolicy::parse(p).ok())
+            .unwrap_or(RestartPolicy::No)
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::RestartPolicy as P;
+
+    #[test]
+    fn policies() {
+        assert_eq!(P::parse("on-failure:2"), Ok(P::OnFailure(Some(2))));
+        assert!(P::parse("always:3").is_err());
+        assert!(P::parse("sometimes").is_err());
+        let p = P::OnFailure(Some(2));
+        assert!(p.restarts(Some(1), 0, false) && p.restarts(Some(1), 1, false));
+        assert!(!p.restarts(Some(1), 2, false) && !p.restarts(Some(0), 0, false));
+        assert!(P::Always.restarts(Some(0), 100, false));
+        assert!(!P::Always.restarts(Some(1), 0, true));
+        assert!(!P::No.restarts(Some(1), 0, false));
+    }
 }
 
 /// Now, as records keep times.

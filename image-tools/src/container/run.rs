@@ -23,12 +23,19 @@ pub struct RunOptions {
     pub runtime: Option<PathBuf>,
     /// What the user typed, for `ps`.
     pub image_ref: String,
+    /// `create`: the container is made, not started (`start` runs it under a monitor,
+    /// as a detached `run`).
+    pub create_only: bool,
+    /// `--restart` (checked with [`record::RestartPolicy::parse`]); the monitor applies it.
+    pub restart: Option<String>,
 }
 
 pub enum Outcome {
     /// Foreground: the container's exit status (128+signal when killed).
     Exited(i32),
     Detached(String),
+    /// `create`: made and not started.
+    Created(String),
 }
 
 /// Removes a half-made container unless disarmed; owns it until dropped.
@@ -38,6 +45,8 @@ struct Guard<'a> {
     runtime: Option<Runtime>,
     armed: bool,
     owner: Option<Owner>,
+    /// Volumes this creation made, removed with it.
+    new_volumes: Vec<String>,
 }
 
 impl Drop for Guard<'_> {
@@ -49,6 +58,16 @@ impl Drop for Guard<'_> {
             }
             if let Err(e) = lifecycle::remove_dir(&dir) {
                 tracing::warn!(container = %self.id, error = %e, "cleaning up a failed run");
+            }
+            let store_root = self.containers.dir().parent().unwrap_or(Path::new("."));
+            let volumes = crate::volume::Volumes::new(store_root);
+            for v in &self.new_volumes {
+                let _ = std::fs::remove_dir_all(
+                    volumes
+                        .data(v)
+                        .parent()
+                        .unwrap_or(Path::new("/nonexistent")),
+                );
             }
         }
     }
@@ -65,6 +84,27 @@ fn create<'a>(
     runtime_bin: PathBuf,
 ) -> Result<(Record, Guard<'a>), ContainerError> {
     config::validate(cfg)?;
+    if let Some(p) = &opts.restart {
+        let policy = record::RestartPolicy::parse(p).map_err(|reason| ContainerError::Flag {
+            flag: "--restart",
+            value: p.clone(),
+            reason,
+        })?;
+        if policy != record::RestartPolicy::No && !opts.detach && !opts.create_only {
+            return Err(ContainerError::Flag {
+                flag: "--restart",
+                value: p.clone(),
+                reason: "needs -d (a foreground run has no monitor to restart it)".into(),
+            });
+        }
+        if policy != record::RestartPolicy::No && opts.auto_remove {
+            return Err(ContainerError::Flag {
+                flag: "--restart",
+                value: p.clone(),
+                reason: "conflicting options: --restart and --rm".into(),
+            });
+        }
+    }
     if config::command(image, cfg).is_empty() {
         return Err(
             config::ConfigError::Bundle(crate::bundle::BundleError::NoCommand(image.label()))
@@ -103,10 +143,14 @@ fn create<'a>(
         runtime: None,
         armed: true,
         owner: None,
+        new_volumes: Vec::new(),
     };
     guard.owner = Some(Owner::create(&dir)?);
     let rootfs = dir.join("rootfs");
     snapshot::mount_overlay(&lower, &dir.join("upper"), &dir.join("work"), &rootfs)?;
+    let mut cfg = cfg.clone();
+    let volume_names = attach_volumes(store, image, &rootfs, &mut cfg, &mut guard.new_volumes)?;
+    let cfg = &cfg;
     let spec = config::build(image, &rootfs, &id, cfg)?;
     // The working directory is made if the image lacks it, as docker does.
     if let Some(cwd) = spec["process"]["cwd"].as_str() {
@@ -135,17 +179,71 @@ fn create<'a>(
             .unwrap_or_default(),
         created: record::now(),
         runtime: runtime_bin,
-        detached: opts.detach,
+        detached: opts.detach || opts.create_only,
         auto_remove: opts.auto_remove,
         interactive: opts.interactive,
         started_at: None,
         finished_at: None,
         exit_code: None,
+        volumes: volume_names,
+        restart_policy: opts.restart.clone(),
+        restart_count: 0,
+        stop_requested: false,
     };
     containers.save(&rec)?;
     drop(lock);
     guard.runtime = Some(lifecycle::runtime_of(containers, &rec));
     Ok((rec, guard))
+}
+
+/// The container's volumes made real: the image's VOLUMEs that no flag covers become
+/// anonymous volumes, anonymous ones get a name, named ones are made on first use and
+/// seeded from the image's content at their path while empty (docker's rules); each
+/// gets its data directory as the bind source. Returns the volume names; those made now
+/// go into `made` (the caller's cleanup removes them if creation fails).
+fn attach_volumes(
+    store: &Store,
+    image: &Image,
+    rootfs: &Path,
+    cfg: &mut RunConfig,
+    made: &mut Vec<String>,
+) -> Result<Vec<String>, ContainerError> {
+    use config::VolumeKind;
+    let volumes = crate::volume::Volumes::new(store.root());
+    if let Some(serde_json::Value::Object(image_vols)) = image
+        .config_raw
+        .get("config")
+        .and_then(|c| c.get("Volumes"))
+    {
+        for target in image_vols.keys() {
+            if !cfg.volumes.iter().any(|v| v.target == *target) {
+                cfg.volumes.push(config::Volume {
+                    kind: VolumeKind::Anonymous,
+                    source: PathBuf::new(),
+                    target: target.clone(),
+                    readonly: false,
+                });
+            }
+        }
+    }
+    let mut names = Vec::new();
+    for v in &mut cfg.volumes {
+        let (name, anonymous) = match &v.kind {
+            VolumeKind::Named(n) => (n.clone(), false),
+            VolumeKind::Anonymous => (crate::volume::anonymous_name(), true),
+            VolumeKind::Bind | VolumeKind::Tmpfs(_) => continue,
+        };
+        let (_, new) = volumes.ensure(&name, &[], anonymous)?;
+        if new {
+            made.push(name.clone());
+        }
+        let data = volumes.data(&name);
+        crate::volume::seed(&name, &data, rootfs, &v.target)?;
+        v.kind = VolumeKind::Named(name.clone());
+        v.source = data;
+        names.push(name);
+    }
+    Ok(names)
 }
 
 fn make_dir_in(rootfs: &Path, dir: &str) -> Result<(), ContainerError> {
@@ -207,6 +305,12 @@ pub fn run(
     let (mut rec, mut guard) = create(store, &containers, image, cfg, opts, runtime_bin)?;
     let dir = containers.path(&rec.id);
     let rt = lifecycle::runtime_of(&containers, &rec);
+    if opts.create_only {
+        // Stopped containers keep their root unmounted; `start` mounts it again.
+        snapshot::unmount(&dir.join("rootfs"))?;
+        guard.armed = false;
+        return Ok(Outcome::Created(rec.id));
+    }
     if opts.detach {
         let owner = guard.owner.as_ref().expect("create takes the owner lock");
         monitor::spawn(&containers, &rec, owner)?;

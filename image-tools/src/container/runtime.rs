@@ -277,6 +277,59 @@ impl Runtime {
         Ok(())
     }
 
+    pub fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        self.simple(&["pause"], id).map(drop)
+    }
+
+    pub fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        self.simple(&["resume"], id).map(drop)
+    }
+
+    /// `ps ID -- ARGS`: the host's `ps` output, only the container's processes.
+    pub fn ps(&self, id: &str, ps_args: &[String]) -> Result<String, RuntimeError> {
+        let out = self
+            .cmd()
+            .arg("ps")
+            .arg(id)
+            .arg("--")
+            .args(ps_args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(self.spawn_err())?;
+        if !out.status.success() {
+            return Err(self.failed("ps", id, &out.status, &String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `exec --process FILE [--detach] ID`: the process's stdin is ours only when
+    /// `stdin`; stdout and stderr are ours. The caller waits for the child and asks
+    /// [`start_error`] whether the runtime, not the process, failed.
+    pub fn exec(
+        &self,
+        id: &str,
+        process: &Path,
+        detach: bool,
+        stdin: bool,
+        log: &Path,
+    ) -> Result<Child, RuntimeError> {
+        let mut c = self.logged(log);
+        c.arg("exec").arg("--process").arg(process);
+        if detach {
+            c.arg("--detach");
+        }
+        c.arg(id).stdin(if stdin {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
+        // A detached process must not hold our output open.
+        if detach {
+            c.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        c.spawn().map_err(self.spawn_err())
+    }
+
     /// `delete --force`, quiet when the runtime has no such container.
     pub fn delete(&self, id: &str) -> Result<(), RuntimeError> {
         if self.status(id) == Status::Gone {

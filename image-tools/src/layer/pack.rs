@@ -74,6 +74,43 @@ fn walk<W: Write>(
         let path = dir.join(&name);
         let rel = format!("{prefix}{}", name.to_string_lossy());
         let meta = fs::symlink_metadata(&path).map_err(|e| err(&path, e))?;
+        if overlay && meta.file_type().is_char_device() && meta.rdev() == 0 {
+            let wh = format!("{prefix}.wh.{}", name.to_string_lossy());
+            empty_file(builder, &path, &wh)?;
+            continue;
+        }
+        entry(builder, &path, &rel, &meta, links, overlay)?;
+    }
+    Ok(())
+}
+
+/// Writes `path` itself (a directory with everything under it) as the entry `name`:
+/// what `cp` of one file or folder sends. With `follow`, a symlink at `path` is
+/// followed (its target is written under `name`); nothing below it ever is.
+pub fn pack_entry<W: Write>(path: &Path, name: &str, follow: bool, out: W) -> Result<W, PackError> {
+    let meta = if follow {
+        fs::metadata(path)
+    } else {
+        fs::symlink_metadata(path)
+    }
+    .map_err(|e| err(path, e))?;
+    let mut builder = Builder::new(out);
+    let mut links: HashMap<(u64, u64), String> = HashMap::new();
+    entry(&mut builder, path, name, &meta, &mut links, false)?;
+    builder.into_inner().map_err(|e| err(path, e))
+}
+
+fn entry<W: Write>(
+    builder: &mut Builder<W>,
+    path: &Path,
+    rel: &str,
+    meta: &fs::Metadata,
+    links: &mut HashMap<(u64, u64), String>,
+    overlay: bool,
+) -> Result<(), PackError> {
+    {
+        let path = path.to_path_buf();
+        let rel = rel.to_string();
         let ft = meta.file_type();
         let mut header = Header::new_gnu();
         header.set_uid(meta.uid() as u64);
@@ -81,11 +118,6 @@ fn walk<W: Write>(
         header.set_mode(meta.mode() & 0o7777);
         header.set_mtime(meta.mtime().max(0) as u64);
         header.set_size(0);
-        if overlay && ft.is_char_device() && meta.rdev() == 0 {
-            let wh = format!("{prefix}.wh.{}", name.to_string_lossy());
-            empty_file(builder, &path, &wh)?;
-            continue;
-        }
         write_xattrs(builder, &path, &rel, overlay)?;
         if ft.is_dir() {
             header.set_entry_type(EntryType::Directory);
