@@ -60,6 +60,7 @@ fn main() {
     add("interrupted_build_leaves_nothing", &[], interrupted, true);
     add("deep_stack_of_layers", &[], deep_stack, true);
     add("buildah_oracle", &["buildah"], buildah_oracle, true);
+    add("multi_stage_target_and_skips", &[], multi_stage, true);
     run_trials(trials);
 }
 
@@ -760,10 +761,40 @@ fn bad_input() -> TestResult {
             "Dockerfile:2: ADD",
         ),
         (
-            "stage",
-            "FROM busybox:base AS a\nFROM a\n",
+            "stage-cycle",
+            "FROM busybox:base AS a\nRUN true\nCOPY --from=a /x /y\n",
             vec![],
-            "Dockerfile:2:",
+            "Dockerfile:3: circular dependency detected on stage: a",
+        ),
+        (
+            "stage-cycle-two",
+            "FROM busybox:base AS a\nCOPY --from=b /x /y\nFROM busybox:base AS b\nCOPY --from=a /x /y\n",
+            vec![],
+            "Dockerfile:2: circular dependency detected on stage: a",
+        ),
+        (
+            "stage-later",
+            "FROM busybox:base AS a\nCOPY --from=b /x /y\nFROM busybox:base AS b\n",
+            vec![],
+            "Dockerfile:2: COPY --from=b: stage b is defined later (line 3)",
+        ),
+        (
+            "stage-unknown",
+            "FROM busybox:base AS a\nRUN echo a > /a\nCOPY --from=127.0.0.1:1/nostage:1 /x /y\n",
+            vec![],
+            "Dockerfile:3: COPY --from=127.0.0.1:1/nostage:1 /x /y: --from=127.0.0.1:1/nostage:1: no stage named",
+        ),
+        (
+            "stage-index",
+            "FROM busybox:base\nCOPY --from=1 /x /y\nFROM busybox:base\n",
+            vec![],
+            "Dockerfile:2: --from=1: a stage can only use the stages before it",
+        ),
+        (
+            "stage-target",
+            "FROM busybox:base AS a\nRUN true\n",
+            vec![],
+            "failed to reach build target nope",
         ),
         (
             "platform",
@@ -795,7 +826,12 @@ fn bad_input() -> TestResult {
         if name == "symlink-out" {
             std::os::unix::fs::symlink(&outside, ctx.join("link"))?;
         }
-        let out = fx.build(&ctx, &["-t", "keep:1", "-t", &format!("bad-{name}:1")]);
+        let tag = format!("bad-{name}:1");
+        let mut args = vec!["-t", "keep:1", "-t", &tag];
+        if name == "stage-target" {
+            args.extend(["--target", "nope"]);
+        }
+        let out = fx.build(&ctx, &args);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         check(
             out.status.code() == Some(1),
@@ -1174,4 +1210,113 @@ fn deep_stack() -> TestResult {
         fx.leftovers().is_empty(),
         format!("left: {:?}", fx.leftovers()),
     )
+}
+
+// ---- part 2: multi-stage ----
+
+const MULTI_STAGE: &str = r#"ARG BASE=busybox:base
+ARG GREETING=hello
+FROM $BASE AS builder
+ARG GREETING
+RUN mkdir /out && echo "$GREETING generated" > /out/gen.txt && chown 1000:1000 /out/gen.txt
+FROM $BASE AS unused
+RUN echo UNUSED-STAGE-RAN; exit 7
+FROM builder AS second
+RUN echo second > /out/second.txt
+FROM scratch AS final
+COPY --from=builder /out/gen.txt /gen.txt
+COPY --from=second /out/ /all/
+COPY --from=0 /out/gen.txt /by-index.txt
+COPY --from=busybox:base /bin/busybox /bin/busybox
+CMD ["/bin/busybox", "cat", "/gen.txt"]
+"#;
+
+/// A builder stage generating files, a stage nothing needs (it would fail), a stage
+/// FROM an earlier one, a scratch final stage copying from stages by name, by index
+/// and from an image; then `--target` building only what that stage needs.
+fn multi_stage() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let ctx = fx.ctx("multi", MULTI_STAGE, &[])?;
+    let log = fx.build_ok(&ctx, &["-t", "multi:1", "--build-arg", "GREETING=hi"])?;
+    contains(&log, "[unused] skipped")?;
+    check(!log.contains("UNUSED-STAGE-RAN"), "the unused stage ran")?;
+    contains(&log, "[builder 2/2] RUN mkdir /out")?;
+    contains(&log, "[final 5/5] COPY --from=busybox:base")?;
+    let dir = fx.env.path("multi-rootfs");
+    fx.env
+        .ok(["unpack", "multi:1", &dir.display().to_string()])?;
+    let mut names: Vec<String> = Vec::new();
+    for e in walk(&dir)? {
+        names.push(e);
+    }
+    names.sort();
+    check(
+        names == ["all", "all/gen.txt", "all/second.txt", "bin", "bin/busybox", "by-index.txt", "gen.txt"],
+        format!("final rootfs: {names:?}"),
+    )?;
+    check(
+        fs::read_to_string(dir.join("gen.txt"))? == "hi generated\n",
+        "gen.txt content (global ARG via the stage's ARG)",
+    )?;
+    use std::os::unix::fs::MetadataExt;
+    // COPY --from keeps the owner the stage gave the file (docker).
+    check(
+        fs::metadata(dir.join("gen.txt"))?.uid() == 1000,
+        "COPY --from lost the owner",
+    )?;
+    let out = fx.env.run([
+        "run",
+        "--rm",
+        "--runtime",
+        &fx.runtime.display().to_string(),
+        "multi:1",
+    ]);
+    check(
+        String::from_utf8_lossy(&out.stdout) == "hi generated\n",
+        format!(
+            "run: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
+    // The final image has only the copies: scratch plus four layers.
+    let cfg = fx.config("multi:1")?;
+    check(
+        cfg["RootFS"]["Layers"].as_array().map(Vec::len) == Some(4),
+        format!("layers: {}", cfg["RootFS"]),
+    )?;
+    // --target second: builder and second only; final (after it) is not built either.
+    let log = fx.build_ok(&ctx, &["-t", "multi:second", "--target", "second"])?;
+    contains(&log, "[unused] skipped")?;
+    check(!log.contains("[final"), format!("final built for --target second:\n{log}"))?;
+    let dir = fx.env.path("second-rootfs");
+    fx.env
+        .ok(["unpack", "multi:second", &dir.display().to_string()])?;
+    check(
+        fs::read_to_string(dir.join("out/second.txt"))? == "second\n"
+            && fs::read_to_string(dir.join("out/gen.txt"))? == "hello generated\n",
+        "--target second rootfs",
+    )?;
+    check(dir.join("bin/busybox").exists(), "second is FROM builder")?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+/// Relative paths of everything under `dir`.
+fn walk(dir: &Path) -> Result<Vec<String>, Failed> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d)? {
+            let e = e?;
+            let p = e.path();
+            out.push(p.strip_prefix(dir)?.display().to_string());
+            if e.file_type()?.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    Ok(out)
 }

@@ -45,6 +45,9 @@ pub struct BuildArgs {
     /// The OCI runtime that executes RUN steps (default: sangja beside sangja-image).
     #[arg(long, env = "SANGJA_IMAGE_RUNTIME")]
     runtime: Option<PathBuf>,
+    /// Build only this stage (and the stages it needs); default the last one.
+    #[arg(long)]
+    target: Option<String>,
     /// The build context: a directory, or '-' for a tar (or a Dockerfile) on stdin.
     context: String,
 }
@@ -187,6 +190,7 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
         network,
         runtime,
         progress: mode,
+        target: a.target,
     };
     let pull = |image: &str| -> std::result::Result<(), String> {
         super::remote::pull_for_run(store, image).map_err(|e| format!("{e:#}"))
