@@ -120,6 +120,8 @@ pub struct Options {
 
 pub struct Built {
     pub id: Digest,
+    /// The manifest's digest (the image's digest in `--metadata-file`).
+    pub manifest: Digest,
     pub warnings: Vec<String>,
 }
 
@@ -186,12 +188,13 @@ fn check(opts: &Options) -> Result<(parse::Dockerfile, Plan), BuildError> {
     if froms == 0 {
         return Err(step_err(format!("{file}: no FROM instruction")));
     }
-    let plan = stages::plan(&dockerfile, &opts.build_args, opts.target.as_deref()).map_err(
-        |e| match e.line {
+    let plan =
+        stages::plan(&dockerfile, &opts.build_args, opts.target.as_deref()).map_err(|e| match e
+            .line
+        {
             0 => step_err(format!("{}: {}", e.file, e.message)),
             _ => BuildError::Parse(e),
-        },
-    )?;
+        })?;
     Ok((dockerfile, plan))
 }
 
@@ -220,6 +223,9 @@ struct Builder<'a> {
     pending: Vec<cache::Layer>,
     key: String,
     last_created: String,
+    /// SOURCE_DATE_EPOCH: the time of every new history entry and the config, and the
+    /// latest mtime in a layer.
+    epoch: Option<i64>,
     stage_args: Vec<(String, Option<String>)>,
     /// Global ARGs, visible in the stage once an ARG line names them again.
     global_defaults: Vec<(String, Option<String>)>,
@@ -238,6 +244,44 @@ struct Builder<'a> {
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// SOURCE_DATE_EPOCH as an RFC 3339 time.
+fn epoch_time(epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `t` if it is not after `epoch`, else the epoch (what SOURCE_DATE_EPOCH does to every
+/// time in the config).
+fn clamp_time(t: &str, epoch: Option<i64>) -> String {
+    let Some(e) = epoch else {
+        return t.to_string();
+    };
+    match chrono::DateTime::parse_from_rfc3339(t) {
+        Ok(d) if d.timestamp() < e => t.to_string(),
+        _ => epoch_time(e),
+    }
+}
+
+/// SOURCE_DATE_EPOCH from the build args (buildx passes the environment's as one).
+fn source_date_epoch(opts: &Options) -> Result<Option<i64>, BuildError> {
+    let v = opts
+        .build_args
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "SOURCE_DATE_EPOCH")
+        .map(|(_, v)| v.clone());
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+            step_err(format!(
+                "SOURCE_DATE_EPOCH={v:?}: want a number of seconds since 1970"
+            ))
+        }),
+    }
 }
 
 /// An in-memory image of the build so far, for the container config of a RUN step.
@@ -330,6 +374,7 @@ fn join_dir(base: &str, p: &str) -> String {
 
 pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, BuildError> {
     let (dockerfile, plan) = check(opts)?;
+    let epoch = source_date_epoch(opts)?;
     let context = match &opts.context {
         Some(dir) => Some(Context::open(dir)?),
         None => None,
@@ -357,6 +402,7 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
         pending: Vec::new(),
         key: String::new(),
         last_created: now(),
+        epoch,
         stage_args: Vec::new(),
         global_defaults: Vec::new(),
         cmd_set: false,
@@ -372,7 +418,7 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
     let result = b.run_all(&dockerfile, &mut txn);
     let result = result.and_then(|()| b.export(txn));
     b.progress.finish(result.is_ok());
-    let id = result?;
+    let (id, manifest) = result?;
     let mut warnings = Vec::new();
     let unused: Vec<&str> = opts
         .build_args
@@ -386,10 +432,22 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
             unused.join(" ")
         ));
     }
-    Ok(Built { id, warnings })
+    Ok(Built {
+        id,
+        manifest,
+        warnings,
+    })
 }
 
 impl Builder<'_> {
+    /// The time of a new history entry.
+    fn now(&self) -> String {
+        match self.epoch {
+            Some(e) => epoch_time(e),
+            None => now(),
+        }
+    }
+
     fn build_arg(&self, name: &str) -> Option<String> {
         self.opts
             .build_args
@@ -418,6 +476,8 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         let globals = self.plan.globals.clone();
         self.consumed.extend(globals.iter().map(|(k, _)| k.clone()));
+        // BuildKit's own build arg: never reported as unused.
+        self.consumed.push("SOURCE_DATE_EPOCH".into());
         let multi = self.plan.stages.len() > 1;
         for stage in self.plan.stages.clone() {
             if stage.index > self.plan.target {
@@ -483,7 +543,7 @@ impl Builder<'_> {
         self.layers = Vec::new();
         self.pending = Vec::new();
         self.key = String::new();
-        self.last_created = now();
+        self.last_created = self.now();
         self.stage_args = Vec::new();
         self.global_defaults = globals.to_vec();
         self.cmd_set = false;
@@ -524,7 +584,9 @@ impl Builder<'_> {
             Source::Stage(j) => {
                 let label = self.label(ins, false);
                 let step = self.progress.begin(&label);
-                let d = self.done[*j].as_ref().expect("a needed stage is built first");
+                let d = self.done[*j]
+                    .as_ref()
+                    .expect("a needed stage is built first");
                 self.cfg = d.cfg.clone();
                 self.layers = d.layers.clone();
                 self.key = d.key.clone();
@@ -1088,8 +1150,7 @@ impl Builder<'_> {
             };
             let f = dir.join(&d.name);
             std::fs::write(&f, body).map_err(io(&f))?;
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644))
-                .map_err(io(&f))?;
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).map_err(io(&f))?;
             std::fs::File::options()
                 .write(true)
                 .open(&f)
@@ -1116,7 +1177,8 @@ impl Builder<'_> {
         let key = cache::key(&json!({ "parent": self.key, "step": parts }));
         if !self.opts.no_cache {
             if let Some(entry) = cache::get(self.store, &key) {
-                self.add_layer(entry.layer, entry.created, created_by, true);
+                let created = clamp_time(&entry.created, self.epoch);
+                self.add_layer(entry.layer, created, created_by, true);
                 self.key = key;
                 self.progress.cached(step);
                 return Ok(());
@@ -1124,7 +1186,7 @@ impl Builder<'_> {
         }
         match self.execute(&step, txn, exec) {
             Ok(layer) => {
-                let created = now();
+                let created = self.now();
                 self.add_layer(layer.clone(), created.clone(), created_by, false);
                 self.new_entries
                     .push((key.clone(), cache::Entry { layer, created }));
@@ -1161,7 +1223,8 @@ impl Builder<'_> {
             return Ok(None);
         }
         let writer = txn.blob_writer()?;
-        let hashed = pack::pack_overlay_upper(&upper, Hasher::new(writer))?;
+        let epoch = self.epoch.map(|e| e.max(0) as u64);
+        let hashed = pack::pack_overlay_upper_clamped(&upper, Hasher::new(writer), epoch)?;
         let (writer, _, _) = hashed.finish();
         let blob = txn.finish_blob(writer, None)?;
         Ok(Some(cache::Layer {
@@ -1219,10 +1282,11 @@ impl Builder<'_> {
         result
     }
 
-    fn export(&mut self, mut txn: Txn<'_>) -> Result<Digest, BuildError> {
+    fn export(&mut self, mut txn: Txn<'_>) -> Result<(Digest, Digest), BuildError> {
         let step = self.progress.begin("exporting to image");
         match self.export_inner(&mut txn, &step) {
             Ok(id) => {
+                let manifest = id.1.digest.clone();
                 txn_commit(txn, &self.opts.tags, id.1)?;
                 for t in &self.opts.tags {
                     self.progress.note(&step, &format!("naming to {t} done"));
@@ -1233,7 +1297,7 @@ impl Builder<'_> {
                     }
                 }
                 self.progress.done(step);
-                Ok(id.0)
+                Ok((id.0, manifest))
             }
             Err(e) => {
                 self.progress.error(step, &e.to_string());
@@ -1253,7 +1317,12 @@ impl Builder<'_> {
                 labels.insert(k.clone(), v.clone());
             }
         }
-        self.cfg.created = Some(self.last_created.clone());
+        self.cfg.created = Some(clamp_time(&self.last_created, self.epoch));
+        if self.epoch.is_some() {
+            for h in &mut self.cfg.history {
+                h.created = h.created.as_deref().map(|t| clamp_time(t, self.epoch));
+            }
+        }
         let config = txn.write_bytes(&serde_json::to_vec(&self.cfg).expect("config serialises"))?;
         let manifest = json!({
             "schemaVersion": 2,
@@ -1632,7 +1701,10 @@ mod tests {
                 "FROM a\nCOPY --from=y a b\nFROM b AS y",
                 "Dockerfile:2: COPY --from=y: stage y is defined later (line 3)",
             ),
-            ("FROM a\nADD --from=x a b", "Dockerfile:2: unknown flag: --from"),
+            (
+                "FROM a\nADD --from=x a b",
+                "Dockerfile:2: unknown flag: --from",
+            ),
             (
                 "FROM a\nRUN --mount=type=cache,target=/x true",
                 "RUN --mount",

@@ -148,12 +148,7 @@ impl Workspace {
             .lowers
             .iter()
             .rev()
-            .map(|l| {
-                l.strip_prefix(&self.dir)
-                    .unwrap_or(l)
-                    .display()
-                    .to_string()
-            })
+            .map(|l| l.strip_prefix(&self.dir).unwrap_or(l).display().to_string())
             .collect();
         // Lower dirs only: overlayfs mounts that read-only.
         let data = format!("lowerdir={}", rel.join(":"));
@@ -385,7 +380,10 @@ impl Drop for Workspace {
             let _ = rt.kill(&id, "SIGKILL");
             let _ = rt.delete(&id);
         }
-        for m in [self.dir.join("bundle").join("rootfs"), self.dir.join("view")] {
+        for m in [
+            self.dir.join("bundle").join("rootfs"),
+            self.dir.join("view"),
+        ] {
             if let Err(e) = snapshot::unmount(&m) {
                 tracing::warn!(error = %e, "unmounting a build's rootfs");
             }

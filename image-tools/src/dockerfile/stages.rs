@@ -77,7 +77,10 @@ fn reference(
         return Ok(Source::Stage(i));
     }
     let lower = v.to_ascii_lowercase();
-    match names.iter().position(|n| n.as_deref() == Some(lower.as_str())) {
+    match names
+        .iter()
+        .position(|n| n.as_deref() == Some(lower.as_str()))
+    {
         Some(i) if i < current => Ok(Source::Stage(i)),
         Some(i) if i == current => Err(format!(
             "circular dependency detected on stage: {lower} ({what}={v} names its own stage)"
@@ -119,8 +122,8 @@ pub fn plan(
                 .find(|(k, _)| k == n)
                 .and_then(|(_, v)| v.clone())
         };
-        let typed = instruction::resolve(raw, df.escape, &mut lookup)
-            .map_err(|m| err(raw.line, m))?;
+        let typed =
+            instruction::resolve(raw, df.escape, &mut lookup).map_err(|m| err(raw.line, m))?;
         match typed {
             Instruction::Arg(list) => {
                 for (k, default) in list {
@@ -209,7 +212,10 @@ pub fn plan(
                     _ => continue,
                 };
                 if v.is_empty() {
-                    return Err(err(raw.line, format!("{} --{}: empty", raw.keyword, f.name)));
+                    return Err(err(
+                        raw.line,
+                        format!("{} --{}: empty", raw.keyword, f.name),
+                    ));
                 }
                 note(
                     reference(&names, s, &v, "--from"),
@@ -380,9 +386,17 @@ mod tests {
                 None,
                 "Dockerfile:1: FROM y: stage y is defined later",
             ),
-            ("FROM a AS x\nFROM b AS x\n", None, "Dockerfile:2: duplicate stage name"),
+            (
+                "FROM a AS x\nFROM b AS x\n",
+                None,
+                "Dockerfile:2: duplicate stage name",
+            ),
             ("FROM a AS 1x\n", None, "invalid name for build stage"),
-            ("FROM a AS x\n", Some("nope"), "failed to reach build target nope"),
+            (
+                "FROM a AS x\n",
+                Some("nope"),
+                "failed to reach build target nope",
+            ),
             ("ENV a=b\nFROM a\n", None, "Dockerfile:1: no build stage"),
         ] {
             let e = plan_of(text, target).unwrap_err();
