@@ -60,6 +60,10 @@ fn main() {
     add("interrupted_build_leaves_nothing", &[], interrupted, true);
     add("deep_stack_of_layers", &[], deep_stack, true);
     add("buildah_oracle", &["buildah"], buildah_oracle, true);
+    add("multi_stage_target_and_skips", &[], multi_stage, true);
+    add("heredocs_run_and_copy", &[], heredocs, true);
+    add("source_date_epoch_reproducible", &[], reproducible, true);
+    add("outputs_oci_docker_local", &[], outputs, true);
     run_trials(trials);
 }
 
@@ -760,10 +764,46 @@ fn bad_input() -> TestResult {
             "Dockerfile:2: ADD",
         ),
         (
-            "stage",
-            "FROM busybox:base AS a\nFROM a\n",
+            "stage-cycle",
+            "FROM busybox:base AS a\nRUN true\nCOPY --from=a /x /y\n",
             vec![],
-            "Dockerfile:2:",
+            "Dockerfile:3: circular dependency detected on stage: a",
+        ),
+        (
+            "stage-cycle-two",
+            "FROM busybox:base AS a\nCOPY --from=b /x /y\nFROM busybox:base AS b\nCOPY --from=a /x /y\n",
+            vec![],
+            "Dockerfile:2: circular dependency detected on stage: a",
+        ),
+        (
+            "stage-later",
+            "FROM busybox:base AS a\nCOPY --from=b /x /y\nFROM busybox:base AS b\n",
+            vec![],
+            "Dockerfile:2: COPY --from=b: stage b is defined later (line 3)",
+        ),
+        (
+            "stage-unknown",
+            "FROM busybox:base AS a\nRUN echo a > /a\nCOPY --from=127.0.0.1:1/nostage:1 /x /y\n",
+            vec![],
+            "Dockerfile:3: COPY --from=127.0.0.1:1/nostage:1 /x /y: --from=127.0.0.1:1/nostage:1: no stage named",
+        ),
+        (
+            "stage-index",
+            "FROM busybox:base\nCOPY --from=1 /x /y\nFROM busybox:base\n",
+            vec![],
+            "Dockerfile:2: --from=1: a stage can only use the stages before it",
+        ),
+        (
+            "heredoc",
+            "FROM busybox:base\nRUN <<EOF\necho never\nEOF \n",
+            vec![],
+            "Dockerfile:2: unterminated heredoc <<EOF",
+        ),
+        (
+            "stage-target",
+            "FROM busybox:base AS a\nRUN true\n",
+            vec![],
+            "failed to reach build target nope",
         ),
         (
             "platform",
@@ -795,7 +835,12 @@ fn bad_input() -> TestResult {
         if name == "symlink-out" {
             std::os::unix::fs::symlink(&outside, ctx.join("link"))?;
         }
-        let out = fx.build(&ctx, &["-t", "keep:1", "-t", &format!("bad-{name}:1")]);
+        let tag = format!("bad-{name}:1");
+        let mut args = vec!["-t", "keep:1", "-t", &tag];
+        if name == "stage-target" {
+            args.extend(["--target", "nope"]);
+        }
+        let out = fx.build(&ctx, &args);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         check(
             out.status.code() == Some(1),
@@ -1170,6 +1215,407 @@ fn deep_stack() -> TestResult {
         .ok(["unpack", "deep:1", &dir.display().to_string()])?;
     let count = fs::read_to_string(dir.join("count"))?;
     check(count.trim() == "120", format!("count {count:?}"))?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+// ---- part 2: multi-stage ----
+
+const MULTI_STAGE: &str = r#"ARG BASE=busybox:base
+ARG GREETING=hello
+FROM $BASE AS builder
+ARG GREETING
+RUN mkdir /out && echo "$GREETING generated" > /out/gen.txt && chown 1000:1000 /out/gen.txt
+FROM $BASE AS unused
+RUN echo UNUSED-STAGE-RAN; exit 7
+FROM builder AS second
+RUN echo second > /out/second.txt
+FROM scratch AS final
+COPY --from=builder /out/gen.txt /gen.txt
+COPY --from=second /out/ /all/
+COPY --from=0 /out/gen.txt /by-index.txt
+COPY --from=busybox:base /bin/busybox /bin/busybox
+CMD ["/bin/busybox", "cat", "/gen.txt"]
+"#;
+
+/// A builder stage generating files, a stage nothing needs (it would fail), a stage
+/// FROM an earlier one, a scratch final stage copying from stages by name, by index
+/// and from an image; then `--target` building only what that stage needs.
+fn multi_stage() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let ctx = fx.ctx("multi", MULTI_STAGE, &[])?;
+    let log = fx.build_ok(&ctx, &["-t", "multi:1", "--build-arg", "GREETING=hi"])?;
+    contains(&log, "[unused] skipped")?;
+    check(!log.contains("UNUSED-STAGE-RAN"), "the unused stage ran")?;
+    contains(&log, "[builder 2/2] RUN mkdir /out")?;
+    contains(&log, "[final 5/5] COPY --from=busybox:base")?;
+    let dir = fx.env.path("multi-rootfs");
+    fx.env
+        .ok(["unpack", "multi:1", &dir.display().to_string()])?;
+    let mut names: Vec<String> = Vec::new();
+    for e in walk(&dir)? {
+        names.push(e);
+    }
+    names.sort();
+    check(
+        names
+            == [
+                "all",
+                "all/gen.txt",
+                "all/second.txt",
+                "bin",
+                "bin/busybox",
+                "by-index.txt",
+                "gen.txt",
+            ],
+        format!("final rootfs: {names:?}"),
+    )?;
+    check(
+        fs::read_to_string(dir.join("gen.txt"))? == "hi generated\n",
+        "gen.txt content (global ARG via the stage's ARG)",
+    )?;
+    use std::os::unix::fs::MetadataExt;
+    // COPY --from keeps the owner the stage gave the file (docker).
+    check(
+        fs::metadata(dir.join("gen.txt"))?.uid() == 1000,
+        "COPY --from lost the owner",
+    )?;
+    let out = fx.env.run([
+        "run",
+        "--rm",
+        "--runtime",
+        &fx.runtime.display().to_string(),
+        "multi:1",
+    ]);
+    check(
+        String::from_utf8_lossy(&out.stdout) == "hi generated\n",
+        format!(
+            "run: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
+    // The final image has only the copies: scratch plus four layers.
+    let cfg = fx.config("multi:1")?;
+    check(
+        cfg["RootFS"]["Layers"].as_array().map(Vec::len) == Some(4),
+        format!("layers: {}", cfg["RootFS"]),
+    )?;
+    // --target second: builder and second only; final (after it) is not built either.
+    let log = fx.build_ok(&ctx, &["-t", "multi:second", "--target", "second"])?;
+    contains(&log, "[unused] skipped")?;
+    check(
+        !log.contains("[final"),
+        format!("final built for --target second:\n{log}"),
+    )?;
+    let dir = fx.env.path("second-rootfs");
+    fx.env
+        .ok(["unpack", "multi:second", &dir.display().to_string()])?;
+    check(
+        fs::read_to_string(dir.join("out/second.txt"))? == "second\n"
+            && fs::read_to_string(dir.join("out/gen.txt"))? == "hello generated\n",
+        "--target second rootfs",
+    )?;
+    check(dir.join("bin/busybox").exists(), "second is FROM builder")?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+/// Relative paths of everything under `dir`.
+fn walk(dir: &Path) -> Result<Vec<String>, Failed> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d)? {
+            let e = e?;
+            let p = e.path();
+            out.push(p.strip_prefix(dir)?.display().to_string());
+            if e.file_type()?.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+// ---- part 2: heredocs ----
+
+const HEREDOCS: &str = "FROM busybox:base
+ARG WHO=world
+RUN <<EOF
+echo \"hello $WHO\" > /simple
+echo second line >> /simple
+EOF
+RUN <<-EOF
+\techo tabs > /chomped
+\tEOF
+RUN cat <<a > /first && cat <<'b' > /second
+one $WHO
+a
+two $WHO
+b
+RUN <<EOF
+#!/bin/sh
+echo \"script $0\" > /script
+EOF
+COPY <<EOF /etc/copied
+copied $WHO
+EOF
+COPY <<\"EOF\" /literal
+literal $WHO
+EOF
+COPY <<x <<y /dir/
+X
+x
+Y
+y
+";
+
+/// Every heredoc form BuildKit documents: a plain `RUN <<EOF` (the shell runs it),
+/// `<<-` (tabs stripped), two on one line (the shell reads them, quoting decides its
+/// expansion), a shebang heredoc run as a script, `COPY <<EOF`, a quoted delimiter
+/// (no expansion), two files into a directory.
+fn heredocs() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let ctx = fx.ctx("heredocs", HEREDOCS, &[])?;
+    fx.build_ok(&ctx, &["-t", "heredocs:1"])?;
+    let dir = fx.env.path("heredocs-rootfs");
+    fx.env
+        .ok(["unpack", "heredocs:1", &dir.display().to_string()])?;
+    for (file, want) in [
+        ("simple", "hello world\nsecond line\n"),
+        ("chomped", "tabs\n"),
+        ("first", "one world\n"),
+        ("second", "two $WHO\n"),
+        ("script", "script /dev/pipes/EOF\n"),
+        ("etc/copied", "copied world\n"),
+        ("literal", "literal $WHO\n"),
+        ("dir/x", "X\n"),
+        ("dir/y", "Y\n"),
+    ] {
+        let got = fs::read_to_string(dir.join(file)).unwrap_or_else(|e| format!("({e})"));
+        check(got == want, format!("/{file}: {got:?}, want {want:?}"))?;
+    }
+    check(
+        !dir.join("dev/pipes").exists(),
+        "the script's mount is in the image",
+    )?;
+    // A rebuild is all cached; a changed heredoc body is not.
+    let log = fx.build_ok(&ctx, &["-t", "heredocs:1"])?;
+    check(
+        log.matches("CACHED").count() == 7,
+        format!("rebuild not fully cached:\n{log}"),
+    )?;
+    fs::write(
+        ctx.join("Dockerfile"),
+        HEREDOCS.replace("script $0", "script changed $0"),
+    )?;
+    let log = fx.build_ok(&ctx, &["-t", "heredocs:2"])?;
+    check(
+        log.matches("CACHED").count() == 3,
+        format!("a changed script was cached:\n{log}"),
+    )?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+// ---- part 2: reproducible builds and outputs ----
+
+const REPRO: &str = "FROM busybox:base
+ARG SOURCE_DATE_EPOCH
+RUN echo data > /data && mkdir -p /d/e && echo f > /d/e/f
+COPY f /copied
+";
+
+const EPOCH: &str = "1700000000";
+
+/// The same inputs built twice, the store wiped in between (and the context file's
+/// mtime moved on, as on another day), SOURCE_DATE_EPOCH once as a build arg and once
+/// from the environment: the same image id and manifest digest; every time in the
+/// config clamped to the epoch. --iidfile and --metadata-file say so.
+fn reproducible() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let ctx = fx.ctx("repro", REPRO, &[("f", "context file\n")])?;
+    let (iid1, meta1) = (fx.env.path("iid1"), fx.env.path("meta1.json"));
+    fx.build_ok(
+        &ctx,
+        &[
+            "-t",
+            "repro:1",
+            "--build-arg",
+            &format!("SOURCE_DATE_EPOCH={EPOCH}"),
+            "--iidfile",
+            &iid1.display().to_string(),
+            "--metadata-file",
+            &meta1.display().to_string(),
+        ],
+    )?;
+    let id1 = fs::read_to_string(&iid1)?;
+    let cfg = fx.config("repro:1")?;
+    check(
+        cfg["Id"] == id1.as_str(),
+        format!("iidfile {id1} vs {}", cfg["Id"]),
+    )?;
+    let meta: Value = serde_json::from_slice(&fs::read(&meta1)?)?;
+    check(
+        meta["containerimage.config.digest"] == id1.as_str()
+            && meta["containerimage.digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:"))
+            && meta["image.name"] == "docker.io/library/repro:1",
+        format!("metadata file: {meta}"),
+    )?;
+    check(
+        cfg["Created"] == "2023-11-14T22:13:20Z",
+        format!("created {}", cfg["Created"]),
+    )?;
+    // Wipe the store; the same base imported again (a new config time), the
+    // context file touched: nothing an input's content is changes.
+    fs::remove_dir_all(&fx.env.store)?;
+    fx.env.ok([
+        "import",
+        "--change",
+        "CMD [\"sh\"]",
+        &fx.env.path("rootfs-busybox_base").display().to_string(),
+        "busybox:base",
+    ])?;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    fs::write(ctx.join("f"), "context file\n")?;
+    let iid2 = fx.env.path("iid2");
+    let meta2 = fx.env.path("meta2.json");
+    let out = Command::new(bin())
+        .arg("--store")
+        .arg(&fx.env.store)
+        .args(["build", "--progress", "plain", "-t", "repro:2", "--runtime"])
+        .arg(&fx.runtime)
+        .arg("--iidfile")
+        .arg(&iid2)
+        .arg("--metadata-file")
+        .arg(&meta2)
+        .arg(&ctx)
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .stdin(Stdio::null())
+        .output()?;
+    check(
+        out.status.success(),
+        format!("second build: {}", String::from_utf8_lossy(&out.stderr)),
+    )?;
+    let id2 = fs::read_to_string(&iid2)?;
+    let meta2: Value = serde_json::from_slice(&fs::read(&meta2)?)?;
+    check(
+        id1 == id2,
+        format!(
+            "image ids differ: {id1} {id2}\n{cfg}\n{}",
+            fx.config("repro:2")?
+        ),
+    )?;
+    check(
+        meta["containerimage.digest"] == meta2["containerimage.digest"],
+        format!("manifest digests differ: {meta} {meta2}"),
+    )?;
+    // Without the epoch the same build is another image (the times are real).
+    fx.build_ok(&ctx, &["-t", "repro:3", "--no-cache"])?;
+    check(
+        fx.config("repro:3")?["Id"] != id1.as_str(),
+        "an image without SOURCE_DATE_EPOCH has the epoch's id",
+    )?;
+    check(
+        fx.leftovers().is_empty(),
+        format!("left: {:?}", fx.leftovers()),
+    )
+}
+
+/// `--output` of each type, loaded back by the tools that read them: umoci (oci),
+/// podman load (oci and docker) into a private store, the local rootfs read directly.
+/// ctr import needs a containerd daemon: the commands test of the archive code covers
+/// that format; here the docker archive goes through podman.
+fn outputs() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let ctx = fx.ctx("outputs", REPRO, &[("f", "context file\n")])?;
+    let oci = fx.env.path("out-oci.tar");
+    let docker = fx.env.path("out-docker.tar");
+    let local = fx.env.path("out-local");
+    for out in [
+        format!("type=oci,dest={}", oci.display()),
+        format!("type=docker,dest={}", docker.display()),
+        format!("type=local,dest={}", local.display()),
+    ] {
+        fx.build_ok(&ctx, &["-t", "out:1", "--output", &out])?;
+    }
+    check(
+        fs::read_to_string(local.join("data"))? == "data\n"
+            && fs::read_to_string(local.join("copied"))? == "context file\n",
+        "type=local rootfs",
+    )?;
+    check(
+        local.join("bin/busybox").is_file(),
+        "type=local lacks the base",
+    )?;
+    let mut skipped = Vec::new();
+    if have_tool("umoci") {
+        let layout = fx.env.path("oci-layout");
+        fs::create_dir_all(&layout)?;
+        sh(Command::new("tar")
+            .arg("-C")
+            .arg(&layout)
+            .arg("-xf")
+            .arg(&oci))?;
+        let tags = sh(Command::new("umoci").arg("ls").arg("--layout").arg(&layout))?;
+        let tag = tags.lines().next().unwrap_or("").trim().to_string();
+        check(!tag.is_empty(), "the oci archive has no tag")?;
+        let bundle = fx.env.path("umoci-bundle");
+        sh(Command::new("umoci")
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:{tag}", layout.display()))
+            .arg(&bundle))?;
+        check(
+            fs::read_to_string(bundle.join("rootfs/data"))? == "data\n",
+            "umoci unpack of the oci output",
+        )?;
+    } else {
+        skipped.push("umoci");
+    }
+    if have_tool("podman") {
+        let root = fx.env.path("podman-root");
+        let runroot = fx.env.path("podman-runroot");
+        for tar in [&oci, &docker] {
+            let out = sh(Command::new("podman")
+                .arg("--root")
+                .arg(&root)
+                .arg("--runroot")
+                .arg(&runroot)
+                .args(["--storage-driver", "vfs", "--events-backend", "file"])
+                .args(["--cgroup-manager", "cgroupfs", "load", "-i"])
+                .arg(tar))?;
+            contains(&out, "Loaded image")?;
+        }
+        let images = sh(Command::new("podman")
+            .arg("--root")
+            .arg(&root)
+            .arg("--runroot")
+            .arg(&runroot)
+            .args(["--storage-driver", "vfs", "--events-backend", "file"])
+            .args([
+                "--cgroup-manager",
+                "cgroupfs",
+                "images",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+            ]))?;
+        contains(&images, "docker.io/library/out:1")?;
+    } else {
+        skipped.push("podman");
+    }
+    if !skipped.is_empty() {
+        eprintln!("outputs: not loaded back by {skipped:?} (not installed)");
+    }
     check(
         fx.leftovers().is_empty(),
         format!("left: {:?}", fx.leftovers()),

@@ -75,6 +75,16 @@ impl Context {
         Ok(Context { root, ignore })
     }
 
+    /// A directory without `.dockerignore`: an earlier stage's or an image's root
+    /// filesystem (`COPY --from`).
+    pub fn plain(dir: &Path) -> Result<Context, ContextError> {
+        let root = fs::canonicalize(dir).map_err(io_err(dir))?;
+        Ok(Context {
+            root,
+            ignore: Ignore::default(),
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -44,6 +44,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CopyError + '_ {
 pub struct Overrides {
     pub owner: Option<(u32, u32)>,
     pub chmod: Option<u32>,
+    /// Keep the source's owner (`COPY --from`), not root's.
+    pub keep_owner: bool,
 }
 
 /// One context entry and where it lands (a path relative to the rootfs).
@@ -63,7 +65,11 @@ pub fn write_entries<W: Write>(
         let meta = &p.entry.meta;
         let path = &p.entry.path;
         let mut h = Header::new_gnu();
-        let (uid, gid) = ov.owner.unwrap_or((0, 0));
+        let (uid, gid) = match ov.owner {
+            Some(o) => o,
+            None if ov.keep_owner => (meta.uid(), meta.gid()),
+            None => (0, 0),
+        };
         h.set_uid(uid as u64);
         h.set_gid(gid as u64);
         h.set_mode(ov.chmod.unwrap_or(meta.mode() & 0o7777));

@@ -1,4 +1,5 @@
-//! `build`: a single-stage Dockerfile executed into an image in the store. Metadata
+//! `build`: a Dockerfile executed into an image in the store, stage by stage (only the
+//! stages the target needs, in order; [`crate::dockerfile::stages`]). Metadata
 //! instructions change the config; RUN, COPY, ADD and WORKDIR each run on an overlay of
 //! the layers so far ([`rootfs`]) and their upper dir becomes the step's layer (RUN in a
 //! real container of the OCI runtime). Every layer is staged in one store transaction,
@@ -17,6 +18,7 @@ use crate::container::config::Network;
 use crate::digest::{Digest, Hasher};
 use crate::dockerfile::instruction::{self, Command, CopyArgs, Instruction};
 use crate::dockerfile::parse::{self, RawInstruction};
+use crate::dockerfile::stages::{self, Plan, Source};
 use crate::dockerfile::{self as df, ParseError};
 use crate::image::{self, Image};
 use crate::layer::pack;
@@ -62,7 +64,7 @@ pub enum BuildError {
     },
     #[error("{0}")]
     Step(String),
-    #[error("{0} (single-stage builds only: multi-stage, heredocs and RUN --mount are not implemented yet)")]
+    #[error("{0} (not implemented yet)")]
     Unsupported(String),
     #[error("process {command:?} did not complete successfully: exit code: {code}")]
     RunFailed { command: String, code: i32 },
@@ -112,10 +114,14 @@ pub struct Options {
     pub network: Network,
     pub runtime: PathBuf,
     pub progress: progress::Mode,
+    /// `--target`: the stage to build (default the last one).
+    pub target: Option<String>,
 }
 
 pub struct Built {
     pub id: Digest,
+    /// The manifest's digest (the image's digest in `--metadata-file`).
+    pub manifest: Digest,
     pub warnings: Vec<String>,
 }
 
@@ -137,8 +143,9 @@ fn at<'a>(file: &str, ins: &'a RawInstruction) -> impl FnOnce(BuildError) -> Bui
     }
 }
 
-/// Parses the Dockerfile and checks every instruction before anything runs.
-fn check(opts: &Options) -> Result<parse::Dockerfile, BuildError> {
+/// Parses the Dockerfile, checks every instruction and plans the stages before anything
+/// runs.
+fn check(opts: &Options) -> Result<(parse::Dockerfile, Plan), BuildError> {
     let dockerfile = df::parse(&opts.dockerfile, &opts.dockerfile_name)?;
     let file = &dockerfile.file;
     if dockerfile.instructions.is_empty() {
@@ -157,19 +164,9 @@ fn check(opts: &Options) -> Result<parse::Dockerfile, BuildError> {
         let typed =
             instruction::resolve(ins, dockerfile.escape, &mut |_| Some("1".into())).map_err(err)?;
         match &typed {
-            Instruction::From { .. } => {
-                froms += 1;
-                if froms > 1 {
-                    return Err(at(file, ins)(BuildError::Unsupported(
-                        "a second FROM".into(),
-                    )));
-                }
-            }
+            Instruction::From { .. } => froms += 1,
             Instruction::Arg(_) => {}
             _ if froms == 0 => return Err(err("no build stage in current context".into()).into()),
-            Instruction::Copy(c) if c.from.is_some() => {
-                return Err(at(file, ins)(BuildError::Unsupported("COPY --from".into())))
-            }
             Instruction::Run { mounts, .. } if !mounts.is_empty() => {
                 return Err(at(file, ins)(BuildError::Unsupported("RUN --mount".into())))
             }
@@ -191,7 +188,23 @@ fn check(opts: &Options) -> Result<parse::Dockerfile, BuildError> {
     if froms == 0 {
         return Err(step_err(format!("{file}: no FROM instruction")));
     }
-    Ok(dockerfile)
+    let plan =
+        stages::plan(&dockerfile, &opts.build_args, opts.target.as_deref()).map_err(|e| match e
+            .line
+        {
+            0 => step_err(format!("{}: {}", e.file, e.message)),
+            _ => BuildError::Parse(e),
+        })?;
+    Ok((dockerfile, plan))
+}
+
+/// A finished stage, kept for the stages after it (`FROM <stage>`, `COPY --from`).
+struct Done {
+    cfg: ImageConfig,
+    layers: Vec<Value>,
+    key: String,
+    last_created: String,
+    ws: rootfs::Workspace,
 }
 
 struct Builder<'a> {
@@ -210,6 +223,9 @@ struct Builder<'a> {
     pending: Vec<cache::Layer>,
     key: String,
     last_created: String,
+    /// SOURCE_DATE_EPOCH: the time of every new history entry and the config, and the
+    /// latest mtime in a layer.
+    epoch: Option<i64>,
     stage_args: Vec<(String, Option<String>)>,
     /// Global ARGs, visible in the stage once an ARG line names them again.
     global_defaults: Vec<(String, Option<String>)>,
@@ -218,10 +234,54 @@ struct Builder<'a> {
     new_entries: Vec<(String, cache::Entry)>,
     total: usize,
     index: usize,
+    plan: Plan,
+    /// `[name i/n]` in progress when there are several stages.
+    stage_label: Option<String>,
+    /// The stage being built.
+    stage: usize,
+    done: Vec<Option<Done>>,
 }
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// SOURCE_DATE_EPOCH as an RFC 3339 time.
+fn epoch_time(epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `t` if it is not after `epoch`, else the epoch (what SOURCE_DATE_EPOCH does to every
+/// time in the config).
+fn clamp_time(t: &str, epoch: Option<i64>) -> String {
+    let Some(e) = epoch else {
+        return t.to_string();
+    };
+    match chrono::DateTime::parse_from_rfc3339(t) {
+        Ok(d) if d.timestamp() < e => t.to_string(),
+        _ => epoch_time(e),
+    }
+}
+
+/// SOURCE_DATE_EPOCH from the build args (buildx passes the environment's as one).
+fn source_date_epoch(opts: &Options) -> Result<Option<i64>, BuildError> {
+    let v = opts
+        .build_args
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "SOURCE_DATE_EPOCH")
+        .map(|(_, v)| v.clone());
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+            step_err(format!(
+                "SOURCE_DATE_EPOCH={v:?}: want a number of seconds since 1970"
+            ))
+        }),
+    }
 }
 
 /// An in-memory image of the build so far, for the container config of a RUN step.
@@ -313,24 +373,21 @@ fn join_dir(base: &str, p: &str) -> String {
 }
 
 pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, BuildError> {
-    let dockerfile = check(opts)?;
+    let (dockerfile, plan) = check(opts)?;
+    let epoch = source_date_epoch(opts)?;
     let context = match &opts.context {
         Some(dir) => Some(Context::open(dir)?),
         None => None,
     };
     rootfs::catch_signals();
     let mut progress = Progress::new(opts.progress);
-    let total = dockerfile
-        .instructions
-        .iter()
-        .filter(|i| is_step(&i.keyword))
-        .count();
     let s = progress.begin(&format!(
         "[internal] load build definition from {}",
         dockerfile.file
     ));
     progress.done(s);
     let mut txn = store.begin()?;
+    let stage_count = plan.stages.len();
     let mut b = Builder {
         store,
         pull,
@@ -345,18 +402,23 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
         pending: Vec::new(),
         key: String::new(),
         last_created: now(),
+        epoch,
         stage_args: Vec::new(),
         global_defaults: Vec::new(),
         cmd_set: false,
         consumed: Vec::new(),
         new_entries: Vec::new(),
-        total,
+        total: 0,
         index: 0,
+        plan,
+        stage_label: None,
+        stage: 0,
+        done: (0..stage_count).map(|_| None).collect(),
     };
     let result = b.run_all(&dockerfile, &mut txn);
     let result = result.and_then(|()| b.export(txn));
     b.progress.finish(result.is_ok());
-    let id = result?;
+    let (id, manifest) = result?;
     let mut warnings = Vec::new();
     let unused: Vec<&str> = opts
         .build_args
@@ -370,10 +432,22 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
             unused.join(" ")
         ));
     }
-    Ok(Built { id, warnings })
+    Ok(Built {
+        id,
+        manifest,
+        warnings,
+    })
 }
 
 impl Builder<'_> {
+    /// The time of a new history entry.
+    fn now(&self) -> String {
+        match self.epoch {
+            Some(e) => epoch_time(e),
+            None => now(),
+        }
+    }
+
     fn build_arg(&self, name: &str) -> Option<String> {
         self.opts
             .build_args
@@ -400,70 +474,152 @@ impl Builder<'_> {
         dockerfile: &parse::Dockerfile,
         txn: &mut Txn<'_>,
     ) -> Result<(), BuildError> {
-        let mut globals: Vec<(String, Option<String>)> = Vec::new();
-        let mut queue: VecDeque<(RawInstruction, bool)> = dockerfile
-            .instructions
-            .iter()
-            .cloned()
-            .map(|i| (i, false))
-            .collect();
-        let mut seen_from = false;
-        while let Some((ins, trigger)) = queue.pop_front() {
-            if rootfs::interrupted() {
-                return Err(BuildError::Interrupted);
+        let globals = self.plan.globals.clone();
+        self.consumed.extend(globals.iter().map(|(k, _)| k.clone()));
+        // BuildKit's own build arg: never reported as unused.
+        self.consumed.push("SOURCE_DATE_EPOCH".into());
+        let multi = self.plan.stages.len() > 1;
+        for stage in self.plan.stages.clone() {
+            if stage.index > self.plan.target {
+                break;
             }
-            let file = self.file.clone();
-            if !seen_from {
-                let mut lookup = |n: &str| {
-                    globals
-                        .iter()
-                        .rev()
-                        .find(|(k, _)| k == n)
-                        .and_then(|(_, v)| v.clone())
-                };
-                let typed = instruction::resolve(&ins, self.escape, &mut lookup)
-                    .map_err(|m| at(&file, &ins)(step_err(m)))?;
-                match typed {
-                    Instruction::Arg(list) => {
-                        for (k, default) in list {
-                            let v = self.build_arg(&k).or(default);
-                            self.consumed.push(k.clone());
-                            globals.push((k, v));
-                        }
-                    }
-                    Instruction::From {
-                        image, platform, ..
-                    } => {
-                        seen_from = true;
-                        if let Some(p) = platform {
-                            let host = crate::registry::platform::Platform::host();
-                            let want = format!("{}/{}", host.os, host.architecture);
-                            if p != want && !p.is_empty() {
-                                return Err(at(&file, &ins)(BuildError::Unsupported(format!(
-                                    "FROM --platform={p}: only this machine's {want} builds here"
-                                ))));
-                            }
-                        }
-                        let triggers = self.base_step(&ins, &image).map_err(at(&file, &ins))?;
-                        // The base image's ONBUILD triggers run first, as docker.
-                        for t in triggers.into_iter().rev() {
-                            let mut raw = parse::instruction(&t, self.escape).map_err(|m| {
-                                at(&file, &ins)(step_err(format!("ONBUILD {t}: {m}")))
-                            })?;
-                            raw.line = ins.line;
-                            raw.end_line = ins.end_line;
-                            queue.push_front((raw, true));
-                        }
-                        self.global_defaults = globals.clone();
-                    }
-                    _ => unreachable!("checked before the build"),
-                }
+            if !self.plan.needed[stage.index] {
+                let target = self.plan.stages[self.plan.target].label();
+                let step = self.progress.begin(&format!(
+                    "[{}] skipped: the target {target} does not need this stage",
+                    stage.label()
+                ));
+                self.progress.done(step);
                 continue;
             }
-            self.instruction(&ins, trigger, txn)
-                .map_err(at(&file, &ins))?;
+            let steps = dockerfile.instructions[stage.body.clone()]
+                .iter()
+                .filter(|i| is_step(&i.keyword))
+                .count();
+            self.start_stage(&stage, &globals, multi, 1 + steps);
+            let ins = &dockerfile.instructions[stage.from];
+            let file = self.file.clone();
+            let triggers = self.from_step(ins, &stage).map_err(at(&file, ins))?;
+            // The base image's ONBUILD triggers run first, as docker.
+            let mut queue: VecDeque<(RawInstruction, bool)> = VecDeque::new();
+            for t in triggers {
+                let mut raw = parse::instruction(&t, self.escape)
+                    .map_err(|m| at(&file, ins)(step_err(format!("ONBUILD {t}: {m}"))))?;
+                raw.line = ins.line;
+                raw.end_line = ins.end_line;
+                queue.push_back((raw, true));
+            }
+            queue.extend(
+                dockerfile.instructions[stage.body.clone()]
+                    .iter()
+                    .cloned()
+                    .map(|i| (i, false)),
+            );
+            while let Some((ins, trigger)) = queue.pop_front() {
+                if rootfs::interrupted() {
+                    return Err(BuildError::Interrupted);
+                }
+                self.instruction(&ins, trigger, txn)
+                    .map_err(at(&file, &ins))?;
+            }
+            self.finish_stage(txn)?;
         }
         Ok(())
+    }
+
+    /// Resets the per-stage state for `stage`.
+    fn start_stage(
+        &mut self,
+        stage: &stages::Stage,
+        globals: &[(String, Option<String>)],
+        multi: bool,
+        total: usize,
+    ) {
+        self.stage = stage.index;
+        self.index = 0;
+        self.total = total;
+        self.stage_label = multi.then(|| stage.label());
+        self.cfg = ImageConfig::scratch();
+        self.layers = Vec::new();
+        self.pending = Vec::new();
+        self.key = String::new();
+        self.last_created = self.now();
+        self.stage_args = Vec::new();
+        self.global_defaults = globals.to_vec();
+        self.cmd_set = false;
+    }
+
+    /// Keeps the finished stage for the stages after it; the next one gets a new
+    /// workspace.
+    fn finish_stage(&mut self, txn: &mut Txn<'_>) -> Result<(), BuildError> {
+        self.materialize(txn)?;
+        let ws = std::mem::replace(&mut self.ws, rootfs::Workspace::new(self.store)?);
+        self.done[self.stage] = Some(Done {
+            cfg: self.cfg.clone(),
+            layers: self.layers.clone(),
+            key: self.key.clone(),
+            last_created: self.last_created.clone(),
+            ws,
+        });
+        Ok(())
+    }
+
+    /// The stage's FROM: an earlier stage, or an image. Returns the ONBUILD triggers.
+    fn from_step(
+        &mut self,
+        ins: &RawInstruction,
+        stage: &stages::Stage,
+    ) -> Result<Vec<String>, BuildError> {
+        if let Some(p) = &stage.platform {
+            let host = crate::registry::platform::Platform::host();
+            let want = format!("{}/{}", host.os, host.architecture);
+            if *p != want && !p.is_empty() {
+                return Err(BuildError::Unsupported(format!(
+                    "FROM --platform={p}: only this machine's {want} builds here"
+                )));
+            }
+        }
+        match &stage.base {
+            Source::Image(name) => self.base_step(ins, name),
+            Source::Stage(j) => {
+                let label = self.label(ins, false);
+                let step = self.progress.begin(&label);
+                let d = self.done[*j]
+                    .as_ref()
+                    .expect("a needed stage is built first");
+                self.cfg = d.cfg.clone();
+                self.layers = d.layers.clone();
+                self.key = d.key.clone();
+                self.last_created = d.last_created.clone();
+                let lowers = d.ws.lowers().to_vec();
+                self.ws.set_lowers(lowers);
+                self.progress.done(step);
+                Ok(self.cfg.config.on_build.take().unwrap_or_default())
+            }
+        }
+    }
+
+    /// The root filesystem a `--from` names: an earlier stage's (mounted read-only) or
+    /// an image's (pulled if missing).
+    fn from_root(&mut self, v: &str) -> Result<PathBuf, BuildError> {
+        match self.plan.source(self.stage, v).map_err(step_err)? {
+            Source::Stage(j) => {
+                let d = self.done[j].as_mut().ok_or_else(|| {
+                    step_err(format!("--from={v}: stage {j} is not built (internal)"))
+                })?;
+                d.ws.view()
+            }
+            Source::Image(name) => {
+                let img = self.find_image(&name).map_err(|e| {
+                    step_err(format!(
+                        "--from={v}: no stage named {v} before this line, and no image: {e}"
+                    ))
+                })?;
+                let _shared = self.store.lock_shared()?;
+                crate::container::snapshot::lower_dir(self.store, &img)
+                    .map_err(|e| BuildError::Snapshot(Box::new(e)))
+            }
+        }
     }
 
     fn label(&mut self, ins: &RawInstruction, trigger: bool) -> String {
@@ -471,7 +627,10 @@ impl Builder<'_> {
             format!("[ONBUILD] {}", ins.original)
         } else {
             self.index += 1;
-            format!("[{}/{}] {}", self.index, self.total, ins.original)
+            match &self.stage_label {
+                Some(s) => format!("[{s} {}/{}] {}", self.index, self.total, ins.original),
+                None => format!("[{}/{}] {}", self.index, self.total, ins.original),
+            }
         }
     }
 
@@ -502,22 +661,7 @@ impl Builder<'_> {
             self.ws.set_base(self.store, None)?;
             return Ok(Vec::new());
         }
-        let local = if self.opts.pull {
-            None
-        } else {
-            image::find(self.store, name).ok()
-        };
-        let base = match local {
-            Some(i) => i,
-            None => {
-                if let Err(m) = (self.pull)(name) {
-                    return Err(step_err(format!(
-                        "{name}: not in the store and pulling it failed: {m}"
-                    )));
-                }
-                image::find(self.store, name)?
-            }
-        };
+        let base = self.find_image(name)?;
         self.cfg = serde_json::from_value(base.config_raw.clone())
             .map_err(|e| step_err(format!("the config of {name}: {e}")))?;
         self.layers = base
@@ -533,6 +677,26 @@ impl Builder<'_> {
         self.default_path();
         self.ws.set_base(self.store, Some(&base))?;
         Ok(self.cfg.config.on_build.take().unwrap_or_default())
+    }
+
+    /// An image from the store, pulled when missing (or always with --pull).
+    fn find_image(&self, name: &str) -> Result<Image, BuildError> {
+        let local = if self.opts.pull {
+            None
+        } else {
+            image::find(self.store, name).ok()
+        };
+        match local {
+            Some(i) => Ok(i),
+            None => {
+                if let Err(m) = (self.pull)(name) {
+                    return Err(step_err(format!(
+                        "{name}: not in the store and pulling it failed: {m}"
+                    )));
+                }
+                Ok(image::find(self.store, name)?)
+            }
+        }
     }
 
     /// An image without PATH gets docker's default one, first (as BuildKit and buildah).
@@ -686,8 +850,11 @@ impl Builder<'_> {
                 self.history(format!("ONBUILD {t}"));
             }
             Instruction::Run {
-                command, network, ..
-            } => self.run_step(ins, trigger, command, network, txn)?,
+                command,
+                network,
+                heredocs,
+                ..
+            } => self.run_step(ins, trigger, command, network, &heredocs, txn)?,
             Instruction::Copy(c) => self.copy_step(ins, trigger, c, false, txn)?,
             Instruction::Add(c) => self.copy_step(ins, trigger, c, true, txn)?,
             Instruction::Workdir(w) => {
@@ -721,6 +888,60 @@ impl Builder<'_> {
         }
     }
 
+    /// A RUN's command with its heredocs, as BuildKit runs them: a lone `<<EOF` whose
+    /// body starts with `#!` is a script executed from a read-only /dev/pipes/EOF; a
+    /// lone `<<EOF` otherwise is the shell's command; any other use goes to the shell
+    /// whole (the command line, then each body and its delimiter), which reads the
+    /// heredocs itself. Returns the arguments and the mounts they need.
+    fn heredoc_command(
+        &mut self,
+        command: Command,
+        docs: &[parse::Heredoc],
+    ) -> Result<(Vec<String>, Vec<Value>), BuildError> {
+        let text = match (&command, docs) {
+            (Command::Shell(t), [_, ..]) => t.clone(),
+            _ => return Ok((self.command_args(command), Vec::new())),
+        };
+        let words = df::words::split_words(&text, self.escape);
+        if let ([doc], [only]) = (docs, words.as_slice()) {
+            if parse::heredoc_marker(only).is_some() {
+                let body = doc.body();
+                if !body.starts_with("#!") {
+                    return Ok((self.command_args(Command::Shell(body)), Vec::new()));
+                }
+                let dir = self.ws.dir().join(format!("heredoc-{}", self.index));
+                std::fs::create_dir_all(&dir).map_err(|e| BuildError::Io {
+                    path: dir.clone(),
+                    error: e,
+                })?;
+                let script = dir.join(&doc.name);
+                std::fs::write(&script, &body)
+                    .and_then(|()| {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                    })
+                    .map_err(|e| BuildError::Io {
+                        path: script.clone(),
+                        error: e,
+                    })?;
+                let mount = json!({
+                    "destination": "/dev/pipes",
+                    "type": "bind",
+                    "source": dir.display().to_string(),
+                    "options": ["rbind", "ro"],
+                });
+                return Ok((vec![format!("/dev/pipes/{}", doc.name)], vec![mount]));
+            }
+        }
+        let mut full = text;
+        for d in docs {
+            full.push('\n');
+            full.push_str(&d.content);
+            full.push_str(&d.name);
+        }
+        Ok((self.command_args(Command::Shell(full)), Vec::new()))
+    }
+
     /// The ARGs with a value that ENV does not override, as `K=V`.
     fn arg_env(&self) -> Vec<String> {
         self.stage_args
@@ -737,9 +958,10 @@ impl Builder<'_> {
         trigger: bool,
         command: Command,
         network: Option<String>,
+        heredocs: &[parse::Heredoc],
         txn: &mut Txn<'_>,
     ) -> Result<(), BuildError> {
-        let args = self.command_args(command);
+        let (args, mounts) = self.heredoc_command(command, heredocs)?;
         let args_env = self.arg_env();
         let mut env: Vec<String> = self.cfg.env().to_vec();
         env.extend(args_env.iter().cloned());
@@ -768,6 +990,10 @@ impl Builder<'_> {
             "user": self.cfg.config.user,
             "workdir": self.cfg.config.working_dir,
             "network": format!("{network:?}"),
+            "heredocs": heredocs
+                .iter()
+                .map(|h| json!([h.name, h.content, h.chomp]))
+                .collect::<Vec<_>>(),
         });
         env.extend(proxies);
         let command = args.join(" ");
@@ -776,6 +1002,7 @@ impl Builder<'_> {
             let img = as_image(&b.cfg)?;
             let rs = rootfs::RunStep {
                 args: args.clone(),
+                mounts: mounts.clone(),
                 env: env.clone(),
                 network,
                 runtime: runtime.clone(),
@@ -809,6 +1036,19 @@ impl Builder<'_> {
             args.dest.ends_with('/') || args.dest == "." || args.dest.ends_with("/.");
         let dest = join_dir(&workdir, &args.dest);
         let mut srcs: Vec<Src> = Vec::new();
+        let from_ctx = match &args.from {
+            Some(v) => Some(Context::plain(&self.from_root(v)?)?),
+            None => None,
+        };
+        if !args.heredocs.is_empty() {
+            let (ctx, names) = self.heredoc_files(&args.heredocs)?;
+            for n in names {
+                for source in ctx.sources(&n)? {
+                    let entries = ctx.entries(&source)?;
+                    srcs.push(Src::Ctx(source, entries));
+                }
+            }
+        }
         for (i, s) in args.sources.iter().enumerate() {
             if add && (s.starts_with("http://") || s.starts_with("https://")) {
                 let into = self.ws.dir().join(format!("download-{}-{i}", self.index));
@@ -824,11 +1064,14 @@ impl Builder<'_> {
                 srcs.push(Src::Url(f));
                 continue;
             }
-            let ctx = self.context.as_ref().ok_or_else(|| {
-                step_err(format!(
-                    "{kw} {s}: there is no build context (the Dockerfile came on stdin)"
-                ))
-            })?;
+            let ctx = match &from_ctx {
+                Some(c) => c,
+                None => self.context.as_ref().ok_or_else(|| {
+                    step_err(format!(
+                        "{kw} {s}: there is no build context (the Dockerfile came on stdin)"
+                    ))
+                })?,
+            };
             for source in ctx.sources(s)? {
                 let entries = ctx.entries(&source)?;
                 srcs.push(Src::Ctx(source, entries));
@@ -863,7 +1106,7 @@ impl Builder<'_> {
         }
         let parts = json!({
             kw: {"sources": args.sources, "dest": dest, "dir": dest_dir_syntax,
-                 "chown": args.chown, "chmod": args.chmod},
+                 "chown": args.chown, "chmod": args.chmod, "from": args.from},
             "content": content,
         });
         let created_by = format!("{kw} {} {} # buildkit", args.sources.join(" "), args.dest);
@@ -879,6 +1122,43 @@ impl Builder<'_> {
                 add,
             )
         })
+    }
+
+    /// `COPY <<NAME`: each heredoc as the file NAME (mode 0644, mtime 0, variables
+    /// expanded unless the delimiter was quoted) in a directory of the workspace.
+    fn heredoc_files(
+        &mut self,
+        docs: &[parse::Heredoc],
+    ) -> Result<(Context, Vec<String>), BuildError> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.ws.dir().join(format!("heredoc-{}", self.index + 1));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |error| BuildError::Io { path, error }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let mut names = Vec::new();
+        for d in docs {
+            if d.name.contains('/') || d.name == "." || d.name == ".." {
+                return Err(step_err(format!("<<{}: not a file name", d.name)));
+            }
+            let body = if d.expand {
+                let mut lookup = self.lookup();
+                df::words::expand_vars(&d.body(), self.escape, &mut lookup).map_err(step_err)?
+            } else {
+                d.body()
+            };
+            let f = dir.join(&d.name);
+            std::fs::write(&f, body).map_err(io(&f))?;
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).map_err(io(&f))?;
+            std::fs::File::options()
+                .write(true)
+                .open(&f)
+                .and_then(|file| file.set_modified(std::time::UNIX_EPOCH))
+                .map_err(io(&f))?;
+            names.push(d.name.clone());
+        }
+        Ok((Context::plain(&dir)?, names))
     }
 
     /// A step that changes the filesystem: from the cache, or run on a new overlay
@@ -897,7 +1177,8 @@ impl Builder<'_> {
         let key = cache::key(&json!({ "parent": self.key, "step": parts }));
         if !self.opts.no_cache {
             if let Some(entry) = cache::get(self.store, &key) {
-                self.add_layer(entry.layer, entry.created, created_by, true);
+                let created = clamp_time(&entry.created, self.epoch);
+                self.add_layer(entry.layer, created, created_by, true);
                 self.key = key;
                 self.progress.cached(step);
                 return Ok(());
@@ -905,7 +1186,7 @@ impl Builder<'_> {
         }
         match self.execute(&step, txn, exec) {
             Ok(layer) => {
-                let created = now();
+                let created = self.now();
                 self.add_layer(layer.clone(), created.clone(), created_by, false);
                 self.new_entries
                     .push((key.clone(), cache::Entry { layer, created }));
@@ -942,7 +1223,8 @@ impl Builder<'_> {
             return Ok(None);
         }
         let writer = txn.blob_writer()?;
-        let hashed = pack::pack_overlay_upper(&upper, Hasher::new(writer))?;
+        let epoch = self.epoch.map(|e| e.max(0) as u64);
+        let hashed = pack::pack_overlay_upper_clamped(&upper, Hasher::new(writer), epoch)?;
         let (writer, _, _) = hashed.finish();
         let blob = txn.finish_blob(writer, None)?;
         Ok(Some(cache::Layer {
@@ -1000,10 +1282,11 @@ impl Builder<'_> {
         result
     }
 
-    fn export(&mut self, mut txn: Txn<'_>) -> Result<Digest, BuildError> {
+    fn export(&mut self, mut txn: Txn<'_>) -> Result<(Digest, Digest), BuildError> {
         let step = self.progress.begin("exporting to image");
         match self.export_inner(&mut txn, &step) {
             Ok(id) => {
+                let manifest = id.1.digest.clone();
                 txn_commit(txn, &self.opts.tags, id.1)?;
                 for t in &self.opts.tags {
                     self.progress.note(&step, &format!("naming to {t} done"));
@@ -1014,7 +1297,7 @@ impl Builder<'_> {
                     }
                 }
                 self.progress.done(step);
-                Ok(id.0)
+                Ok((id.0, manifest))
             }
             Err(e) => {
                 self.progress.error(step, &e.to_string());
@@ -1034,7 +1317,12 @@ impl Builder<'_> {
                 labels.insert(k.clone(), v.clone());
             }
         }
-        self.cfg.created = Some(self.last_created.clone());
+        self.cfg.created = Some(clamp_time(&self.last_created, self.epoch));
+        if self.epoch.is_some() {
+            for h in &mut self.cfg.history {
+                h.created = h.created.as_deref().map(|t| clamp_time(t, self.epoch));
+            }
+        }
         let config = txn.write_bytes(&serde_json::to_vec(&self.cfg).expect("config serialises"))?;
         let manifest = json!({
             "schemaVersion": 2,
@@ -1147,7 +1435,11 @@ fn place(
                 .ok_or_else(|| step_err(format!("invalid chmod parameter: {c:?}")))?,
         ),
     };
-    let ov = copy::Overrides { owner, chmod };
+    let ov = copy::Overrides {
+        owner,
+        chmod,
+        keep_owner: args.from.is_some(),
+    };
     let dest_rel = dest.trim_start_matches('/').to_string();
     let dest_is_dir = dest_dir
         || dest_rel.is_empty()
@@ -1393,6 +1685,7 @@ mod tests {
             network: Network::None,
             runtime: PathBuf::from("sangja"),
             progress: progress::Mode::Quiet,
+            target: None,
         };
         for (text, want) in [
             ("FROM a\nRUNN x", "Dockerfile:2: unknown instruction: RUNN"),
@@ -1400,10 +1693,17 @@ mod tests {
                 "ENV a=b\nFROM x",
                 "Dockerfile:1: no build stage in current context",
             ),
-            ("FROM a\nFROM b", "Dockerfile:2: FROM b: a second FROM"),
             (
-                "FROM a\nCOPY --from=x a b",
-                "Dockerfile:2: COPY --from=x a b: COPY --from",
+                "FROM a AS x\nCOPY --from=x a b",
+                "Dockerfile:2: circular dependency detected on stage: x",
+            ),
+            (
+                "FROM a\nCOPY --from=y a b\nFROM b AS y",
+                "Dockerfile:2: COPY --from=y: stage y is defined later (line 3)",
+            ),
+            (
+                "FROM a\nADD --from=x a b",
+                "Dockerfile:2: unknown flag: --from",
             ),
             (
                 "FROM a\nRUN --mount=type=cache,target=/x true",

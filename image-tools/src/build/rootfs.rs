@@ -122,6 +122,50 @@ impl Workspace {
         Ok(())
     }
 
+    /// The stack so far, bottom first (a later stage built `FROM` this one starts on it).
+    pub fn lowers(&self) -> &[PathBuf] {
+        &self.lowers
+    }
+
+    /// Starts on another workspace's stack (which must outlive this one's mounts).
+    pub fn set_lowers(&mut self, lowers: Vec<PathBuf>) {
+        self.lowers = lowers;
+    }
+
+    /// The stack as one read-only tree, for `COPY --from` and bind mounts of the stage:
+    /// the lone lower dir itself, or an overlay of the stack mounted once (with `ro`)
+    /// and kept until the workspace goes.
+    pub fn view(&mut self) -> Result<PathBuf, BuildError> {
+        if let [only] = self.lowers.as_slice() {
+            return Ok(only.clone());
+        }
+        let at = self.dir.join("view");
+        if snapshot::is_mounted(&at) {
+            return Ok(at);
+        }
+        fs::create_dir_all(&at).map_err(io_err(&at))?;
+        let rel: Vec<String> = self
+            .lowers
+            .iter()
+            .rev()
+            .map(|l| l.strip_prefix(&self.dir).unwrap_or(l).display().to_string())
+            .collect();
+        // Lower dirs only: overlayfs mounts that read-only.
+        let data = format!("lowerdir={}", rel.join(":"));
+        let back = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        std::env::set_current_dir(&self.dir).map_err(io_err(&self.dir))?;
+        let r = nix::mount::mount(
+            Some("overlay"),
+            &at,
+            Some("overlay"),
+            nix::mount::MsFlags::MS_RDONLY,
+            Some(data.as_str()),
+        );
+        let _ = std::env::set_current_dir(&back);
+        r.map_err(|e| io_err(&at)(e.into()))?;
+        Ok(at)
+    }
+
     /// Mounts the stack with a new upper dir.
     pub fn mount(&mut self) -> Result<Mounted, BuildError> {
         self.steps += 1;
@@ -181,8 +225,11 @@ impl Workspace {
             seccomp_profile: seccomp.is_file().then(|| seccomp.to_path_buf()),
             ..RunConfig::default()
         };
-        let spec = run_config::build(image, &m.rootfs, &id, &cfg)
+        let mut spec = run_config::build(image, &m.rootfs, &id, &cfg)
             .map_err(|e| BuildError::Step(e.to_string()))?;
+        if let Some(mounts) = spec["mounts"].as_array_mut() {
+            mounts.extend(step.mounts.iter().cloned());
+        }
         let bundle_dir = m
             .rootfs
             .parent()
@@ -282,6 +329,8 @@ fn relay(read: &std::os::fd::OwnedFd, rt: &Runtime, id: &str, on_line: &mut dyn 
 /// What a RUN step runs.
 pub struct RunStep {
     pub args: Vec<String>,
+    /// Extra OCI mounts (heredoc scripts, RUN --mount).
+    pub mounts: Vec<serde_json::Value>,
     pub env: Vec<String>,
     pub network: Network,
     pub runtime: PathBuf,
@@ -331,9 +380,13 @@ impl Drop for Workspace {
             let _ = rt.kill(&id, "SIGKILL");
             let _ = rt.delete(&id);
         }
-        let rootfs = self.dir.join("bundle").join("rootfs");
-        if let Err(e) = snapshot::unmount(&rootfs) {
-            tracing::warn!(error = %e, "unmounting a build's rootfs");
+        for m in [
+            self.dir.join("bundle").join("rootfs"),
+            self.dir.join("view"),
+        ] {
+            if let Err(e) = snapshot::unmount(&m) {
+                tracing::warn!(error = %e, "unmounting a build's rootfs");
+            }
         }
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             tracing::warn!(dir = %self.dir.display(), error = %e, "removing a build's workspace");

@@ -1,6 +1,7 @@
 //! `build`'s edge: docker's flags to [`sangja_image::build::Options`], the Dockerfile
 //! and context read (a directory, or `-`: a tar context or a lone Dockerfile on
-//! stdin), `-q` printing only the image id.
+//! stdin), `-q` printing only the image id, and what goes out besides the store
+//! (`--output`, `--iidfile`, `--metadata-file`).
 
 use anyhow::{bail, Context, Result};
 use sangja_image::build::{self, progress::Mode};
@@ -45,8 +46,71 @@ pub struct BuildArgs {
     /// The OCI runtime that executes RUN steps (default: sangja beside sangja-image).
     #[arg(long, env = "SANGJA_IMAGE_RUNTIME")]
     runtime: Option<PathBuf>,
+    /// Build only this stage (and the stages it needs); default the last one.
+    #[arg(long)]
+    target: Option<String>,
+    /// Also write the image out: type=oci,dest=FILE.tar | type=docker,dest=FILE.tar |
+    /// type=local,dest=DIR (the final root filesystem).
+    #[arg(short, long)]
+    output: Option<String>,
+    /// Write the image id to this file.
+    #[arg(long)]
+    iidfile: Option<PathBuf>,
+    /// Write the build's result (config and manifest digests, names) as JSON here.
+    #[arg(long)]
+    metadata_file: Option<PathBuf>,
     /// The build context: a directory, or '-' for a tar (or a Dockerfile) on stdin.
     context: String,
+}
+
+/// Where `--output` goes.
+enum Output {
+    Oci(PathBuf),
+    Docker(PathBuf),
+    Local(PathBuf),
+}
+
+fn parse_output(s: &str) -> Result<Output> {
+    let mut kind = None;
+    let mut dest = None;
+    for kv in s.split(',') {
+        match kv.split_once('=') {
+            Some(("type", v)) => kind = Some(v.to_string()),
+            Some(("dest", v)) if !v.is_empty() => dest = Some(PathBuf::from(v)),
+            _ => bail!("--output {s:?}: {kv:?} is not type=... or dest=..."),
+        }
+    }
+    let dest = dest.ok_or_else(|| anyhow::anyhow!("--output {s:?}: want dest=PATH"))?;
+    Ok(match kind.as_deref() {
+        Some("oci") => Output::Oci(dest),
+        Some("docker") => Output::Docker(dest),
+        Some("local") => Output::Local(dest),
+        Some(t) => bail!("--output {s:?}: type {t:?}: want oci, docker or local"),
+        None => bail!("--output {s:?}: want type=oci|docker|local"),
+    })
+}
+
+/// Writes the built image to `out` (the store has it already).
+fn write_output(store: &Store, id: &str, tags: &[Reference], out: &Output) -> Result<()> {
+    use sangja_image::archive::{self, docker::SaveItem};
+    let image = super::find(store, id)?;
+    let items = [SaveItem {
+        image,
+        names: tags.to_vec(),
+    }];
+    match out {
+        Output::Oci(dest) => {
+            archive::write_output(Some(dest), |w| archive::oci::save(store, &items, w))
+                .with_context(|| format!("--output type=oci,dest={}", dest.display()))?
+        }
+        Output::Docker(dest) => {
+            archive::write_output(Some(dest), |w| archive::docker::save(store, &items, w))
+                .with_context(|| format!("--output type=docker,dest={}", dest.display()))?
+        }
+        Output::Local(dest) => sangja_image::unpack::unpack(store, &items[0].image, dest)
+            .with_context(|| format!("--output type=local,dest={}", dest.display()))?,
+    }
+    Ok(())
 }
 
 fn key_value(flag: &str, s: &str, from_env: bool) -> Result<Option<(String, String)>> {
@@ -92,6 +156,13 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
     for b in &a.build_arg {
         build_args.extend(key_value("--build-arg", b, true)?);
     }
+    // As buildx: SOURCE_DATE_EPOCH in the environment is a build arg (one given
+    // with --build-arg wins), so `ARG SOURCE_DATE_EPOCH` sees it either way.
+    if !build_args.iter().any(|(k, _)| k == "SOURCE_DATE_EPOCH") {
+        if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+            build_args.push(("SOURCE_DATE_EPOCH".into(), v));
+        }
+    }
     let mut labels = Vec::new();
     for l in &a.label {
         labels.extend(key_value("--label", l, false)?);
@@ -108,6 +179,7 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let runtime = runtime::locate(a.runtime.as_deref())?;
+    let output = a.output.as_deref().map(parse_output).transpose()?;
 
     let mut _temp = None;
     let mut stdin_dockerfile = None;
@@ -187,6 +259,7 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
         network,
         runtime,
         progress: mode,
+        target: a.target,
     };
     let pull = |image: &str| -> std::result::Result<(), String> {
         super::remote::pull_for_run(store, image).map_err(|e| format!("{e:#}"))
@@ -194,6 +267,26 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
     let built = build::build(store, &opts, &pull)?;
     for w in &built.warnings {
         eprintln!("{w}");
+    }
+    if let Some(out) = &output {
+        write_output(store, &built.id.to_string(), &opts.tags, out)?;
+    }
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, built.id.to_string())
+            .with_context(|| format!("--iidfile {}", f.display()))?;
+    }
+    if let Some(f) = &a.metadata_file {
+        let names: Vec<String> = opts.tags.iter().map(|t| t.to_string()).collect();
+        let meta = serde_json::json!({
+            "containerimage.config.digest": built.id.to_string(),
+            "containerimage.digest": built.manifest.to_string(),
+            "image.name": names.join(","),
+        });
+        std::fs::write(
+            f,
+            serde_json::to_vec_pretty(&meta).expect("json serialises"),
+        )
+        .with_context(|| format!("--metadata-file {}", f.display()))?;
     }
     if a.quiet {
         let mut out = std::io::stdout().lock();

@@ -3,7 +3,7 @@
 //! flags checked per instruction, and each instruction's own syntax (ENV/LABEL pairs,
 //! ARG defaults, EXPOSE ports, HEALTHCHECK options, ONBUILD triggers).
 
-use super::parse::{self, Args, RawInstruction};
+use super::parse::{self, Args, Heredoc, RawInstruction};
 use super::words::{expand, expand_words, split_words};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,8 @@ pub struct CopyArgs {
     pub link: bool,
     /// ADD --checksum=sha256:...
     pub checksum: Option<String>,
+    /// Sources written as `<<NAME`: files made from the heredoc (named NAME).
+    pub heredocs: Vec<Heredoc>,
 }
 
 /// The image config's `Healthcheck`, as docker writes it (durations in nanoseconds,
@@ -61,6 +63,7 @@ pub enum Instruction {
         network: Option<String>,
         mounts: Vec<String>,
         security: Option<String>,
+        heredocs: Vec<Heredoc>,
     },
     Cmd(Command),
     Entrypoint(Command),
@@ -182,6 +185,7 @@ pub fn resolve(
                     .map(|f| f.value.clone().unwrap_or_default())
                     .collect(),
                 security: flag("security"),
+                heredocs: raw.heredocs.clone(),
             }
         }
         "CMD" => {
@@ -200,10 +204,23 @@ pub fn resolve(
                     .collect::<Result<Vec<_>, _>>()?,
                 Args::Shell(s) => expand_words(s, escape, &mut *lookup)?,
             };
-            if paths.len() < 2 {
+            // `<<NAME` sources are the instruction's heredocs (in order).
+            let mut heredocs = Vec::new();
+            let mut docs = raw.heredocs.iter();
+            let last = paths.len().saturating_sub(1);
+            let mut i = 0;
+            paths.retain(|p| {
+                let keep = i == last || parse::heredoc_marker(p).is_none();
+                i += 1;
+                if !keep {
+                    heredocs.extend(docs.next().cloned());
+                }
+                keep
+            });
+            if paths.len() + heredocs.len() < 2 {
                 return Err(format!(
                     "{kw} requires at least two arguments, but only {} provided",
-                    paths.len()
+                    paths.len() + heredocs.len()
                 ));
             }
             let dest = paths.pop().expect("two or more");
@@ -218,6 +235,7 @@ pub fn resolve(
                 from: flag("from"),
                 link: flag("link").is_some_and(|v| v != "false"),
                 checksum: flag("checksum"),
+                heredocs,
             };
             if kw == "COPY" {
                 Instruction::Copy(args)
@@ -512,6 +530,7 @@ mod tests {
                     network: None,
                     mounts: vec![],
                     security: None,
+                    heredocs: vec![],
                 },
             ),
             (

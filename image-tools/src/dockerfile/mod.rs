@@ -2,11 +2,13 @@
 //! comments, line continuations with the active escape character, JSON (exec) and shell
 //! forms, instruction flags ([`parse`]); variable substitution with docker's `$V` /
 //! `${V:-word}` rules ([`words`]); the typed instructions a build executes
-//! ([`instruction`]); and `.dockerignore` patterns ([`ignore`]).
+//! ([`instruction`]); build stages and what each needs ([`stages`]); and `.dockerignore`
+//! patterns ([`ignore`]).
 
 pub mod ignore;
 pub mod instruction;
 pub mod parse;
+pub mod stages;
 pub mod words;
 
 pub use parse::{parse, Args, Dockerfile, Flag, RawInstruction};

@@ -2,7 +2,9 @@
 //! directives at the top (`# escape=`, `# syntax=`, `# check=`), comment lines, lines
 //! continued with the escape character (comment lines inside a continuation dropped,
 //! empty continuation lines allowed), the instruction name (any case), leading
-//! `--flag[=value]` words, and the JSON (exec) or shell form of the rest.
+//! `--flag[=value]` words, the JSON (exec) or shell form of the rest, and the heredocs
+//! (`<<EOF`, `<<-EOF`, `<<"EOF"`) of RUN, COPY and ADD, whose bodies follow the
+//! instruction line.
 
 use super::ParseError;
 
@@ -46,6 +48,55 @@ pub enum Args {
     Shell(String),
 }
 
+/// A heredoc: `<<NAME` in the instruction, its body on the lines after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heredoc {
+    /// The delimiter, quotes removed.
+    pub name: String,
+    /// The body, each line with its newline (leading tabs kept: see [`Heredoc::body`]).
+    pub content: String,
+    /// `<<-`: leading tabs of the body's lines are stripped.
+    pub chomp: bool,
+    /// False when the delimiter was quoted (`<<"EOF"`, `<<'EOF'`): no expansion.
+    pub expand: bool,
+}
+
+impl Heredoc {
+    /// The body as used: tabs stripped for `<<-`.
+    pub fn body(&self) -> String {
+        if !self.chomp {
+            return self.content.clone();
+        }
+        self.content
+            .split_inclusive('\n')
+            .map(|l| l.trim_start_matches('\t'))
+            .collect()
+    }
+}
+
+/// The instructions that take heredocs (buildkit's heredocDirectives).
+const HEREDOC_INSTRUCTIONS: [&str; 3] = ["RUN", "COPY", "ADD"];
+
+/// `<<NAME`, `<<-NAME`, `<<"NAME"`, `2<<NAME` as a word of the instruction (buildkit's
+/// `^(\d*)<<(-?)([^<]*)$`): (chomp, name, expand).
+pub fn heredoc_marker(word: &str) -> Option<(bool, String, bool)> {
+    let rest = word.trim_start_matches(|c: char| c.is_ascii_digit());
+    let rest = rest.strip_prefix("<<")?;
+    let (chomp, rest) = match rest.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    if rest.is_empty() || rest.contains('<') {
+        return None;
+    }
+    let quoted = rest.contains(['"', '\'']);
+    let name: String = rest.chars().filter(|c| *c != '"' && *c != '\'').collect();
+    if name.is_empty() {
+        return None;
+    }
+    Some((chomp, name, !quoted))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawInstruction {
     /// The line the instruction starts on (1-based) and the line it ends on.
@@ -57,6 +108,8 @@ pub struct RawInstruction {
     pub args: Args,
     /// The instruction as one line, continuations joined (for messages).
     pub original: String,
+    /// Its heredocs, in the order they appear.
+    pub heredocs: Vec<Heredoc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -180,10 +233,39 @@ pub fn parse(text: &str, file: &str) -> Result<Dockerfile, ParseError> {
         if joined.trim().is_empty() {
             continue;
         }
-        let ins = instruction(&joined, df.escape)
-            .map_err(|m| err(start + 1, m))?
-            .with_lines(start + 1, i);
-        df.instructions.push(ins);
+        let mut ins = instruction(&joined, df.escape).map_err(|m| err(start + 1, m))?;
+        if HEREDOC_INSTRUCTIONS.contains(&ins.keyword.as_str()) {
+            if let Args::Shell(text) = &ins.args {
+                for w in super::words::split_words(text, df.escape) {
+                    let Some((chomp, name, expand)) = heredoc_marker(&w) else {
+                        continue;
+                    };
+                    let mut content = String::new();
+                    loop {
+                        let Some(l) = lines.get(i) else {
+                            return Err(err(
+                                start + 1,
+                                format!("unterminated heredoc <<{name}: no line {name} ends it before the end of the file"),
+                            ));
+                        };
+                        i += 1;
+                        let cmp = if chomp { l.trim_start_matches('\t') } else { l };
+                        if cmp == name {
+                            break;
+                        }
+                        content.push_str(l);
+                        content.push('\n');
+                    }
+                    ins.heredocs.push(Heredoc {
+                        name,
+                        content,
+                        chomp,
+                        expand,
+                    });
+                }
+            }
+        }
+        df.instructions.push(ins.with_lines(start + 1, i));
     }
     Ok(df)
 }
@@ -225,6 +307,7 @@ pub fn instruction(line: &str, escape: char) -> Result<RawInstruction, String> {
         flags,
         args,
         original: line.to_string(),
+        heredocs: Vec::new(),
     })
 }
 
@@ -399,6 +482,46 @@ mod tests {
             e.to_string(),
             "sub/Dockerfile.dev:2: unknown instruction: frum"
         );
+    }
+
+    #[test]
+    fn heredocs() {
+        let df = parse(
+            "FROM x\nRUN <<EOF\necho a\n  EOF\nEOF\nRUN <<-\"A\" cat - <<'B' > /x\n\t\tone $X\n\tA\ntwo\nB\nCOPY <<a <<b /dir/\n1\na\n2\nb\nCMD x",
+            "D",
+        )
+        .unwrap();
+        let i = &df.instructions;
+        assert_eq!(i.len(), 5);
+        assert_eq!((i[1].line, i[1].end_line), (2, 5));
+        assert_eq!(
+            i[1].heredocs,
+            vec![Heredoc {
+                name: "EOF".into(),
+                content: "echo a\n  EOF\n".into(),
+                chomp: false,
+                expand: true
+            }]
+        );
+        assert_eq!(i[2].heredocs.len(), 2);
+        assert!(i[2].heredocs[0].chomp && !i[2].heredocs[0].expand);
+        assert_eq!(i[2].heredocs[0].content, "\t\tone $X\n");
+        assert_eq!(i[2].heredocs[0].body(), "one $X\n");
+        assert_eq!(i[2].heredocs[1].name, "B");
+        assert_eq!(i[2].heredocs[1].content, "two\n");
+        assert!(!i[2].heredocs[1].expand);
+        assert_eq!(i[3].heredocs.len(), 2);
+        assert_eq!(i[3].heredocs[1].content, "2\n");
+        assert_eq!(i[4].keyword, "CMD");
+        // Not markers: a here-string, a bare <<, heredocs on other instructions.
+        assert!(heredoc_marker("<<<x").is_none());
+        assert!(heredoc_marker("<<").is_none());
+        assert_eq!(heredoc_marker("2<<E"), Some((false, "E".into(), true)));
+        let df = parse("FROM x\nENV A=<<EOF\nRUN true", "D").unwrap();
+        assert_eq!(df.instructions.len(), 3);
+        let e = parse("FROM x\n\nRUN <<EOF\necho\nEOF \n", "Dockerfile").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("unterminated heredoc <<EOF"), "{e}");
     }
 
     #[test]

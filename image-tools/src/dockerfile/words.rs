@@ -73,6 +73,57 @@ pub fn expand_words(
         .collect()
 }
 
+/// Substitutes variables only (`$V`, `${V}`, `${V:-word}`, ...), leaving quotes and
+/// escapes as written: a heredoc's body as BuildKit expands it (its lexer with raw
+/// quotes and escapes). `\$` stays as written, unexpanded.
+pub fn expand_vars(
+    text: &str,
+    escape: char,
+    lookup: &mut dyn FnMut(&str) -> Option<String>,
+) -> Result<String, String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == escape && chars.get(i + 1) == Some(&'$') {
+            out.push(c);
+            out.push('$');
+            i += 2;
+            continue;
+        }
+        if c != '$' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        match chars.get(i + 1) {
+            Some('{') => {
+                let Some(end) = chars[i..].iter().position(|c| *c == '}') else {
+                    return Err(format!("missing '}}' in {text:?}"));
+                };
+                let piece: String = chars[i..i + end + 1].iter().collect();
+                out.push_str(&expand(&piece, escape, lookup)?);
+                i += end + 1;
+            }
+            Some(n) if n.is_ascii_alphabetic() || *n == '_' => {
+                let len = chars[i + 1..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+                    .unwrap_or(chars.len() - i - 1);
+                let name: String = chars[i + 1..i + 1 + len].iter().collect();
+                out.push_str(&lookup(&name).unwrap_or_default());
+                i += 1 + len;
+            }
+            _ => {
+                out.push('$');
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Scanner<'_, '_> {
     fn peek(&self) -> Option<char> {
         self.chars.get(self.pos).copied()
@@ -234,6 +285,15 @@ fn modifier(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vars_only() {
+        let mut l = |n: &str| (n == "A").then(|| "x y".to_string());
+        assert_eq!(
+            expand_vars("'$A' \"${A}\" ${B:-d} \\$A $ $1 $A_\n", '\\', &mut l).unwrap(),
+            "'x y' \"x y\" d \\$A $ $1 \n"
+        );
+    }
     use std::collections::HashMap;
 
     fn env() -> HashMap<&'static str, &'static str> {

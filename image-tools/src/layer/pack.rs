@@ -27,20 +27,36 @@ fn err(path: &Path, source: io::Error) -> PackError {
 
 /// Writes `dir`'s contents (not `dir` itself) as a tar stream into `out`.
 pub fn pack_dir<W: Write>(dir: &Path, out: W) -> Result<W, PackError> {
-    pack(dir, out, false)
+    pack(dir, out, false, None)
 }
 
 /// Writes an overlayfs upper directory as a layer: whiteouts (0/0 character devices)
 /// become `.wh.NAME` files, opaque directories (`trusted.overlay.opaque=y`) get a
 /// `.wh..wh..opq` entry, and overlayfs' own xattrs are left out.
 pub fn pack_overlay_upper<W: Write>(dir: &Path, out: W) -> Result<W, PackError> {
-    pack(dir, out, true)
+    pack(dir, out, true, None)
 }
 
-fn pack<W: Write>(dir: &Path, out: W, overlay: bool) -> Result<W, PackError> {
+/// [`pack_overlay_upper`] with every mtime later than `epoch` set to it
+/// (SOURCE_DATE_EPOCH): with the sorted entries and no atime/ctime records, the same
+/// tree gives the same bytes whenever it was made.
+pub fn pack_overlay_upper_clamped<W: Write>(
+    dir: &Path,
+    out: W,
+    epoch: Option<u64>,
+) -> Result<W, PackError> {
+    pack(dir, out, true, epoch)
+}
+
+fn pack<W: Write>(dir: &Path, out: W, overlay: bool, clamp: Option<u64>) -> Result<W, PackError> {
     let mut builder = Builder::new(out);
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
-    walk(&mut builder, dir, "", &mut links, overlay)?;
+    let mut w = Walk {
+        links: &mut links,
+        overlay,
+        clamp,
+    };
+    walk(&mut builder, dir, "", &mut w)?;
     builder.into_inner().map_err(|e| err(dir, e))
 }
 
@@ -57,13 +73,19 @@ fn empty_file<W: Write>(builder: &mut Builder<W>, path: &Path, rel: &str) -> Res
         .map_err(|e| err(path, e))
 }
 
+struct Walk<'a> {
+    links: &'a mut HashMap<(u64, u64), String>,
+    overlay: bool,
+    clamp: Option<u64>,
+}
+
 fn walk<W: Write>(
     builder: &mut Builder<W>,
     dir: &Path,
     prefix: &str,
-    links: &mut HashMap<(u64, u64), String>,
-    overlay: bool,
+    w: &mut Walk<'_>,
 ) -> Result<(), PackError> {
+    let overlay = w.overlay;
     let mut names: Vec<_> = fs::read_dir(dir)
         .map_err(|e| err(dir, e))?
         .map(|e| e.map(|e| e.file_name()))
@@ -116,7 +138,8 @@ fn entry<W: Write>(
         header.set_uid(meta.uid() as u64);
         header.set_gid(meta.gid() as u64);
         header.set_mode(meta.mode() & 0o7777);
-        header.set_mtime(meta.mtime().max(0) as u64);
+        let mtime = meta.mtime().max(0) as u64;
+        header.set_mtime(w.clamp.map_or(mtime, |c| mtime.min(c)));
         header.set_size(0);
         write_xattrs(builder, &path, &rel, overlay)?;
         if ft.is_dir() {
@@ -127,22 +150,22 @@ fn entry<W: Write>(
             if overlay && xattr::lget(&path, "trusted.overlay.opaque").is_ok_and(|v| v == b"y") {
                 empty_file(builder, &path, &format!("{rel}/.wh..wh..opq"))?;
             }
-            walk(builder, &path, &format!("{rel}/"), links, overlay)?;
+            walk(builder, &path, &format!("{rel}/"), w)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&path).map_err(|e| err(&path, e))?;
             header.set_entry_type(EntryType::Symlink);
             builder
                 .append_link(&mut header, &rel, &target)
                 .map_err(|e| err(&path, e))?;
-        } else if meta.nlink() > 1 && links.contains_key(&(meta.dev(), meta.ino())) {
+        } else if meta.nlink() > 1 && w.links.contains_key(&(meta.dev(), meta.ino())) {
             header.set_entry_type(EntryType::Link);
-            let first = links[&(meta.dev(), meta.ino())].clone();
+            let first = w.links[&(meta.dev(), meta.ino())].clone();
             builder
                 .append_link(&mut header, &rel, &first)
                 .map_err(|e| err(&path, e))?;
         } else if ft.is_file() {
             if meta.nlink() > 1 {
-                links.insert((meta.dev(), meta.ino()), rel.clone());
+                w.links.insert((meta.dev(), meta.ino()), rel.clone());
             }
             header.set_entry_type(EntryType::Regular);
             header.set_size(meta.len());
