@@ -103,6 +103,22 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// A token endpoint's JSON answer received at `now`: the token and when to stop using it,
+/// or why it is unusable.
+pub fn parse_token_answer(body: &[u8], now: Instant) -> Result<(String, Instant), String> {
+    let body: TokenResponse =
+        serde_json::from_slice(body).map_err(|e| format!("invalid answer: {e}"))?;
+    token_of(body, now).ok_or_else(|| "no token in the answer".to_string())
+}
+
+/// The token (`token`, else OAuth's `access_token`) and its deadline: renewed a little
+/// before the server's.
+fn token_of(body: TokenResponse, now: Instant) -> Option<(String, Instant)> {
+    let value = body.token.or(body.access_token).filter(|t| !t.is_empty())?;
+    let life = body.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME).max(10);
+    Some((value, now + Duration::from_secs(life - life / 10)))
+}
+
 impl Auth {
     pub fn new(registry: &str, credential: Option<Credential>) -> Auth {
         Auth {
@@ -206,17 +222,9 @@ impl Auth {
         let body: TokenResponse = resp
             .into_json()
             .map_err(|e| self.err(format!("token server {realm}: invalid answer: {e}")))?;
-        let value = body
-            .token
-            .or(body.access_token)
-            .filter(|t| !t.is_empty())
+        let (value, expires) = token_of(body, Instant::now())
             .ok_or_else(|| self.err(format!("token server {realm} sent no token")))?;
-        // Renewed a little before the server's deadline.
-        let life = body.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME).max(10);
-        Ok(Token {
-            value,
-            expires: Instant::now() + Duration::from_secs(life - life / 10),
-        })
+        Ok(Token { value, expires })
     }
 
     /// Checks the credential against the registry's challenge (for `login`).
