@@ -32,7 +32,9 @@ fn sparse_files_stay_sparse() -> TestResult {
     let env = Env::new();
     let size: u64 = 1 << 30;
     let mut t = RawTar::new();
-    t.sparse("sparse", size, &[(0, b"head"), (size - 4, b"tail")]);
+    let mut head = [0u8; 512];
+    head[..4].copy_from_slice(b"head");
+    t.sparse("sparse", size, &[(0, &head), (size - 4, b"tail")]);
     fs::write(
         env.path("img.tar"),
         docker_archive("sparse:1", &[t.finish()], &["sh"]),
@@ -299,7 +301,7 @@ fn cases(victim: &Path) -> Vec<Case> {
         Case {
             name: "huge sparse file",
             layers: vec![tar(&|t| {
-                t.sparse("sparse", 1 << 40, &[(0, &[7u8; 512])]);
+                t.sparse("sparse", 1 << 40, &[(0, &[7u8; 512]), ((1 << 40) - 4, b"tail")]);
             })],
             expect: Expect::Refused("sparse file of 1099511627776 bytes"),
         },

@@ -344,13 +344,22 @@ impl RawTar {
     }
 
     /// A GNU sparse entry (`S`) of apparent size `real_size` holding `segments`
-    /// (offset, bytes) of data; up to four segments, in the header itself.
+    /// (offset, bytes) of data; up to four segments, in the header itself. Every segment
+    /// but the last must be a multiple of 512 bytes long.
     pub fn sparse(&mut self, name: &str, real_size: u64, segments: &[(u64, &[u8])]) -> &mut Self {
         assert!(segments.len() <= 4, "only the header's four sparse slots");
+        // Octal when it fits, else GNU base-256 (high bit set, big-endian).
         let octal = |field: &mut [u8], v: u64| {
             let s = format!("{v:0width$o}", width = field.len() - 1);
-            field[..s.len()].copy_from_slice(s.as_bytes());
-            field[s.len()] = 0;
+            if s.len() < field.len() {
+                field[..s.len()].copy_from_slice(s.as_bytes());
+                field[s.len()] = 0;
+            } else {
+                field.fill(0);
+                let n = field.len();
+                field[n - 8..].copy_from_slice(&v.to_be_bytes());
+                field[0] = 0x80;
+            }
         };
         let mut h = tar::Header::new_gnu();
         let stored: usize = segments.iter().map(|(_, d)| d.len()).sum();
