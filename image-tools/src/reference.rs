@@ -54,8 +54,9 @@ impl Reference {
     }
 
     /// The short form docker prints: `busybox`, `me/app`, `quay.io/x/y`.
-    /// A Docker Hub path whose first component looks like a host (`docker.io/a.b/c`) keeps
-    /// its `docker.io/`: without it the short form would name another registry.
+    /// A Docker Hub path whose first component looks like a host (`docker.io/a.b/c`,
+    /// `docker.io/docker.io/x`) keeps its `docker.io/`: without it the short form would
+    /// name another registry or another path.
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
             let short = self
@@ -63,7 +64,7 @@ impl Reference {
                 .strip_prefix(OFFICIAL_PREFIX)
                 .filter(|rest| !rest.contains('/'))
                 .unwrap_or(&self.path);
-            if split_domain(short).0 == DEFAULT_DOMAIN {
+            if split_domain(short) == (DEFAULT_DOMAIN.to_string(), self.path.clone()) {
                 return short.to_string();
             }
         }
@@ -323,6 +324,8 @@ mod tests {
             "docker.io/9abldef012345cker.io/9abldef6789abcdef01abcdef",
             "docker.io/a.b/c:1",
             "docker.io/localhost/x",
+            "docker.io/docker.io/library/01231",
+            "docker.io/index.docker.io/x",
             "docker.io/library/a.b",
             "me/app:v1",
             "busybox",
