@@ -140,7 +140,7 @@ impl Fx {
         )
     }
 
-    /// Loads a two-layer image (busybox plus a bigger file) as `name` into `store`.
+    /// Loads a two-layer image (busybox plus a bigger file unique to `name`) into `store`.
     fn load(&self, store: &Path, name: &str) -> TestResult {
         let root = self.env.path("rootfs");
         if !root.exists() {
@@ -149,7 +149,9 @@ impl Fx {
         let mut b = tar::Builder::new(Vec::new());
         b.follow_symlinks(false);
         b.append_dir_all(".", &root)?;
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        // The big layer differs by name: each name is its own image with its own blobs.
+        let mut data = name.as_bytes().to_vec();
+        data.extend((0..300_000u32).map(|i| (i % 251) as u8));
         let layers = vec![
             b.into_inner()?,
             RawTar::new().file("big.bin", &data).finish(),
