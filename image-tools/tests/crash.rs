@@ -21,6 +21,9 @@ use std::process::{Command, Output, Stdio};
 const CRASH_BIN_ENV: &str = "SANGJA_IMAGE_CRASH_BIN";
 const CRASH_AT_ENV: &str = "SANGJA_IMAGE_CRASH_AT";
 
+/// A trial's name, the tools it needs and its body.
+type CrashTrial = (&'static str, &'static [&'static str], fn() -> TestResult);
+
 fn crash_bin() -> Option<PathBuf> {
     std::env::var_os(CRASH_BIN_ENV)
         .map(PathBuf::from)
@@ -39,7 +42,7 @@ fn main() {
         &[],
         interrupted_removal_is_swept,
     )];
-    let crashing: [(&str, &[&str], fn() -> TestResult); 5] = [
+    let crashing: [CrashTrial; 5] = [
         ("kill_during_pull", &["docker-registry"], kill_during_pull),
         ("kill_during_push", &["docker-registry"], kill_during_push),
         ("kill_during_build", &["runc"], kill_during_build),

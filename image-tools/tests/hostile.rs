@@ -301,7 +301,11 @@ fn cases(victim: &Path) -> Vec<Case> {
         Case {
             name: "huge sparse file",
             layers: vec![tar(&|t| {
-                t.sparse("sparse", 1 << 40, &[(0, &[7u8; 512]), ((1 << 40) - 4, b"tail")]);
+                t.sparse(
+                    "sparse",
+                    1 << 40,
+                    &[(0, &[7u8; 512]), ((1 << 40) - 4, b"tail")],
+                );
             })],
             expect: Expect::Refused("sparse file of 1099511627776 bytes"),
         },
