@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 RELEASE_DIR := target/release
 SANGJA := $(CURDIR)/$(RELEASE_DIR)/sangja
 
-.PHONY: soak all deps build dist dist-runtime dist-shim test-dist install demo test test-runtime test-conformance test-image conformance conformance-checker prove-protections bench clean lint
+.PHONY: soak fuzz all deps build dist dist-runtime dist-shim test-dist install demo test test-runtime test-conformance test-image conformance conformance-checker prove-protections bench clean lint
 
 all: build
 
@@ -85,6 +85,12 @@ prove-protections: build conformance-checker
 bench: deps dist
 	$(CARGO) build --release --manifest-path bench/protect/Cargo.toml --target-dir $(CURDIR)/target/bench-protect
 	@bash bench/run.sh
+
+# Every fuzz target (fuzz/, cargo-fuzz, installed when missing) for FUZZ_SECONDS each,
+# printing executions per target; not part of `make test`. Corpora grow in fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

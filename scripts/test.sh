@@ -11,6 +11,13 @@ echo "== the crash-points build of sangja for the crash-consistency test"
 cargo build --profile break -p sangja --features crash-points --target-dir target/crash
 export SANGJA_CRASH_BIN="$PWD/target/crash/break/sangja"
 
+# sangja-image with the crash-points feature (kills itself where SANGJA_IMAGE_CRASH_AT
+# says) for image-tools/tests/crash.rs: a debug build in its own target dir, so it never
+# invalidates the normal build and can never be mistaken for it.
+echo "== crash-points build of sangja-image (target/crash)"
+cargo build -p sangja-image --features crash-points --bin sangja-image --target-dir target/crash
+export SANGJA_IMAGE_CRASH_BIN="$PWD/target/crash/debug/sangja-image"
+
 echo "== unit and integration tests (cargo test --release --workspace)"
 cargo test --release --workspace --no-fail-fast
 

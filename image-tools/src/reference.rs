@@ -54,16 +54,21 @@ impl Reference {
     }
 
     /// The short form docker prints: `busybox`, `me/app`, `quay.io/x/y`.
+    /// A Docker Hub path whose first component looks like a host (`docker.io/a.b/c`,
+    /// `docker.io/docker.io/x`) keeps its `docker.io/`: without it the short form would
+    /// name another registry or another path.
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path
+            let short = self
+                .path
                 .strip_prefix(OFFICIAL_PREFIX)
                 .filter(|rest| !rest.contains('/'))
-                .unwrap_or(&self.path)
-                .to_string()
-        } else {
-            self.repository()
+                .unwrap_or(&self.path);
+            if split_domain(short) == (DEFAULT_DOMAIN.to_string(), self.path.clone()) {
+                return short.to_string();
+            }
         }
+        self.repository()
     }
 
     /// The reference with `latest` filled in when it names neither tag nor digest.
@@ -309,6 +314,34 @@ mod tests {
         assert_eq!(norm("quay.io/x/y:z"), "quay.io/x/y:z");
         assert_eq!(norm("[::1]:5000/app:1"), "[::1]:5000/app:1");
         assert_eq!(norm("127.0.0.1:5000/app"), "127.0.0.1:5000/app:latest");
+    }
+
+    /// Found by `make fuzz` (reference target): the short form of a Docker Hub path
+    /// whose first component has a `.` parsed back as another registry.
+    #[test]
+    fn familiar_form_parses_back_to_the_same_reference() {
+        for text in [
+            "docker.io/9abldef012345cker.io/9abldef6789abcdef01abcdef",
+            "docker.io/a.b/c:1",
+            "docker.io/localhost/x",
+            "docker.io/docker.io/library/01231",
+            "docker.io/index.docker.io/x",
+            "docker.io/library/a.b",
+            "me/app:v1",
+            "busybox",
+        ] {
+            let r: Reference = text.parse().unwrap();
+            let familiar = r.familiar();
+            assert_eq!(
+                familiar.parse::<Reference>().unwrap(),
+                r,
+                "{text} as {familiar}"
+            );
+        }
+        let r: Reference = "docker.io/a.b/c".parse().unwrap();
+        assert_eq!(r.familiar(), "docker.io/a.b/c");
+        let r: Reference = "docker.io/library/busybox".parse().unwrap();
+        assert_eq!(r.familiar(), "busybox");
     }
 
     #[test]

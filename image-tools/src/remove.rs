@@ -74,6 +74,7 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<RemoveReport, R
         }
         Ok(())
     })?;
+    crate::crash_point::reach("rm-index-updated");
     report.gc = store.collect_garbage(&lock)?;
     Ok(report)
 }

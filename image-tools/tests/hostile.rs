@@ -20,7 +20,107 @@ fn main() {
             &[],
             hostile_archive_paths_refused,
         ),
+        trial("sparse_files_stay_sparse", &[], sparse_files_stay_sparse),
+        trial("tar_bombs_bounded", &[], tar_bombs_bounded),
     ]);
+}
+
+/// A sparse file within the limit unpacks to its full length with its data in place,
+/// and the disk holds its data only, not its holes.
+fn sparse_files_stay_sparse() -> TestResult {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    let size: u64 = 1 << 30;
+    let mut t = RawTar::new();
+    let mut head = [0u8; 512];
+    head[..4].copy_from_slice(b"head");
+    t.sparse("sparse", size, &[(0, &head), (size - 4, b"tail")]);
+    fs::write(
+        env.path("img.tar"),
+        docker_archive("sparse:1", &[t.finish()], &["sh"]),
+    )?;
+    env.ok([
+        "load".as_ref(),
+        "-i".as_ref(),
+        env.path("img.tar").as_os_str(),
+    ])?;
+    let out = env.path("out");
+    env.ok(["unpack".as_ref(), "sparse:1".as_ref(), out.as_os_str()])?;
+    let f = out.join("sparse");
+    let meta = fs::metadata(&f)?;
+    check(
+        meta.len() == size,
+        format!("length {} not {size}", meta.len()),
+    )?;
+    check(
+        meta.blocks() * 512 < 8 << 20,
+        format!("{} bytes on disk for 8 bytes of data", meta.blocks() * 512),
+    )?;
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = fs::File::open(&f)?;
+    let mut head = [0u8; 4];
+    file.read_exact(&mut head)?;
+    file.seek(SeekFrom::Start(size - 4))?;
+    let mut tail = [0u8; 4];
+    file.read_exact(&mut tail)?;
+    check(
+        &head == b"head" && &tail == b"tail",
+        "sparse data out of place",
+    )
+}
+
+/// A layer whose header promises far more data than follows is refused at load (nothing
+/// stored); one with many thousands of entries unpacks like any other.
+fn tar_bombs_bounded() -> TestResult {
+    let env = Env::new();
+    let mut h = tar::Header::new_ustar();
+    h.as_ustar_mut().unwrap().name[..4].copy_from_slice(b"bomb");
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(8 << 30);
+    h.set_cksum();
+    let mut layer = h.as_bytes().to_vec();
+    layer.extend_from_slice(&[1u8; 4096]);
+    fs::write(
+        env.path("bomb.tar"),
+        docker_archive("bomb:1", &[layer], &["sh"]),
+    )?;
+    let err = env.fails([
+        "load".as_ref(),
+        "-i".as_ref(),
+        env.path("bomb.tar").as_os_str(),
+    ])?;
+    contains(&err, "layer")?;
+    let images = env.ok(["images", "-q"])?;
+    check(
+        images.trim().is_empty(),
+        format!("images after a refused load: {images}"),
+    )?;
+    let fsck = env.ok(["fsck"])?;
+    check(fsck.starts_with("ok:"), &fsck)?;
+    check(
+        fs::read_dir(env.store.join("blobs/sha256"))?.count() == 0,
+        "blobs stored by a refused load",
+    )?;
+
+    let mut t = RawTar::new();
+    t.dir("many/");
+    for i in 0..20_000 {
+        t.file(&format!("many/f{i}"), b"");
+    }
+    fs::write(
+        env.path("many.tar"),
+        docker_archive("many:1", &[t.finish()], &["sh"]),
+    )?;
+    env.ok([
+        "load".as_ref(),
+        "-i".as_ref(),
+        env.path("many.tar").as_os_str(),
+    ])?;
+    let out = env.path("out");
+    env.ok(["unpack".as_ref(), "many:1".as_ref(), out.as_os_str()])?;
+    let n = fs::read_dir(out.join("many"))?.count();
+    check(n == 20_000, format!("{n} of 20000 entries unpacked"))
 }
 
 enum Expect {
@@ -173,6 +273,41 @@ fn cases(victim: &Path) -> Vec<Case> {
                 t.symlink("esc", &vs).file("esc", b"inside");
             })],
             expect: Expect::Contained(&[("esc", "inside")]),
+        },
+        Case {
+            name: "symlink loop as a parent",
+            layers: vec![tar(&|t| {
+                t.symlink("a", "b").symlink("b", "a").file("a/x", b"pwned");
+            })],
+            expect: Expect::Refused("a/x"),
+        },
+        Case {
+            name: "symlink to itself as a parent",
+            layers: vec![tar(&|t| {
+                t.symlink("self", "self").file("self/deeper/x", b"pwned");
+            })],
+            expect: Expect::Refused("self/deeper/x"),
+        },
+        Case {
+            name: "symlink loop through the root",
+            layers: vec![tar(&|t| {
+                t.dir("d/")
+                    .symlink("d/up", "../d/up")
+                    .symlink("d/loop", "/d/loop")
+                    .file("d/up/x", b"pwned");
+            })],
+            expect: Expect::Refused("d/up/x"),
+        },
+        Case {
+            name: "huge sparse file",
+            layers: vec![tar(&|t| {
+                t.sparse(
+                    "sparse",
+                    1 << 40,
+                    &[(0, &[7u8; 512]), ((1 << 40) - 4, b"tail")],
+                );
+            })],
+            expect: Expect::Refused("sparse file of 1099511627776 bytes"),
         },
         Case {
             name: "device node through a symlinked parent",

@@ -850,6 +850,53 @@ fn bad_registry_answers() -> TestResult {
             &["blob sha256:", "bad/img"],
         ),
         (
+            "endless blob body",
+            Box::new(move |r: &Req| {
+                if is_blob(r) {
+                    Fault::Endless
+                } else {
+                    Fault::Pass
+                }
+            }),
+            &["blob sha256:", "bad/img"],
+        ),
+        (
+            "endless manifest body",
+            Box::new(move |r: &Req| {
+                if is_manifest(r) {
+                    Fault::Endless
+                } else {
+                    Fault::Pass
+                }
+            }),
+            &["larger than 16777216 bytes", "bad/img"],
+        ),
+        (
+            "huge manifest",
+            Box::new(move |r: &Req| {
+                if is_manifest(r) {
+                    let mut doc = b"{\"schemaVersion\":2,\"pad\":\"".to_vec();
+                    doc.resize(17 << 20, b'x');
+                    doc.extend_from_slice(b"\"}");
+                    Fault::Replace(doc)
+                } else {
+                    Fault::Pass
+                }
+            }),
+            &["larger than 16777216 bytes", "bad/img"],
+        ),
+        (
+            "redirect loop",
+            Box::new(move |r: &Req| {
+                if is_manifest(r) {
+                    Fault::Redirect(r.target.clone())
+                } else {
+                    Fault::Pass
+                }
+            }),
+            &["edirect", "bad/img"],
+        ),
+        (
             "manifest not JSON",
             Box::new(move |r: &Req| {
                 if is_manifest(r) {

@@ -332,6 +332,9 @@ pub fn run(cli: Cli) -> Result<i32> {
     };
     let store = Store::open(&cli.store)
         .with_context(|| format!("opening image store {}", cli.store.display()))?;
+    sangja_image::container::lifecycle::sweep_interrupted_removals(
+        &sangja_image::container::record::Containers::new(store.root()),
+    );
     let mut out = std::io::stdout().lock();
     match command {
         Command::Image(v) | Command::ImageGroup(ImageCommand::Verb(v)) => {

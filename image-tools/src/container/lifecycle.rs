@@ -32,9 +32,12 @@ pub fn runtime_of(containers: &Containers, rec: &Record) -> Runtime {
 pub fn remove_dir(dir: &Path) -> Result<(), ContainerError> {
     snapshot::unmount(&dir.join("rootfs"))?;
     let name = dir.file_name().unwrap_or_default().to_string_lossy();
-    let doomed = dir.with_file_name(format!(".removing-{name}"));
+    let doomed = dir.with_file_name(format!("{REMOVING_PREFIX}{name}"));
     let dir = match std::fs::rename(dir, &doomed) {
-        Ok(()) => doomed.as_path(),
+        Ok(()) => {
+            crate::crash_point::reach("container-remove-renamed");
+            doomed.as_path()
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(_) => dir,
     };
@@ -42,6 +45,45 @@ pub fn remove_dir(dir: &Path) -> Result<(), ContainerError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
+/// The prefix [`remove_dir`] renames a container directory to before deleting it.
+const REMOVING_PREFIX: &str = ".removing-";
+
+/// Finishes removals a crash interrupted: `.removing-*` directories, renamed out of sight
+/// by [`remove_dir`] and never reached by name again. Every command that opens the store
+/// calls this; what cannot be removed now is left for the next one, with a warning.
+pub fn sweep_interrupted_removals(containers: &Containers) {
+    let Ok(items) = std::fs::read_dir(containers.dir()) else {
+        return;
+    };
+    for item in items.flatten() {
+        if !item
+            .file_name()
+            .to_string_lossy()
+            .starts_with(REMOVING_PREFIX)
+        {
+            continue;
+        }
+        let path = item.path();
+        // remove_dir unmounts before it renames: a root still mounted here is not ours to cut.
+        let rootfs = path.join("rootfs");
+        if snapshot::is_mounted(&rootfs) {
+            if let Err(e) = snapshot::unmount(&rootfs) {
+                tracing::warn!(dir = %path.display(), error = %e, "interrupted removal: root still mounted, left for later");
+                continue;
+            }
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {
+                tracing::info!(dir = %path.display(), "finished an interrupted container removal")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(dir = %path.display(), error = %e, "interrupted removal: could not finish it")
+            }
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! is excluded when the last pattern matching it (or one of its parent directories) is
 //! not an exception. Also the glob matcher COPY and ADD sources use.
 
+use std::collections::HashSet;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     pub text: String,
@@ -104,10 +106,26 @@ pub fn has_magic(pattern: &str) -> bool {
 pub fn glob(pattern: &str, path: &str, double_star: bool) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let s: Vec<char> = path.chars().collect();
-    matches(&p, &s, double_star)
+    matches(&p, &s, double_star, &mut HashSet::new())
 }
 
-fn matches(p: &[char], s: &[char], ds: bool) -> bool {
+/// Whether suffix `p` of the pattern matches suffix `s` of the path. Suffix pairs already
+/// seen failing (kept by their lengths in `failed`) are not tried again: without that,
+/// runs of `*` backtrack exponentially (`c****************` took minutes; found by
+/// `make fuzz`).
+fn matches(p: &[char], s: &[char], ds: bool, failed: &mut HashSet<(usize, usize)>) -> bool {
+    let key = (p.len(), s.len());
+    if failed.contains(&key) {
+        return false;
+    }
+    let hit = matches_here(p, s, ds, failed);
+    if !hit {
+        failed.insert(key);
+    }
+    hit
+}
+
+fn matches_here(p: &[char], s: &[char], ds: bool, failed: &mut HashSet<(usize, usize)>) -> bool {
     let Some(&c) = p.first() else {
         return s.is_empty();
     };
@@ -115,25 +133,27 @@ fn matches(p: &[char], s: &[char], ds: bool) -> bool {
         '*' if ds && p.get(1) == Some(&'*') => {
             let rest = &p[2..];
             // `**/x` also matches `x`; `x/**` also matches `x`.
-            if rest.first() == Some(&'/') && matches(&rest[1..], s, ds) {
+            if rest.first() == Some(&'/') && matches(&rest[1..], s, ds, failed) {
                 return true;
             }
-            (0..=s.len()).any(|i| matches(rest, &s[i..], ds))
+            (0..=s.len()).any(|i| matches(rest, &s[i..], ds, failed))
         }
         '*' => {
             let limit = s.iter().position(|c| *c == '/').unwrap_or(s.len());
-            (0..=limit).any(|i| matches(&p[1..], &s[i..], ds))
+            (0..=limit).any(|i| matches(&p[1..], &s[i..], ds, failed))
         }
-        '?' => !s.is_empty() && s[0] != '/' && matches(&p[1..], &s[1..], ds),
+        '?' => !s.is_empty() && s[0] != '/' && matches(&p[1..], &s[1..], ds, failed),
         '[' => match class(&p[1..], s.first().copied()) {
-            Some((true, used)) => matches(&p[1 + used..], &s[1..], ds),
+            Some((true, used)) => matches(&p[1 + used..], &s[1..], ds, failed),
             _ => false,
         },
-        '\\' if p.len() > 1 => !s.is_empty() && s[0] == p[1] && matches(&p[2..], &s[1..], ds),
-        '/' if ds && p.len() == 3 && p[1] == '*' && p[2] == '*' => {
-            s.is_empty() || (s[0] == '/' && matches(&p[1..], &s[1..], ds))
+        '\\' if p.len() > 1 => {
+            !s.is_empty() && s[0] == p[1] && matches(&p[2..], &s[1..], ds, failed)
         }
-        c => !s.is_empty() && s[0] == c && matches(&p[1..], &s[1..], ds),
+        '/' if ds && p.len() == 3 && p[1] == '*' && p[2] == '*' => {
+            s.is_empty() || (s[0] == '/' && matches(&p[1..], &s[1..], ds, failed))
+        }
+        c => !s.is_empty() && s[0] == c && matches(&p[1..], &s[1..], ds, failed),
     }
 }
 
@@ -178,6 +198,17 @@ fn class(p: &[char], c: Option<char>) -> Option<(bool, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `make fuzz` (dockerfile target, a .dockerignore line `c****...`): runs
+    /// of `*` backtracked exponentially; this never finished before the fix.
+    #[test]
+    fn star_runs_do_not_backtrack_exponentially() {
+        let pattern = format!("c{}x", "*".repeat(40));
+        let path = format!("c{}", "a".repeat(60));
+        assert!(!glob(&pattern, &path, true));
+        assert!(!glob(&pattern, &path, false));
+        assert!(glob(&pattern, &format!("{path}x"), true));
+    }
 
     #[test]
     fn glob_table() {

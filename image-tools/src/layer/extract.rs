@@ -32,6 +32,50 @@ pub struct ApplyStats {
     pub whiteouts: u64,
 }
 
+/// The largest apparent size of a sparse (GNU `S`) entry: its holes read back as zeros
+/// that must all be scanned, so a tiny layer could otherwise declare a petabyte file.
+/// Far above any real sparse file in an image (a lastlog of a high uid is a few GiB).
+pub const SPARSE_SIZE_LIMIT: u64 = 64 << 30;
+
+/// Copies a file's content, seeking over blocks of zeros instead of writing them: holes
+/// of a sparse entry (and long zero runs of a plain one) stay holes, so the disk holds
+/// only the data the layer carries.
+fn copy_keeping_holes(from: &mut impl Read, to: &mut File) -> io::Result<u64> {
+    use std::io::{Seek, SeekFrom, Write};
+    const BLOCK: usize = 1 << 16;
+    let mut buf = vec![0u8; BLOCK];
+    let mut total = 0u64;
+    let mut hole = false;
+    loop {
+        let mut n = 0;
+        while n < BLOCK {
+            match from.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        // Only whole blocks become holes: short zero runs are not worth a seek.
+        if n == BLOCK && buf.iter().all(|&b| b == 0) {
+            to.seek(SeekFrom::Current(BLOCK as i64))?;
+            hole = true;
+        } else {
+            to.write_all(&buf[..n])?;
+            hole = false;
+        }
+        total += n as u64;
+    }
+    if hole {
+        // A trailing hole: the length comes from the size, not a write.
+        to.set_len(total)?;
+    }
+    Ok(total)
+}
+
 /// Metadata an entry carries, with PAX records taking precedence over the ustar header.
 struct Meta {
     uid: u32,
@@ -143,6 +187,15 @@ pub fn apply<R: Read>(root: &Root, reader: R) -> Result<ApplyStats, LayerError> 
                 dir_times.push((path.clone(), meta.atime, meta.mtime));
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                if kind == EntryType::GNUSparse && entry.size() > SPARSE_SIZE_LIMIT {
+                    return Err(LayerError::Unsafe {
+                        entry: label,
+                        reason: format!(
+                            "sparse file of {} bytes, more than the {SPARSE_SIZE_LIMIT} a layer's sparse file may have",
+                            entry.size()
+                        ),
+                    });
+                }
                 let fd = openat(
                     dir,
                     name.as_str(),
@@ -155,7 +208,7 @@ pub fn apply<R: Read>(root: &Root, reader: R) -> Result<ApplyStats, LayerError> 
                 )
                 .map_err(|e| LayerError::errno(&label, "create", e))?;
                 let mut file = File::from(fd);
-                io::copy(&mut entry, &mut file)
+                copy_keeping_holes(&mut entry, &mut file)
                     .map_err(|e| LayerError::entry(&label, "write", e))?;
                 set_owner_mode_fd(file.as_fd(), &meta)
                     .map_err(|e| LayerError::errno(&label, "set owner/mode of", e))?;

@@ -103,6 +103,30 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// A token endpoint's JSON answer received at `now`: the token and when to stop using it,
+/// or why it is unusable.
+pub fn parse_token_answer(body: &[u8], now: Instant) -> Result<(String, Instant), String> {
+    let body: TokenResponse =
+        serde_json::from_slice(body).map_err(|e| format!("invalid answer: {e}"))?;
+    token_of(body, now).ok_or_else(|| "no token in the answer".to_string())
+}
+
+/// The token (`token`, else OAuth's `access_token`) and its deadline: renewed a little
+/// before the server's.
+fn token_of(body: TokenResponse, now: Instant) -> Option<(String, Instant)> {
+    let value = body.token.or(body.access_token).filter(|t| !t.is_empty())?;
+    // Capped: a server's `expires_in` near u64::MAX overflowed the Instant (a panic;
+    // seen by `make fuzz`'s registry_json target). A day is longer than any command runs.
+    let life = body
+        .expires_in
+        .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+        .clamp(10, MAX_TOKEN_LIFETIME);
+    Some((value, now + Duration::from_secs(life - life / 10)))
+}
+
+/// The longest a token is kept, whatever the server says.
+const MAX_TOKEN_LIFETIME: u64 = 24 * 60 * 60;
+
 impl Auth {
     pub fn new(registry: &str, credential: Option<Credential>) -> Auth {
         Auth {
@@ -206,17 +230,9 @@ impl Auth {
         let body: TokenResponse = resp
             .into_json()
             .map_err(|e| self.err(format!("token server {realm}: invalid answer: {e}")))?;
-        let value = body
-            .token
-            .or(body.access_token)
-            .filter(|t| !t.is_empty())
+        let (value, expires) = token_of(body, Instant::now())
             .ok_or_else(|| self.err(format!("token server {realm} sent no token")))?;
-        // Renewed a little before the server's deadline.
-        let life = body.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME).max(10);
-        Ok(Token {
-            value,
-            expires: Instant::now() + Duration::from_secs(life - life / 10),
-        })
+        Ok(Token { value, expires })
     }
 
     /// Checks the credential against the registry's challenge (for `login`).
@@ -234,6 +250,22 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (registry_json fuzz target): a huge `expires_in` panicked on overflow.
+    #[test]
+    fn token_lifetime_is_capped() {
+        let now = Instant::now();
+        let (t, until) =
+            parse_token_answer(br#"{"token":"abc","expires_in":18446744073709551615}"#, now)
+                .unwrap();
+        assert_eq!(t, "abc");
+        assert!(until <= now + Duration::from_secs(MAX_TOKEN_LIFETIME));
+        let (_, until) =
+            parse_token_answer(br#"{"access_token":"x","expires_in":0}"#, now).unwrap();
+        assert!(until > now);
+        assert!(parse_token_answer(br#"{"token":""}"#, now).is_err());
+        assert!(parse_token_answer(b"not json", now).is_err());
+    }
 
     #[test]
     fn parses_challenges() {

@@ -469,7 +469,7 @@ fn is_tls(t: &ureq::Transport) -> bool {
 }
 
 /// `CODE: message` of a registry's `{"errors":[...]}` body.
-fn registry_errors(body: &str) -> Option<String> {
+pub fn registry_errors(body: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
     let errs = v.get("errors")?.as_array()?;
     let parts: Vec<String> = errs

@@ -9,7 +9,7 @@ use super::{Platform, RegistryError};
 use crate::digest::Digest;
 use crate::progress::{Counting, Progress, Task};
 use crate::reference::Reference;
-use crate::store::{BlobInfo, CommitImage, Store, StoreError, Txn};
+use crate::store::{CommitImage, Store, StoreError, Txn};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -189,6 +189,7 @@ pub fn pull(
     let manifest_info = txn
         .write_blob(&data[..], Some((&digest, Some(data.len() as u64))))
         .map_err(|e| ctx.blob_err(&digest, e))?;
+    crate::crash_point::reach("pull-manifest-staged");
 
     let adopted = txn.adopt_leftovers(&blobs);
     if !adopted.is_empty() {
@@ -351,12 +352,12 @@ fn fetch_blob(
         };
         match copy_until_stopped(&mut reader, &mut writer, stop) {
             Ok(_) => {
-                return txn
-                    .lock()
+                txn.lock()
                     .expect("txn")
                     .finish_blob(writer, Some((digest, Some(size))))
-                    .map(|_: BlobInfo| ())
-                    .map_err(|e| ctx.blob_err(digest, e));
+                    .map_err(|e| ctx.blob_err(digest, e))?;
+                crate::crash_point::reach("pull-blob-fetched");
+                return Ok(());
             }
             Err(e) => {
                 writer.discard();

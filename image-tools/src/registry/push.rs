@@ -107,6 +107,7 @@ pub fn push(
             Ok(Outcome::Uploaded) => {
                 uploaded.fetch_add(1, Ordering::Relaxed);
                 task.finish("Pushed");
+                crate::crash_point::reach("push-blob-uploaded");
                 Ok(())
             }
             Err(e) => {

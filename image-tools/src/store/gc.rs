@@ -32,6 +32,7 @@ pub(super) fn collect(store: &Store) -> Result<GcReport, StoreError> {
             let size = item.metadata().map(|m| m.len()).unwrap_or(0);
             let path = item.path();
             fs::remove_file(&path).map_err(|e| StoreError::io("remove blob", &path, e))?;
+            crate::crash_point::reach("gc-blob-removed");
             tracing::debug!(blob = %name, "removed unreferenced blob");
             if let Ok(d) = Digest::from_hex(&name) {
                 report.removed.push(d);

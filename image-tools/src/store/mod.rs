@@ -241,10 +241,7 @@ impl Store {
 pub use gc::GcReport;
 
 /// Digests and sizes a manifest names: its config and layers.
-pub(crate) fn manifest_children(
-    data: &[u8],
-    digest: &Digest,
-) -> Result<Vec<(Digest, u64)>, StoreError> {
+pub fn manifest_children(data: &[u8], digest: &Digest) -> Result<Vec<(Digest, u64)>, StoreError> {
     let m: oci_spec::image::ImageManifest = parse_json(&format!("manifest {digest}"), data)?;
     let mut out = Vec::new();
     for (i, d) in std::iter::once(m.config())

@@ -262,6 +262,7 @@ impl<'a> Txn<'a> {
             }
         }
         sync_dir(&self.store.blobs_dir());
+        crate::crash_point::reach("commit-blobs-moved");
         let store = self.store;
         self.store.update_index(|entries| {
             for (image, config) in images.iter().zip(&configs) {
@@ -284,7 +285,9 @@ impl<'a> Txn<'a> {
                 });
             }
             Ok(())
-        })
+        })?;
+        crate::crash_point::reach("commit-index-written");
+        Ok(())
     }
 }
 

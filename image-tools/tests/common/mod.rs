@@ -343,6 +343,51 @@ impl RawTar {
         self.entry(name, tar::EntryType::Link, target, b"", 0o644)
     }
 
+    /// A GNU sparse entry (`S`) of apparent size `real_size` holding `segments`
+    /// (offset, bytes) of data; up to four segments, in the header itself. Every segment
+    /// but the last must be a multiple of 512 bytes long.
+    pub fn sparse(&mut self, name: &str, real_size: u64, segments: &[(u64, &[u8])]) -> &mut Self {
+        assert!(segments.len() <= 4, "only the header's four sparse slots");
+        // Octal when it fits, else GNU base-256 (high bit set, big-endian).
+        let octal = |field: &mut [u8], v: u64| {
+            let s = format!("{v:0width$o}", width = field.len() - 1);
+            if s.len() < field.len() {
+                field[..s.len()].copy_from_slice(s.as_bytes());
+                field[s.len()] = 0;
+            } else {
+                field.fill(0);
+                let n = field.len();
+                field[n - 8..].copy_from_slice(&v.to_be_bytes());
+                field[0] = 0x80;
+            }
+        };
+        let mut h = tar::Header::new_gnu();
+        let stored: usize = segments.iter().map(|(_, d)| d.len()).sum();
+        {
+            let g = h.as_gnu_mut().unwrap();
+            g.name[..name.len()].copy_from_slice(name.as_bytes());
+            for (slot, (off, data)) in g.sparse.iter_mut().zip(segments) {
+                octal(&mut slot.offset, *off);
+                octal(&mut slot.numbytes, data.len() as u64);
+            }
+            octal(&mut g.realsize, real_size);
+        }
+        h.set_entry_type(tar::EntryType::GNUSparse);
+        h.set_mode(0o644);
+        h.set_size(stored as u64);
+        h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        self.buf.extend_from_slice(h.as_bytes());
+        for (_, data) in segments {
+            self.buf.extend_from_slice(data);
+        }
+        let pad = (512 - stored % 512) % 512;
+        self.buf.extend(std::iter::repeat_n(0u8, pad));
+        self
+    }
+
     pub fn finish(&self) -> Vec<u8> {
         let mut b = self.buf.clone();
         b.extend(std::iter::repeat_n(0u8, 1024));

@@ -71,6 +71,8 @@ pub struct Resp {
     pub body: Vec<u8>,
     /// Send only this many body bytes (the Content-Length still promises all).
     pub truncate: Option<usize>,
+    /// After the body, send filler bytes until the client hangs up (no Content-Length).
+    pub endless: bool,
 }
 
 impl Resp {
@@ -80,6 +82,7 @@ impl Resp {
             headers: vec![],
             body: body.to_vec(),
             truncate: None,
+            endless: false,
         }
     }
     pub fn header(mut self, k: &str, v: &str) -> Resp {
@@ -197,7 +200,7 @@ fn serve(mut conn: TcpStream, handler: &Handler) -> std::io::Result<()> {
         }
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    if !has_len {
+    if !has_len && !resp.endless {
         head.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
     }
     head.push_str("Connection: close\r\n\r\n");
@@ -208,6 +211,13 @@ fn serve(mut conn: TcpStream, handler: &Handler) -> std::io::Result<()> {
             .unwrap_or(resp.body.len())
             .min(resp.body.len());
         conn.write_all(&resp.body[..n])?;
+        if resp.endless {
+            // Until the client gives up: its write error ends this thread.
+            let filler = [b' '; 1 << 16];
+            loop {
+                conn.write_all(&filler)?;
+            }
+        }
     }
     conn.flush()?;
     let _ = conn.shutdown(std::net::Shutdown::Both);
@@ -252,6 +262,7 @@ pub fn forward(upstream: &str, req: &Req) -> std::io::Result<Resp> {
         headers,
         body: raw[split + 4..].to_vec(),
         truncate: None,
+        endless: false,
     })
 }
 
@@ -267,6 +278,10 @@ pub enum Fault {
     Replace(Vec<u8>),
     /// Holds the request until [`Gate::open`].
     Hold(Arc<Gate>),
+    /// The registry's answer, then filler bytes without end.
+    Endless,
+    /// A 307 to this location instead of an answer.
+    Redirect(String),
 }
 
 /// A gate a held request waits behind; `arrived` counts requests waiting.
@@ -323,6 +338,9 @@ impl Proxy {
                 return Resp::new(code, b"{\"errors\":[{\"code\":\"TEST\",\"message\":\"injected by the test proxy\"}]}")
                     .header("Content-Type", "application/json");
             }
+            if let Fault::Redirect(to) = &fault {
+                return Resp::new(307, b"").header("Location", to);
+            }
             if let Fault::Hold(gate) = &fault {
                 gate.wait();
             }
@@ -336,6 +354,11 @@ impl Proxy {
                     if let Some(b) = resp.body.last_mut() {
                         *b ^= 0xff;
                     }
+                }
+                Fault::Endless => {
+                    resp.headers
+                        .retain(|(k, _)| !k.eq_ignore_ascii_case("Content-Length"));
+                    resp.endless = true;
                 }
                 Fault::Replace(body) => {
                     resp.headers.retain(|(k, _)| {

@@ -1,0 +1,7 @@
+# escape=`
+FROM scratch
+RUN a `
+ b
+**/*.go
+!keep/*.go
+[a-c]?x
