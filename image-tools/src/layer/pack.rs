@@ -101,7 +101,7 @@ fn walk<W: Write>(
             empty_file(builder, &path, &wh)?;
             continue;
         }
-        entry(builder, &path, &rel, &meta, links, overlay)?;
+        entry(builder, &path, &rel, &meta, w)?;
     }
     Ok(())
 }
@@ -118,7 +118,12 @@ pub fn pack_entry<W: Write>(path: &Path, name: &str, follow: bool, out: W) -> Re
     .map_err(|e| err(path, e))?;
     let mut builder = Builder::new(out);
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
-    entry(&mut builder, path, name, &meta, &mut links, false)?;
+    let mut w = Walk {
+        links: &mut links,
+        overlay: false,
+        clamp: None,
+    };
+    entry(&mut builder, path, name, &meta, &mut w)?;
     builder.into_inner().map_err(|e| err(path, e))
 }
 
@@ -127,9 +132,9 @@ fn entry<W: Write>(
     path: &Path,
     rel: &str,
     meta: &fs::Metadata,
-    links: &mut HashMap<(u64, u64), String>,
-    overlay: bool,
+    w: &mut Walk<'_>,
 ) -> Result<(), PackError> {
+    let overlay = w.overlay;
     {
         let path = path.to_path_buf();
         let rel = rel.to_string();
