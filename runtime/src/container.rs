@@ -332,11 +332,6 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                     )
                     .map_err(|e| other(e.to_string()))?;
                 }
-                st.cgroup = cleanup
-                    .cgroup
-                    .as_ref()
-                    .map(|c| c.save())
-                    .unwrap_or_default();
                 dir.save(&st)?;
                 crate::crash::point("create:child-known");
                 cleanup.poststop = Some((
