@@ -171,7 +171,7 @@ fn build_while_its_base_is_removed() -> TestResult {
         let rm = {
             let env = Arc::clone(&env);
             thread::spawn(move || {
-                let args = ["rm", "conc-base:1"];
+                let args = ["rmi", "conc-base:1"];
                 let out = tool(&env, &args).output().expect("run rm");
                 (out.status.success(), described(&args, &out))
             })

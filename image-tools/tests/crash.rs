@@ -279,7 +279,7 @@ fn kill_during_rm() -> TestResult {
         let store = fx.env.path(&format!("rm-{point}"));
         fx.load(&store, "crash-rm:1")?;
         fx.load(&store, "crash-keep:1")?;
-        fx.killed_at(&store, point, &["rm", "crash-rm:1"])?;
+        fx.killed_at(&store, point, &["rmi", "crash-rm:1"])?;
         fx.fsck(&store, &format!("rm killed at {point}"))?;
         // The retry: the image is gone (the index was written before the kill), and the
         // blobs only it used are collected by the next collection.

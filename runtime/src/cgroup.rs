@@ -91,9 +91,22 @@ impl Cgroup {
     /// (`exec --cgroup [controller[,controller]:]path`). As runc, the path is joined onto
     /// the container's cgroup (a leading `/` included); unlike runc, a path that climbs
     /// out of it with `..` is refused rather than joined.
+    ///
+    /// Nothing is created: an exec racing a `delete` must not bring back the cgroup the
+    /// delete just removed (as runc's EnterPid, it only writes into what exists).
     pub fn join(&mut self, pid: i32, sub: Option<&str>) -> Result<(), CgroupError> {
         let Some(sub) = sub else {
-            return self.manager.apply(pid).map_err(err);
+            return self.manager.join(pid).map_err(|e| match e {
+                sangja_cgroups::Error::Join { path, source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    msg_err(format!(
+                        "the container's cgroup {} is gone (the container was deleted)",
+                        path.display()
+                    ))
+                }
+                e => err(e),
+            });
         };
         let (ctrls, rel) = match sub.split_once(':') {
             Some((c, p)) => (Some(c.split(',').collect::<Vec<_>>()), p),

@@ -91,7 +91,7 @@ fn crash_at(bin: &Path, point: &str, index: usize) -> Result<(), Failed> {
     std::fs::write(&cfg_path, serde_json::to_vec(&cfg)?)?;
     let bundle = bundle.to_str().unwrap();
     let id = marker.as_str();
-    let before = Snapshot::take(&marker, &env.root());
+    let before = Snapshot::take(&marker, &env.root()).ignoring_fds();
     let phase = point.split(':').next().unwrap();
     match phase {
         "create" => crashed(&env, bin, point, &["create", "-b", bundle, id])?,

@@ -499,7 +499,7 @@ impl Builder<'_> {
             self.start_stage(&stage, &globals, multi, 1 + steps);
             let ins = &dockerfile.instructions[stage.from];
             let file = self.file.clone();
-            let triggers = self.from_step(ins, &stage).map_err(at(&file, ins))?;
+            let triggers = self.stage_base_step(ins, &stage).map_err(at(&file, ins))?;
             // The base image's ONBUILD triggers run first, as docker.
             let mut queue: VecDeque<(RawInstruction, bool)> = VecDeque::new();
             for t in triggers {
@@ -565,7 +565,7 @@ impl Builder<'_> {
     }
 
     /// The stage's FROM: an earlier stage, or an image. Returns the ONBUILD triggers.
-    fn from_step(
+    fn stage_base_step(
         &mut self,
         ins: &RawInstruction,
         stage: &stages::Stage,
@@ -601,7 +601,7 @@ impl Builder<'_> {
 
     /// The root filesystem a `--from` names: an earlier stage's (mounted read-only) or
     /// an image's (pulled if missing).
-    fn from_root(&mut self, v: &str) -> Result<PathBuf, BuildError> {
+    fn root_named_by_from(&mut self, v: &str) -> Result<PathBuf, BuildError> {
         match self.plan.source(self.stage, v).map_err(step_err)? {
             Source::Stage(j) => {
                 let d = self.done[j].as_mut().ok_or_else(|| {
@@ -1037,7 +1037,7 @@ impl Builder<'_> {
         let dest = join_dir(&workdir, &args.dest);
         let mut srcs: Vec<Src> = Vec::new();
         let from_ctx = match &args.from {
-            Some(v) => Some(Context::plain(&self.from_root(v)?)?),
+            Some(v) => Some(Context::plain(&self.root_named_by_from(v)?)?),
             None => None,
         };
         if !args.heredocs.is_empty() {
