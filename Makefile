@@ -61,6 +61,7 @@ test: deps build
 SOAK_CYCLES ?= 1000
 soak: deps build
 	SANGJA_CHURN_CYCLES=$(SOAK_CYCLES) $(CARGO) test --release -p sangja --test churn -- --nocapture
+	SANGJA_CHURN_CYCLES=$(SOAK_CYCLES) SANGJA_BIN=$(CURDIR)/target/release/sangja $(CARGO) test --release -p sangja-image --test churn -- --nocapture
 
 # The in-container checker, static (explicit target so proc-macros stay dynamic),
 # in its own target dir so it never invalidates the normal build.

@@ -26,6 +26,16 @@ pub const POINTS: &[&str] = &[
     "gc-blob-removed",
     // container removal: the directory renamed to .removing-*, not yet deleted.
     "container-remove-renamed",
+    // run: the container directory made and its root mounted, no record yet.
+    "run-rootfs-mounted",
+    // run: volumes made and config.json written, no record yet.
+    "run-config-written",
+    // run: the record saved, the runtime not started.
+    "run-record-saved",
+    // run in the foreground: the runtime runs the container, nobody waits for it.
+    "run-runtime-spawned",
+    // run -d: the monitor started, the command has not answered.
+    "run-monitor-spawned",
 ];
 
 /// Dies here with SIGKILL when this is the point `SANGJA_IMAGE_CRASH_AT` names.

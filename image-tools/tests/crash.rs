@@ -42,7 +42,7 @@ fn main() {
         &[],
         interrupted_removal_is_swept,
     )];
-    let crashing: [CrashTrial; 5] = [
+    let crashing: [CrashTrial; 6] = [
         ("kill_during_pull", &["docker-registry"], kill_during_pull),
         ("kill_during_push", &["docker-registry"], kill_during_push),
         ("kill_during_build", &["runc"], kill_during_build),
@@ -52,6 +52,7 @@ fn main() {
             &["runc"],
             kill_during_container_removal,
         ),
+        ("kill_during_run", &[], kill_during_run),
     ];
     for (name, needs, f) in crashing {
         let t = trial(name, needs, f);
@@ -371,4 +372,181 @@ fn which(name: &str) -> Option<PathBuf> {
             .map(|d| d.join(name))
             .find(|c| c.is_file())
     })
+}
+
+/// The runtime containers run with here: the sangja under test when SANGJA_BIN names it
+/// (scripts/test.sh does), else runc.
+fn container_runtime() -> Result<PathBuf, Failed> {
+    std::env::var_os("SANGJA_BIN")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .or_else(|| which("runc"))
+        .ok_or_else(|| "neither SANGJA_BIN nor runc on PATH names a runtime".into())
+}
+
+/// Processes whose command line is exactly `args` (NUL-separated in /proc).
+fn processes_running(args: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+        .collect()
+}
+
+/// What a container leaves on the host and in the store: container directories, runtime
+/// state, mounts under the store, volumes and its process.
+fn container_debris(store: &Path, sleeper: &[&str]) -> Vec<String> {
+    let mut left = Vec::new();
+    let names = |d: &Path| -> Vec<String> {
+        fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let containers = store.join("containers");
+    for n in names(&containers) {
+        if !n.starts_with('.') || n.starts_with(".removing-") {
+            left.push(format!("container directory {n}"));
+        }
+    }
+    for n in names(&containers.join(".state")) {
+        left.push(format!("runtime state {n}"));
+    }
+    for n in names(&store.join("volumes")) {
+        left.push(format!("volume {n}"));
+    }
+    let prefix = store.to_string_lossy().into_owned();
+    for line in fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+    {
+        if let Some(point) = line.split(' ').nth(4) {
+            if point.starts_with(&prefix) {
+                left.push(format!("mount {point}"));
+            }
+        }
+    }
+    for pid in processes_running(sleeper) {
+        left.push(format!("process {pid} ({})", sleeper.join(" ")));
+    }
+    left
+}
+
+/// `run` killed at each of its steps, foreground and detached: `ps -a` answers, `rm -f`
+/// (when the container got as far as being listed) or the next command removes every
+/// trace, fsck passes and the same run succeeds again.
+fn kill_during_run() -> TestResult {
+    let fx = Fx::new();
+    let runtime = container_runtime()?;
+    let store = fx.env.store.clone();
+    fx.load(&store, "crash-run:1")?;
+    let name = "fuzz27-run";
+    let sleeper = ["sleep", "2727"];
+    let with_runtime = |args: &[&str]| -> Result<String, Failed> {
+        let out = fx
+            .cmd(Path::new(bin()), &store, args)
+            .env("SANGJA_IMAGE_RUNTIME", &runtime)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "sangja-image {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    // Listed: whether the container must show in `ps -a` after the kill.
+    let points: [(&str, bool, bool); 5] = [
+        ("run-rootfs-mounted", false, false),
+        ("run-config-written", false, false),
+        ("run-record-saved", false, true),
+        ("run-runtime-spawned", false, true),
+        ("run-monitor-spawned", true, true),
+    ];
+    for (point, detach, listed) in points {
+        let mut args = vec!["run", "--name", name, "-v", "/data"];
+        if detach {
+            args.push("-d");
+        }
+        args.extend(["crash-run:1"].iter().chain(sleeper.iter()));
+        let crash = crash_bin().expect("checked in main");
+        let result = (|| -> TestResult {
+            // A file, not a pipe: the runtime the killed run started keeps its stderr open
+            // for as long as the container lives.
+            let err_path = fx.env.path(&format!("run-{point}.err"));
+            let status = fx
+                .cmd(&crash, &store, &args)
+                .env(CRASH_AT_ENV, point)
+                .env("SANGJA_IMAGE_RUNTIME", &runtime)
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&err_path)?)
+                .status()?;
+            check(
+                status.signal() == Some(libc::SIGKILL),
+                format!(
+                    "run with {CRASH_AT_ENV}={point}: expected death by SIGKILL, got {status}\n{}",
+                    fs::read_to_string(&err_path).unwrap_or_default()
+                ),
+            )?;
+            let ps = with_runtime(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+                .map_err(|e| format!("ps -a after a kill at {point}: {e:?}"))?;
+            check(
+                ps.contains(name) == listed,
+                format!("after a kill at {point}: listed should be {listed}, ps -a says:\n{ps}"),
+            )?;
+            if listed {
+                with_runtime(&["rm", "-f", "-v", name])
+                    .map_err(|e| format!("rm -f after a kill at {point}: {e:?}"))?;
+            }
+            // The runtime's own process may take a moment to go after its container.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let mut left = container_debris(&store, &sleeper);
+            while !left.is_empty() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                left = container_debris(&store, &sleeper);
+            }
+            check(
+                left.is_empty(),
+                format!("after a kill at {point} and the cleanup: {left:?}"),
+            )?;
+            fx.fsck(&store, &format!("run killed at {point}"))?;
+            let again = with_runtime(&[
+                "run",
+                "--rm",
+                "--name",
+                name,
+                "crash-run:1",
+                "echo",
+                "again",
+            ])
+            .map_err(|e| format!("retried run after {point}: {e:?}"))?;
+            check(
+                again.trim() == "again",
+                format!("retried run after {point} printed {again:?}"),
+            )?;
+            check(
+                container_debris(&store, &sleeper).is_empty(),
+                format!("the retried run --rm after {point} left debris"),
+            )
+        })();
+        if result.is_err() {
+            let _ = with_runtime(&["rm", "-f", "-v", name]);
+            for pid in processes_running(&sleeper) {
+                // SAFETY: plain kill of the container process this trial started.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+            }
+        }
+        result?;
+    }
+    Ok(())
 }

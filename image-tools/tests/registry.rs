@@ -39,6 +39,11 @@ fn main() {
         t("interrupted_pull_resumes", interrupted_pull_resumes),
         t("tls_with_cert_dir", tls_with_cert_dir),
         t("insecure_registries", insecure_registries),
+        trial(
+            "hostile_token_endpoints_are_bounded",
+            &[],
+            hostile_token_endpoints_are_bounded,
+        ),
     ]);
 }
 
@@ -1218,5 +1223,68 @@ fn insecure_registries() -> TestResult {
         ),
     )?;
     check(stored_digest(&other, &name)? == digest, "pulled digest")?;
+    Ok(())
+}
+
+/// A registry whose token endpoint drips its answer a byte at a time, or never ends it:
+/// the pull gives up within the token request's limit (shortened here to 2 s) with an
+/// error naming the token server, and the store is left as it was.
+fn hostile_token_endpoints_are_bounded() -> TestResult {
+    use registry_support::http::{Resp, Server};
+    let t = T::new();
+    let store = t.env.store.clone();
+    t.ok_in(&store, &["images"])?;
+    let before = snapshot(&store);
+    let cases: [(&str, Option<Duration>, &str); 2] = [
+        ("dripping", Some(Duration::from_millis(200)), "limit"),
+        ("endless", None, "larger than 1048576 bytes"),
+    ];
+    for (what, drip, needle) in cases {
+        let token = Server::start(Arc::new(move |_req| {
+            let mut r = Resp::new(200, b"{\"token\":\"");
+            r.endless = true;
+            r.drip = drip;
+            r.header("Content-Type", "application/json")
+        }));
+        let realm = format!("http://127.0.0.1:{}/token", token.port);
+        let registry = Server::start(Arc::new(move |_req| {
+            Resp::new(401, b"{}").header(
+                "WWW-Authenticate",
+                &format!("Bearer realm=\"{realm}\",service=\"hostile\""),
+            )
+        }));
+        let reference = format!("127.0.0.1:{}/hostile/token:1", registry.port);
+        let mut child = t
+            .cmd(&store, &["pull", &reference])
+            .env("SANGJA_IMAGE_TOKEN_TIMEOUT_MS", "2000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        // Liveness, not speed: an unbounded request would never end at all.
+        let watchdog = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(s) = child.try_wait()? {
+                break s;
+            }
+            if Instant::now() > watchdog {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(
+                    format!("{what} token answer: the pull was still waiting after 120 s").into(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut err)?;
+        check(
+            !status.success(),
+            format!("{what} token answer: the pull succeeded"),
+        )?;
+        for n in ["token server", needle] {
+            contains(&err, n).map_err(|e| format!("{what}: {}", e.message().unwrap_or("")))?;
+        }
+        store_unchanged(&before, &store, what)?;
+    }
     Ok(())
 }

@@ -332,9 +332,9 @@ pub fn run(cli: Cli) -> Result<i32> {
     };
     let store = Store::open(&cli.store)
         .with_context(|| format!("opening image store {}", cli.store.display()))?;
-    sangja_image::container::lifecycle::sweep_interrupted_removals(
-        &sangja_image::container::record::Containers::new(store.root()),
-    );
+    let containers = sangja_image::container::record::Containers::new(store.root());
+    sangja_image::container::lifecycle::sweep_interrupted_removals(&containers);
+    sangja_image::container::run::sweep_abandoned_creations(&containers);
     let mut out = std::io::stdout().lock();
     match command {
         Command::Image(v) | Command::ImageGroup(ImageCommand::Verb(v)) => {

@@ -34,6 +34,13 @@ fn client_options(
     {
         opts.retry_base = std::time::Duration::from_millis(ms);
     }
+    // The token request's whole-time limit (tests shorten it to prove the bound).
+    if let Some(ms) = std::env::var("SANGJA_IMAGE_TOKEN_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        opts.token_deadline = std::time::Duration::from_millis(ms);
+    }
     Ok(opts)
 }
 

@@ -59,15 +59,66 @@ impl Drop for Guard<'_> {
             if let Err(e) = lifecycle::remove_dir(&dir) {
                 tracing::warn!(container = %self.id, error = %e, "cleaning up a failed run");
             }
-            let store_root = self.containers.dir().parent().unwrap_or(Path::new("."));
-            let volumes = crate::volume::Volumes::new(store_root);
-            for v in &self.new_volumes {
-                let _ = std::fs::remove_dir_all(
-                    volumes
-                        .data(v)
-                        .parent()
-                        .unwrap_or(Path::new("/nonexistent")),
-                );
+            discard_volumes(self.containers, &self.new_volumes);
+        }
+    }
+}
+
+/// Removes volumes a creation made, which nothing else can be using yet.
+fn discard_volumes(containers: &Containers, names: &[String]) {
+    let store_root = containers.dir().parent().unwrap_or(Path::new("."));
+    let volumes = crate::volume::Volumes::new(store_root);
+    for v in names {
+        let _ = std::fs::remove_dir_all(
+            volumes
+                .data(v)
+                .parent()
+                .unwrap_or(Path::new("/nonexistent")),
+        );
+    }
+}
+
+/// Where a creation lists the volumes it made until its record names them, so that a
+/// creation killed half-way can be undone by whoever finds it.
+const NEW_VOLUMES: &str = ".new-volumes";
+
+/// Undoes creations a crash interrupted: a container directory without a record, found
+/// while holding the create lock (a live creation holds it until its record is saved),
+/// is one whose creator died. Its root is unmounted, the volumes it made and the
+/// directory removed. Every command that opens the store calls this.
+pub fn sweep_abandoned_creations(containers: &Containers) {
+    let abandoned = |containers: &Containers| -> Vec<String> {
+        let Ok(items) = std::fs::read_dir(containers.dir()) else {
+            return Vec::new();
+        };
+        items
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.') && containers.load(n).is_err())
+            .filter(|n| containers.path(n).is_dir())
+            .collect()
+    };
+    // The lock only when there is something to look at: the common case stays lock-free.
+    if abandoned(containers).is_empty() {
+        return;
+    }
+    let Ok(_lock) = containers.lock() else {
+        return;
+    };
+    for id in abandoned(containers) {
+        let dir = containers.path(&id);
+        let made: Vec<String> = std::fs::read_to_string(dir.join(NEW_VOLUMES))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        match lifecycle::remove_dir(&dir) {
+            Ok(()) => {
+                discard_volumes(containers, &made);
+                tracing::info!(dir = %dir.display(), "undid a container creation a crash interrupted");
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "interrupted creation: could not undo it, left for later")
             }
         }
     }
@@ -148,8 +199,16 @@ fn create<'a>(
     guard.owner = Some(Owner::create(&dir)?);
     let rootfs = dir.join("rootfs");
     snapshot::mount_overlay(&lower, &dir.join("upper"), &dir.join("work"), &rootfs)?;
+    crate::crash_point::reach("run-rootfs-mounted");
     let mut cfg = cfg.clone();
-    let volume_names = attach_volumes(store, image, &rootfs, &mut cfg, &mut guard.new_volumes)?;
+    let volume_names = attach_volumes(
+        store,
+        image,
+        &rootfs,
+        &mut cfg,
+        &dir,
+        &mut guard.new_volumes,
+    )?;
     let cfg = &cfg;
     let spec = config::build(image, &rootfs, &id, cfg)?;
     // The working directory is made if the image lacks it, as docker does.
@@ -162,6 +221,7 @@ fn create<'a>(
         serde_json::to_vec_pretty(&spec).expect("spec serialises"),
     )
     .map_err(io_err(&path))?;
+    crate::crash_point::reach("run-config-written");
     let state = lifecycle::state_root(containers);
     std::fs::create_dir_all(&state).map_err(io_err(&state))?;
     let rec = Record {
@@ -191,7 +251,10 @@ fn create<'a>(
         stop_requested: false,
     };
     containers.save(&rec)?;
+    // The record names the volumes now: removing the container removes them.
+    let _ = std::fs::remove_file(dir.join(NEW_VOLUMES));
     drop(lock);
+    crate::crash_point::reach("run-record-saved");
     guard.runtime = Some(lifecycle::runtime_of(containers, &rec));
     Ok((rec, guard))
 }
@@ -206,6 +269,7 @@ fn attach_volumes(
     image: &Image,
     rootfs: &Path,
     cfg: &mut RunConfig,
+    dir: &Path,
     made: &mut Vec<String>,
 ) -> Result<Vec<String>, ContainerError> {
     use config::VolumeKind;
@@ -236,6 +300,8 @@ fn attach_volumes(
         let (_, new) = volumes.ensure(&name, &[], anonymous)?;
         if new {
             made.push(name.clone());
+            let list = dir.join(NEW_VOLUMES);
+            std::fs::write(&list, made.join("\n")).map_err(io_err(&list))?;
         }
         let data = volumes.data(&name);
         crate::volume::seed(&name, &data, rootfs, &v.target)?;
@@ -314,6 +380,7 @@ pub fn run(
     if opts.detach {
         let owner = guard.owner.as_ref().expect("create takes the owner lock");
         monitor::spawn(&containers, &rec, owner)?;
+        crate::crash_point::reach("run-monitor-spawned");
         guard.armed = false;
         return Ok(Outcome::Detached(rec.id));
     }
@@ -323,6 +390,7 @@ pub fn run(
     let rt_log = dir.join("runtime.log");
     let mut child = rt.run_foreground(&dir, &rec.id, opts.interactive, &rt_log)?;
     CHILD.store(child.id() as i32, Ordering::SeqCst);
+    crate::crash_point::reach("run-runtime-spawned");
     let status = child.wait().map_err(io_err(&rt.bin));
     CHILD.store(0, Ordering::SeqCst);
     let status = status?;

@@ -5,11 +5,19 @@
 use super::RegistryError;
 use crate::credentials::Credential;
 use std::collections::HashMap;
+use std::io::Read;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a token without `expires_in` lives (the distribution spec's default).
 const DEFAULT_TOKEN_LIFETIME: u64 = 60;
+
+/// A token answer is a small JSON document; more than this is a hostile or broken server.
+const MAX_TOKEN_BODY: u64 = 1 << 20;
+
+/// How long a token request may take in all, body included. The agent's read timeout
+/// bounds each read only, so a server dripping a byte at a time would hold a pull forever.
+pub const TOKEN_DEADLINE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Challenge {
@@ -89,6 +97,7 @@ struct Token {
 pub struct Auth {
     registry: String,
     credential: Option<Credential>,
+    token_deadline: Duration,
     challenge: Mutex<Challenge>,
     tokens: Mutex<HashMap<String, Token>>,
 }
@@ -128,10 +137,11 @@ fn token_of(body: TokenResponse, now: Instant) -> Option<(String, Instant)> {
 const MAX_TOKEN_LIFETIME: u64 = 24 * 60 * 60;
 
 impl Auth {
-    pub fn new(registry: &str, credential: Option<Credential>) -> Auth {
+    pub fn new(registry: &str, credential: Option<Credential>, token_deadline: Duration) -> Auth {
         Auth {
             registry: registry.to_string(),
             credential,
+            token_deadline,
             challenge: Mutex::new(Challenge::None),
             tokens: Mutex::new(HashMap::new()),
         }
@@ -196,7 +206,10 @@ impl Auth {
         service: Option<&str>,
         scopes: &[String],
     ) -> Result<Token, RegistryError> {
-        let mut req = agent.get(realm).query("client_id", "sangja-image");
+        let mut req = agent
+            .get(realm)
+            .timeout(self.token_deadline)
+            .query("client_id", "sangja-image");
         if let Some(s) = service {
             req = req.query("service", s);
         }
@@ -227,11 +240,23 @@ impl Auth {
                 return Err(self.err(format!("token server {realm}: {t}")))
             }
         };
-        let body: TokenResponse = resp
-            .into_json()
-            .map_err(|e| self.err(format!("token server {realm}: invalid answer: {e}")))?;
-        let (value, expires) = token_of(body, Instant::now())
-            .ok_or_else(|| self.err(format!("token server {realm} sent no token")))?;
+        let mut body = Vec::new();
+        resp.into_reader()
+            .take(MAX_TOKEN_BODY + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                self.err(format!(
+                    "token server {realm}: reading the answer failed within the {}s limit: {e}",
+                    self.token_deadline.as_secs_f32()
+                ))
+            })?;
+        if body.len() as u64 > MAX_TOKEN_BODY {
+            return Err(self.err(format!(
+                "token server {realm}: answer larger than {MAX_TOKEN_BODY} bytes"
+            )));
+        }
+        let (value, expires) = parse_token_answer(&body, Instant::now())
+            .map_err(|e| self.err(format!("token server {realm}: {e}")))?;
         Ok(Token { value, expires })
     }
 

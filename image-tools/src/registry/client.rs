@@ -25,6 +25,8 @@ pub struct ClientOptions {
     /// Attempts after the first, for connection errors, 429 and 5xx.
     pub retries: u32,
     pub retry_base: Duration,
+    /// The whole token request's limit ([`super::auth::TOKEN_DEADLINE`] unless a test shortens it).
+    pub token_deadline: Duration,
 }
 
 impl Default for ClientOptions {
@@ -35,6 +37,7 @@ impl Default for ClientOptions {
             credential: None,
             retries: 4,
             retry_base: Duration::from_millis(200),
+            token_deadline: super::auth::TOKEN_DEADLINE,
         }
     }
 }
@@ -108,7 +111,7 @@ impl Client {
             registry: registry.to_string(),
             base: format!("https://{host}"),
             agent,
-            auth: Auth::new(registry, opts.credential.clone()),
+            auth: Auth::new(registry, opts.credential.clone(), opts.token_deadline),
             retries: opts.retries,
             retry_base: opts.retry_base,
         };

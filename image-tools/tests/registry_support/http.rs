@@ -73,6 +73,8 @@ pub struct Resp {
     pub truncate: Option<usize>,
     /// After the body, send filler bytes until the client hangs up (no Content-Length).
     pub endless: bool,
+    /// With `endless`: one filler byte per interval instead of as fast as possible.
+    pub drip: Option<std::time::Duration>,
 }
 
 impl Resp {
@@ -83,6 +85,7 @@ impl Resp {
             body: body.to_vec(),
             truncate: None,
             endless: false,
+            drip: None,
         }
     }
     pub fn header(mut self, k: &str, v: &str) -> Resp {
@@ -215,7 +218,14 @@ fn serve(mut conn: TcpStream, handler: &Handler) -> std::io::Result<()> {
             // Until the client gives up: its write error ends this thread.
             let filler = [b' '; 1 << 16];
             loop {
-                conn.write_all(&filler)?;
+                match resp.drip {
+                    Some(every) => {
+                        conn.write_all(b" ")?;
+                        conn.flush()?;
+                        std::thread::sleep(every);
+                    }
+                    None => conn.write_all(&filler)?,
+                }
             }
         }
     }
@@ -263,6 +273,7 @@ pub fn forward(upstream: &str, req: &Req) -> std::io::Result<Resp> {
         body: raw[split + 4..].to_vec(),
         truncate: None,
         endless: false,
+        drip: None,
     })
 }
 
