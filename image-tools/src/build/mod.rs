@@ -11,6 +11,8 @@ pub mod cache;
 pub mod config;
 pub mod context;
 pub mod copy;
+pub mod mounts;
+pub mod platform;
 pub mod progress;
 pub mod rootfs;
 
@@ -24,6 +26,7 @@ use crate::image::{self, Image};
 use crate::layer::pack;
 use crate::layer::Root;
 use crate::reference::Reference;
+use crate::registry::platform::Platform;
 use crate::store::{CommitImage, Store, Txn, MANIFEST_MEDIA_TYPE};
 use config::{History, ImageConfig};
 use context::Context;
@@ -97,8 +100,8 @@ fn step_err(m: impl Into<String>) -> BuildError {
     BuildError::Step(m.into())
 }
 
-/// Pulls a missing base image (the caller knows the registries).
-pub type Pull<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+/// Pulls a missing base image for a platform (the caller knows the registries).
+pub type Pull<'a> = &'a dyn Fn(&str, &Platform) -> Result<(), String>;
 
 pub struct Options {
     /// The Dockerfile's text and its name in messages.
@@ -116,6 +119,10 @@ pub struct Options {
     pub progress: progress::Mode,
     /// `--target`: the stage to build (default the last one).
     pub target: Option<String>,
+    /// `--secret id=ID,src=FILE`: id and content, for `RUN --mount=type=secret`.
+    pub secrets: Vec<(String, Vec<u8>)>,
+    /// `--platform`: the target platform (default this machine's).
+    pub platform: Option<String>,
 }
 
 pub struct Built {
@@ -140,6 +147,19 @@ fn at<'a>(file: &str, ins: &'a RawInstruction) -> impl FnOnce(BuildError) -> Bui
             instruction: ins.original.clone(),
             cause: Box::new(e),
         },
+    }
+}
+
+/// `--platform`, default this machine's.
+fn target_platform(opts: &Options) -> Result<Platform, BuildError> {
+    match &opts.platform {
+        None => Ok(Platform::host()),
+        Some(p) if p.contains(',') => Err(step_err(format!(
+            "--platform {p}: one platform at a time (a multi-platform build is not implemented)"
+        ))),
+        Some(p) => p
+            .parse()
+            .map_err(|e| step_err(format!("--platform {p}: {e}"))),
     }
 }
 
@@ -168,7 +188,9 @@ fn check(opts: &Options) -> Result<(parse::Dockerfile, Plan), BuildError> {
             Instruction::Arg(_) => {}
             _ if froms == 0 => return Err(err("no build stage in current context".into()).into()),
             Instruction::Run { mounts, .. } if !mounts.is_empty() => {
-                return Err(at(file, ins)(BuildError::Unsupported("RUN --mount".into())))
+                for m in mounts {
+                    df::mount::parse(m).map_err(|e| err(format!("RUN {e}")))?;
+                }
             }
             Instruction::Run {
                 security: Some(_), ..
@@ -188,13 +210,21 @@ fn check(opts: &Options) -> Result<(parse::Dockerfile, Plan), BuildError> {
     if froms == 0 {
         return Err(step_err(format!("{file}: no FROM instruction")));
     }
-    let plan =
-        stages::plan(&dockerfile, &opts.build_args, opts.target.as_deref()).map_err(|e| match e
-            .line
-        {
+    let auto = platform::automatic_args(&Platform::host(), &target_platform(opts)?);
+    let plan = stages::plan(&dockerfile, &opts.build_args, &auto, opts.target.as_deref()).map_err(
+        |e| match e.line {
             0 => step_err(format!("{}: {}", e.file, e.message)),
             _ => BuildError::Parse(e),
-        })?;
+        },
+    )?;
+    for stage in &plan.stages {
+        if let Some(p) = stage.platform.as_deref().filter(|p| !p.is_empty()) {
+            if let Err(e) = p.parse::<Platform>() {
+                let ins = &dockerfile.instructions[stage.from];
+                return Err(at(file, ins)(step_err(format!("FROM --platform={p}: {e}"))));
+            }
+        }
+    }
     Ok((dockerfile, plan))
 }
 
@@ -240,6 +270,10 @@ struct Builder<'a> {
     /// The stage being built.
     stage: usize,
     done: Vec<Option<Done>>,
+    /// `--platform` (default this machine's).
+    target_platform: Platform,
+    /// The stage's: its `FROM --platform`, else the target's.
+    stage_platform: Platform,
 }
 
 fn now() -> String {
@@ -414,6 +448,8 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
         stage_label: None,
         stage: 0,
         done: (0..stage_count).map(|_| None).collect(),
+        target_platform: target_platform(opts)?,
+        stage_platform: Platform::host(),
     };
     let result = b.run_all(&dockerfile, &mut txn);
     let result = result.and_then(|()| b.export(txn));
@@ -570,15 +606,12 @@ impl Builder<'_> {
         ins: &RawInstruction,
         stage: &stages::Stage,
     ) -> Result<Vec<String>, BuildError> {
-        if let Some(p) = &stage.platform {
-            let host = crate::registry::platform::Platform::host();
-            let want = format!("{}/{}", host.os, host.architecture);
-            if *p != want && !p.is_empty() {
-                return Err(BuildError::Unsupported(format!(
-                    "FROM --platform={p}: only this machine's {want} builds here"
-                )));
-            }
-        }
+        self.stage_platform = match stage.platform.as_deref().filter(|p| !p.is_empty()) {
+            Some(p) => p
+                .parse()
+                .map_err(|e| step_err(format!("FROM --platform={p}: {e}")))?,
+            None => self.target_platform.clone(),
+        };
         match &stage.base {
             Source::Image(name) => self.base_step(ins, name),
             Source::Stage(j) => {
@@ -653,9 +686,24 @@ impl Builder<'_> {
         }
     }
 
+    /// A RUN needs this stage's platform to execute here.
+    fn check_platform_can_run(&self) -> Result<(), BuildError> {
+        platform::can_run(
+            &self.stage_platform,
+            &Platform::host(),
+            Path::new("/proc/sys/fs/binfmt_misc"),
+        )
+        .map_err(step_err)
+    }
+
     fn load_base(&mut self, name: &str) -> Result<Vec<String>, BuildError> {
         if name.eq_ignore_ascii_case("scratch") {
             self.cfg = ImageConfig::scratch();
+            self.cfg.architecture = self.stage_platform.architecture.clone();
+            self.cfg.os = self.stage_platform.os.clone();
+            if let Some(v) = &self.stage_platform.variant {
+                self.cfg.extra.insert("variant".into(), json!(v));
+            }
             self.default_path();
             self.key = cache::key(&json!({ "base": "scratch" }));
             self.ws.set_base(self.store, None)?;
@@ -680,23 +728,33 @@ impl Builder<'_> {
     }
 
     /// An image from the store, pulled when missing (or always with --pull).
+    /// An image for the stage's platform: one in the store for another platform is
+    /// pulled again for this one (picked from the index, as docker).
     fn find_image(&self, name: &str) -> Result<Image, BuildError> {
-        let local = if self.opts.pull {
-            None
-        } else {
-            image::find(self.store, name).ok()
+        let want = &self.stage_platform;
+        let platform_of = |i: &Image| Platform {
+            os: i.config_raw["os"].as_str().unwrap_or_default().to_string(),
+            architecture: i.config_raw["architecture"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            variant: i.config_raw["variant"].as_str().map(str::to_string),
         };
-        match local {
-            Some(i) => Ok(i),
-            None => {
-                if let Err(m) = (self.pull)(name) {
-                    return Err(step_err(format!(
-                        "{name}: not in the store and pulling it failed: {m}"
-                    )));
-                }
-                Ok(image::find(self.store, name)?)
+        let found = image::find(self.store, name).ok();
+        let why = match &found {
+            Some(i) if !self.opts.pull && want.matches(&platform_of(i)) => return Ok(i.clone()),
+            Some(i) if !self.opts.pull => {
+                format!("the store's {name} is for {}, not {want}", platform_of(i))
             }
+            Some(_) => format!("--pull {name}"),
+            None => format!("{name}: not in the store"),
+        };
+        if let Err(m) = (self.pull)(name, want) {
+            return Err(step_err(format!(
+                "{why}, and pulling it for {want} failed: {m}"
+            )));
         }
+        Ok(image::find(self.store, name)?)
     }
 
     /// An image without PATH gets docker's default one, first (as BuildKit and buildah).
@@ -853,8 +911,15 @@ impl Builder<'_> {
                 command,
                 network,
                 heredocs,
+                mounts,
                 ..
-            } => self.run_step(ins, trigger, command, network, &heredocs, txn)?,
+            } => {
+                let mounts = mounts
+                    .iter()
+                    .map(|m| df::mount::parse(m).map_err(|e| step_err(format!("RUN {e}"))))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.run_step(ins, trigger, command, network, &heredocs, &mounts, txn)?
+            }
             Instruction::Copy(c) => self.copy_step(ins, trigger, c, false, txn)?,
             Instruction::Add(c) => self.copy_step(ins, trigger, c, true, txn)?,
             Instruction::Workdir(w) => {
@@ -952,6 +1017,30 @@ impl Builder<'_> {
             .collect()
     }
 
+    /// The root a bind mount's `source` is in: `from=` a stage or image, else the
+    /// context.
+    fn bind_roots(&mut self, mounts: &[df::mount::Mount]) -> Result<Vec<PathBuf>, BuildError> {
+        let mut roots = Vec::new();
+        for m in mounts {
+            if let df::mount::Mount::Bind { from, .. } = m {
+                roots.push(match from {
+                    Some(v) => self.root_named_by_from(v)?,
+                    None => self
+                        .context
+                        .as_ref()
+                        .map(|c| c.root().to_path_buf())
+                        .ok_or_else(|| {
+                            step_err(
+                                "RUN --mount=type=bind: there is no build context (the Dockerfile came on stdin)",
+                            )
+                        })?,
+                });
+            }
+        }
+        Ok(roots)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn run_step(
         &mut self,
         ins: &RawInstruction,
@@ -959,8 +1048,11 @@ impl Builder<'_> {
         command: Command,
         network: Option<String>,
         heredocs: &[parse::Heredoc],
+        run_mounts: &[df::mount::Mount],
         txn: &mut Txn<'_>,
     ) -> Result<(), BuildError> {
+        self.check_platform_can_run()?;
+        let bind_roots = self.bind_roots(run_mounts)?;
         let (args, mounts) = self.heredoc_command(command, heredocs)?;
         let args_env = self.arg_env();
         let mut env: Vec<String> = self.cfg.env().to_vec();
@@ -994,21 +1086,44 @@ impl Builder<'_> {
                 .iter()
                 .map(|h| json!([h.name, h.content, h.chomp]))
                 .collect::<Vec<_>>(),
+            // The mounts as written: never a secret's or a cache's content (BuildKit).
+            "mounts": run_mounts.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>(),
         });
         env.extend(proxies);
         let command = args.join(" ");
         let runtime = self.opts.runtime.clone();
+        let run_mounts = run_mounts.to_vec();
         self.fs_step(ins, trigger, created_by, parts, txn, move |b, m, step| {
             let img = as_image(&b.cfg)?;
-            let rs = rootfs::RunStep {
-                args: args.clone(),
-                mounts: mounts.clone(),
-                env: env.clone(),
-                network,
-                runtime: runtime.clone(),
-            };
-            let progress = &b.progress;
-            let code = b.ws.run(m, &img, &rs, &mut |l| progress.line(step, l))?;
+            let scratch = b.ws.dir().join(format!("mounts-{}", b.index));
+            let prepared = mounts::prepare(
+                &run_mounts,
+                mounts::Inputs {
+                    store_root: b.store.root(),
+                    scratch: scratch.clone(),
+                    bind_roots,
+                    secrets: &b.opts.secrets,
+                },
+            );
+            let result = prepared.and_then(|prepared| {
+                let mut all = mounts.clone();
+                all.extend(prepared.mounts.iter().cloned());
+                let mut env = env.clone();
+                env.extend(prepared.env.iter().cloned());
+                let rs = rootfs::RunStep {
+                    args: args.clone(),
+                    mounts: all,
+                    env,
+                    network,
+                    runtime: runtime.clone(),
+                    mount_points: prepared.targets.clone(),
+                };
+                let progress = &b.progress;
+                b.ws.run(m, &img, &rs, &mut |l| progress.line(step, l))
+            });
+            // Secrets and rw copies go as soon as the step is done.
+            let _ = std::fs::remove_dir_all(&scratch);
+            let code = result?;
             if rootfs::interrupted() {
                 return Err(BuildError::Interrupted);
             }
@@ -1035,6 +1150,7 @@ impl Builder<'_> {
         let dest_dir_syntax =
             args.dest.ends_with('/') || args.dest == "." || args.dest.ends_with("/.");
         let dest = join_dir(&workdir, &args.dest);
+        let excludes = df::ignore::Ignore::parse(&args.excludes.join("\n"));
         let mut srcs: Vec<Src> = Vec::new();
         let from_ctx = match &args.from {
             Some(v) => Some(Context::plain(&self.root_named_by_from(v)?)?),
@@ -1072,10 +1188,21 @@ impl Builder<'_> {
                     ))
                 })?,
             };
+            let pivot = args.parents.then(|| parents_pivot(s));
             for source in ctx.sources(s)? {
                 let entries = ctx.entries(&source)?;
-                srcs.push(Src::Ctx(source, entries));
+                if let Some(e) = exclude_entries(&excludes, source, entries) {
+                    srcs.push(match &pivot {
+                        Some(p) => with_parents(p, e.0, e.1),
+                        None => Src::Ctx(e.0, e.1),
+                    });
+                }
             }
+        }
+        if args.parents && !dest_dir_syntax {
+            return Err(step_err(format!(
+                "{kw} --parents: the destination must be a directory and end with a /"
+            )));
         }
         if srcs.len() > 1 && !dest_dir_syntax {
             return Err(step_err(format!(
@@ -1104,24 +1231,42 @@ impl Builder<'_> {
                 }
             });
         }
+        // --link: the owner comes from the layers below, resolved now (the step runs on
+        // an empty root), and is part of the key instead of the parent.
+        let linked = if args.link {
+            Some(self.link_owner(&args, txn)?)
+        } else {
+            None
+        };
         let parts = json!({
             kw: {"sources": args.sources, "dest": dest, "dir": dest_dir_syntax,
-                 "chown": args.chown, "chmod": args.chmod, "from": args.from},
+                 "chown": args.chown, "chmod": args.chmod, "from": args.from,
+                 "parents": args.parents, "exclude": args.excludes, "link": linked},
             "content": content,
         });
         let created_by = format!("{kw} {} {} # buildkit", args.sources.join(" "), args.dest);
         let single = srcs.len() == 1;
-        self.fs_step(ins, trigger, created_by, parts, txn, move |b, m, _| {
-            place(
-                b.ws.dir(),
-                m,
-                &srcs,
-                &args,
-                &dest,
-                dest_dir_syntax || !single,
-                add,
-            )
-        })
+        let link = args.link;
+        self.fs_step_as(
+            ins,
+            trigger,
+            created_by,
+            parts,
+            link,
+            txn,
+            move |b, m, _| {
+                place(
+                    b.ws.dir(),
+                    m,
+                    &srcs,
+                    &args,
+                    &dest,
+                    dest_dir_syntax || !single,
+                    add,
+                    linked,
+                )
+            },
+        )
     }
 
     /// `COPY <<NAME`: each heredoc as the file NAME (mode 0644, mtime 0, variables
@@ -1161,6 +1306,24 @@ impl Builder<'_> {
         Ok((Context::plain(&dir)?, names))
     }
 
+    /// `COPY --link --chown`: the owner, looked up in the layers so far.
+    fn link_owner(
+        &mut self,
+        args: &CopyArgs,
+        txn: &mut Txn<'_>,
+    ) -> Result<Option<(u32, u32)>, BuildError> {
+        let Some(spec) = args.chown.as_deref() else {
+            return Ok(None);
+        };
+        self.materialize(txn)?;
+        let m = self.ws.mount()?;
+        let r = Root::open(&m.rootfs)
+            .map_err(|e| io_at(&m.rootfs, e))
+            .and_then(|root| chown(&root, spec));
+        self.ws.finish(m)?;
+        r.map(Some)
+    }
+
     /// A step that changes the filesystem: from the cache, or run on a new overlay
     /// whose upper dir then becomes the step's layer (none when it stayed empty).
     fn fs_step(
@@ -1172,25 +1335,51 @@ impl Builder<'_> {
         txn: &mut Txn<'_>,
         exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
     ) -> Result<(), BuildError> {
+        self.fs_step_as(ins, trigger, created_by, parts, false, txn, exec)
+    }
+
+    /// [`Self::fs_step`]; a `link`ed step runs on an empty root and its cache key does
+    /// not depend on the steps before it (`COPY --link`), so a changed base still hits.
+    #[allow(clippy::too_many_arguments)]
+    fn fs_step_as(
+        &mut self,
+        ins: &RawInstruction,
+        trigger: bool,
+        created_by: String,
+        parts: Value,
+        link: bool,
+        txn: &mut Txn<'_>,
+        exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
+    ) -> Result<(), BuildError> {
         let label = self.label(ins, trigger);
         let step = self.progress.begin(&label);
-        let key = cache::key(&json!({ "parent": self.key, "step": parts }));
+        let key = if link {
+            cache::key(&json!({ "linked": parts }))
+        } else {
+            cache::key(&json!({ "parent": self.key, "step": parts }))
+        };
+        // What the steps after this one build on.
+        let next_key = if link {
+            cache::key(&json!({ "parent": self.key, "linked": key }))
+        } else {
+            key.clone()
+        };
         if !self.opts.no_cache {
             if let Some(entry) = cache::get(self.store, &key) {
                 let created = clamp_time(&entry.created, self.epoch);
                 self.add_layer(entry.layer, created, created_by, true);
-                self.key = key;
+                self.key = next_key;
                 self.progress.cached(step);
                 return Ok(());
             }
         }
-        match self.execute(&step, txn, exec) {
+        match self.execute(&step, txn, link, exec) {
             Ok(layer) => {
                 let created = self.now();
                 self.add_layer(layer.clone(), created.clone(), created_by, false);
                 self.new_entries
                     .push((key.clone(), cache::Entry { layer, created }));
-                self.key = key;
+                self.key = next_key;
                 self.progress.done(step);
                 Ok(())
             }
@@ -1205,10 +1394,15 @@ impl Builder<'_> {
         &mut self,
         step: &Step,
         txn: &mut Txn<'_>,
+        link: bool,
         exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
     ) -> Result<Option<cache::Layer>, BuildError> {
         self.materialize(txn)?;
-        let m = self.ws.mount()?;
+        let m = if link {
+            self.ws.mount_empty()?
+        } else {
+            self.ws.mount()?
+        };
         let r = exec(self, &m, step);
         let upper = self.ws.finish(m)?;
         r?;
@@ -1413,7 +1607,67 @@ fn join_rel(dir: &str, name: &str) -> String {
     }
 }
 
+/// The part of a `COPY --parents` source kept at the destination starts after a `/./`
+/// (BuildKit's pivot); without one the whole path is kept. Returns the cleaned prefix
+/// that is dropped.
+fn parents_pivot(src: &str) -> String {
+    match src.find("/./") {
+        Some(i) => df::ignore::clean(&src[..i]),
+        None => String::new(),
+    }
+}
+
+/// A source whose entries land under its path in the context (minus `pivot`).
+fn with_parents(pivot: &str, mut source: context::Source, entries: Vec<context::Entry>) -> Src {
+    let rel = source.rel.trim_start_matches('/');
+    let kept = match pivot {
+        "" | "." => rel.to_string(),
+        p => rel
+            .strip_prefix(p)
+            .map(|r| r.trim_start_matches('/').to_string())
+            .unwrap_or_else(|| rel.to_string()),
+    };
+    let entries = entries
+        .into_iter()
+        .map(|mut e| {
+            e.rel = join_rel(&kept, &e.rel);
+            e
+        })
+        .collect();
+    // Placed like a directory's contents: each entry at its own relative path.
+    source.is_dir = true;
+    Src::Ctx(source, entries)
+}
+
+/// `--exclude`: the source's entries that no pattern leaves out, matched against the
+/// path in the source and in the context (as BuildKit); `None` when the source itself
+/// is excluded.
+fn exclude_entries(
+    excludes: &df::ignore::Ignore,
+    source: context::Source,
+    entries: Vec<context::Entry>,
+) -> Option<(context::Source, Vec<context::Entry>)> {
+    if excludes.patterns.is_empty() {
+        return Some((source, entries));
+    }
+    let name = source.rel.rsplit('/').next().unwrap_or("").to_string();
+    if excludes.excluded(&source.rel) || (!name.is_empty() && excludes.excluded(&name)) {
+        return None;
+    }
+    if !source.is_dir {
+        return Some((source, entries));
+    }
+    let kept = entries
+        .into_iter()
+        .filter(|e| {
+            !excludes.excluded(&e.rel) && !excludes.excluded(&join_rel(&source.rel, &e.rel))
+        })
+        .collect();
+    Some((source, kept))
+}
+
 /// Writes a COPY/ADD's sources onto the mounted step.
+#[allow(clippy::too_many_arguments)]
 fn place(
     ws_dir: &Path,
     m: &rootfs::Mounted,
@@ -1422,10 +1676,16 @@ fn place(
     dest: &str,
     dest_dir: bool,
     add: bool,
+    // `COPY --link`: the owner found in the layers below (the step's own rootfs is
+    // empty then) and no look at the destination.
+    linked: Option<Option<(u32, u32)>>,
 ) -> Result<(), BuildError> {
     use std::os::unix::fs::PermissionsExt;
     let root = Root::open(&m.rootfs).map_err(|e| io_at(&m.rootfs, e))?;
-    let owner = args.chown.as_deref().map(|c| chown(&root, c)).transpose()?;
+    let owner = match linked {
+        Some(o) => o,
+        None => args.chown.as_deref().map(|c| chown(&root, c)).transpose()?,
+    };
     let chmod = match args.chmod.as_deref() {
         None => None,
         Some(c) => Some(
@@ -1443,9 +1703,10 @@ fn place(
     let dest_rel = dest.trim_start_matches('/').to_string();
     let dest_is_dir = dest_dir
         || dest_rel.is_empty()
-        || crate::layer::inroot::InPath::parse(dest_rel.as_bytes())
-            .ok()
-            .is_some_and(|p| root.open_dir(&p).is_ok());
+        || linked.is_none()
+            && crate::layer::inroot::InPath::parse(dest_rel.as_bytes())
+                .ok()
+                .is_some_and(|p| root.open_dir(&p).is_ok());
     let mut placed: Vec<copy::Placed<'_>> = Vec::new();
     let mut archives: Vec<&Path> = Vec::new();
     let url_entries: Vec<Option<context::Entry>> = srcs
@@ -1686,6 +1947,8 @@ mod tests {
             runtime: PathBuf::from("sangja"),
             progress: progress::Mode::Quiet,
             target: None,
+            secrets: vec![],
+            platform: None,
         };
         for (text, want) in [
             ("FROM a\nRUNN x", "Dockerfile:2: unknown instruction: RUNN"),
@@ -1706,8 +1969,20 @@ mod tests {
                 "Dockerfile:2: unknown flag: --from",
             ),
             (
-                "FROM a\nRUN --mount=type=cache,target=/x true",
-                "RUN --mount",
+                "FROM a\nRUN --mount=type=nfs,target=/x true",
+                "Dockerfile:2: RUN --mount \"type=nfs,target=/x\": unsupported mount type \"nfs\"",
+            ),
+            (
+                "FROM a\nRUN --mount=type=cache,target=/x,colour=red true",
+                "Dockerfile:2: RUN --mount",
+            ),
+            (
+                "FROM --platform=linux a\nRUN true",
+                "Dockerfile:1: FROM --platform=linux a: FROM --platform=linux:",
+            ),
+            (
+                "ARG P=nope\nFROM --platform=$P a\nRUN true",
+                "Dockerfile:2: FROM --platform=$P a: FROM --platform=nope",
             ),
             ("ARG A=1", "no FROM instruction"),
             ("# only a comment\n", "no instructions"),

@@ -181,6 +181,17 @@ impl Workspace {
         })
     }
 
+    /// Mounts an empty root with a new upper dir (a `COPY --link` step, whose layer
+    /// must not depend on the stack); `finish` still puts it on the stack.
+    pub fn mount_empty(&mut self) -> Result<Mounted, BuildError> {
+        let empty = self.dir.join("empty");
+        fs::create_dir_all(&empty).map_err(io_err(&empty))?;
+        let lowers = std::mem::replace(&mut self.lowers, vec![empty]);
+        let m = self.mount();
+        self.lowers = lowers;
+        m
+    }
+
     /// Unmounts the step's overlay; its upper dir joins the stack. Returns the upper dir.
     pub fn finish(&mut self, m: Mounted) -> Result<PathBuf, BuildError> {
         snapshot::unmount(&m.rootfs).map_err(|e| BuildError::Snapshot(Box::new(e)))?;
@@ -199,11 +210,22 @@ impl Workspace {
         on_line: &mut dyn FnMut(&str),
     ) -> Result<i32, BuildError> {
         let root = Root::open(&m.rootfs).map_err(|e| io_err(&m.rootfs)(e.into()))?;
-        let absent: Vec<&str> = MOUNT_POINTS
+        // The runtime's own mount points and the step's --mount targets, with every
+        // parent directory that is not there yet.
+        let mut absent: Vec<String> = Vec::new();
+        for t in MOUNT_POINTS
             .iter()
-            .copied()
-            .filter(|p| !exists_in(&root, p))
-            .collect();
+            .map(|p| p.to_string())
+            .chain(step.mount_points.iter().cloned())
+        {
+            let comps: Vec<&str> = t.split('/').filter(|c| !c.is_empty()).collect();
+            for i in 1..=comps.len() {
+                let rel = comps[..i].join("/");
+                if !absent.contains(&rel) && !exists_in(&root, &rel) {
+                    absent.push(rel);
+                }
+            }
+        }
         let cwd = image.config_raw["config"]["WorkingDir"]
             .as_str()
             .filter(|w| !w.is_empty())
@@ -334,6 +356,8 @@ pub struct RunStep {
     pub env: Vec<String>,
     pub network: Network,
     pub runtime: PathBuf,
+    /// The `--mount` targets (their empty mount points stay out of the layer).
+    pub mount_points: Vec<String>,
 }
 
 fn exists_in(root: &Root, rel: &str) -> bool {
@@ -348,9 +372,12 @@ fn exists_in(root: &Root, rel: &str) -> bool {
         .is_some_and(|d| matches!(kind_at(d.as_fd(), name), Ok(Some(_))))
 }
 
-/// Removes the empty mount points the runtime made in `upper` (see [`MOUNT_POINTS`]).
-fn drop_mount_points(upper: &Path, absent: &[&str]) {
-    for rel in absent {
+/// Removes the empty mount points the runtime made in `upper` (see [`MOUNT_POINTS`]),
+/// deepest first, so a parent made only to hold one (an `etc`, `/run/secrets`) goes too.
+fn drop_mount_points(upper: &Path, absent: &[String]) {
+    let mut sorted: Vec<&String> = absent.iter().collect();
+    sorted.sort_by_key(|r| std::cmp::Reverse(r.matches('/').count()));
+    for rel in sorted {
         let p = upper.join(rel);
         let Ok(meta) = fs::symlink_metadata(&p) else {
             continue;
@@ -359,13 +386,6 @@ fn drop_mount_points(upper: &Path, absent: &[&str]) {
             let _ = fs::remove_dir(&p);
         } else if meta.is_file() && meta.len() == 0 {
             let _ = fs::remove_file(&p);
-        }
-        // An `etc` made only to hold a mount point goes too.
-        if let Some(parent) = Path::new(rel)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            let _ = fs::remove_dir(upper.join(parent));
         }
     }
 }
