@@ -845,7 +845,7 @@ fn bad_input() -> TestResult {
             "mount-source",
             "FROM busybox:base\nRUN --mount=type=bind,source=../up,target=/x true\n",
             vec![],
-            "Dockerfile:2: RUN --mount=type=bind,source=../up,target=/x true: source=../up",
+            "Dockerfile:2: RUN --mount=type=bind,source=../up,target=/x true: forbidden path outside the build context: ../up",
         ),
         (
             "secret-required",
@@ -1686,6 +1686,7 @@ RUN --mount=type=cache,target=/cache,id=build-20-cache \\
     echo \"round $ROUND saw: $(cat /cache/mark 2>/dev/null || echo nothing)\" > /cache-report \\
  && echo \"left by $ROUND\" > /cache/mark
 RUN --mount=type=bind,target=/ctx cat /ctx/input.txt > /bind-report \\
+ && (test -e /ctx/ignored.txt && echo ignored-visible || echo ignored-hidden) >> /bind-report \\
  && (touch /ctx/new 2>/dev/null && echo writable || echo readonly) >> /bind-report
 RUN --mount=type=bind,from=gen,source=/gen,target=/g cat /g/file > /stage-report
 RUN --mount=type=bind,target=/rw,rw echo changed > /rw/input.txt && cat /rw/input.txt > /rw-report
@@ -1694,12 +1695,21 @@ RUN --mount=type=tmpfs,target=/t,size=1m grep ' /t ' /proc/mounts | cut -d' ' -f
 ";
 
 /// Each mount type: a cache mount keeps what the first build left for the second (a
-/// file in it, not timing); a context bind is read-only; a bind of another stage; an
-/// rw bind whose writes do not reach the context; a tmpfs. No mount target is left in
-/// the image and the cache is not in any layer.
+/// file in it, not timing); a context bind is read-only and lacks what .dockerignore
+/// excludes; a bind of another stage; an rw bind whose writes do not reach the
+/// context; a tmpfs. No mount target is left in the image and the cache is not in any
+/// layer. A changed file under a bind runs its step again.
 fn run_mounts() -> TestResult {
     let fx = Fx::new(sangja_bin())?;
-    let ctx = fx.ctx("mounts", MOUNTS, &[("input.txt", "input\n")])?;
+    let ctx = fx.ctx(
+        "mounts",
+        MOUNTS,
+        &[
+            ("input.txt", "input\n"),
+            ("ignored.txt", "no\n"),
+            (".dockerignore", "ignored.txt\n"),
+        ],
+    )?;
     let mut reports = Vec::new();
     for round in ["1", "2"] {
         let tag = format!("build-20-mounts:{round}");
@@ -1711,7 +1721,7 @@ fn run_mounts() -> TestResult {
         fx.env.ok(["unpack", &tag, &dir.display().to_string()])?;
         reports.push(fs::read_to_string(dir.join("cache-report"))?);
         for (file, want) in [
-            ("bind-report", "input\nreadonly\n"),
+            ("bind-report", "input\nignored-hidden\nreadonly\n"),
             ("stage-report", "from-stage\n"),
             ("rw-report", "changed\n"),
             ("tmpfs-report", "tmpfs\n"),
@@ -1733,6 +1743,21 @@ fn run_mounts() -> TestResult {
     check(
         fs::read_to_string(ctx.join("input.txt"))? == "input\n" && !ctx.join("new").exists(),
         "a bind mount changed the context",
+    )?;
+    // A bound file changes: that step runs again, the cache step before it does not.
+    fs::write(ctx.join("input.txt"), "changed input\n")?;
+    let log = fx.build_ok(&ctx, &["-t", "build-20-mounts:3", "--build-arg", "ROUND=2"])?;
+    check(
+        step_cached(&log, "RUN --mount=type=cache") == Some(true)
+            && step_cached(&log, "RUN --mount=type=bind,target=/ctx") == Some(false),
+        format!("cache after a bound file changed:\n{log}"),
+    )?;
+    let dir = fx.env.path("mounts-rootfs-3");
+    fx.env
+        .ok(["unpack", "build-20-mounts:3", &dir.display().to_string()])?;
+    check(
+        fs::read_to_string(dir.join("bind-report"))?.starts_with("changed input\n"),
+        "the rebuilt bind step saw the old file",
     )?;
     // The cache lives in the store's folder, outside every layer.
     let caches: Vec<_> = fs::read_dir(fx.env.store.join("build-mounts/cache"))?

@@ -1017,27 +1017,59 @@ impl Builder<'_> {
             .collect()
     }
 
-    /// The root a bind mount's `source` is in: `from=` a stage or image, else the
-    /// context.
-    fn bind_roots(&mut self, mounts: &[df::mount::Mount]) -> Result<Vec<PathBuf>, BuildError> {
+    /// What each bind mount shows (`from=` a stage or image, else the context) and
+    /// what the cache keys it on: the stage's key, the image's id, or the content of
+    /// the context's files (a changed file runs the step again, as BuildKit).
+    fn bind_roots(
+        &mut self,
+        mounts: &[df::mount::Mount],
+    ) -> Result<(Vec<mounts::BindRoot>, Vec<String>), BuildError> {
         let mut roots = Vec::new();
+        let mut keys = Vec::new();
         for m in mounts {
-            if let df::mount::Mount::Bind { from, .. } = m {
-                roots.push(match from {
-                    Some(v) => self.root_named_by_from(v)?,
-                    None => self
-                        .context
-                        .as_ref()
-                        .map(|c| c.root().to_path_buf())
-                        .ok_or_else(|| {
-                            step_err(
-                                "RUN --mount=type=bind: there is no build context (the Dockerfile came on stdin)",
-                            )
-                        })?,
-                });
+            let df::mount::Mount::Bind { from, source, .. } = m else {
+                continue;
+            };
+            if let Some(v) = from {
+                keys.push(
+                    match self.plan.source(self.stage, v).map_err(step_err)? {
+                        Source::Stage(j) => self.done[j].as_ref().map(|d| d.key.clone()),
+                        Source::Image(name) => Some(self.find_image(&name)?.id().to_string()),
+                    }
+                    .unwrap_or_default(),
+                );
+                roots.push(mounts::BindRoot::Dir(self.root_named_by_from(v)?));
+                continue;
             }
+            let ctx = self.context.as_ref().ok_or_else(|| {
+                step_err(
+                    "RUN --mount=type=bind: there is no build context (the Dockerfile came on stdin)",
+                )
+            })?;
+            let want = if source.is_empty() { "." } else { source };
+            let found = ctx.sources(want)?;
+            let [src] = found.as_slice() else {
+                return Err(step_err(format!(
+                    "RUN --mount=type=bind,source={source}: names {} files; want one",
+                    found.len()
+                )));
+            };
+            let entries = ctx.entries(src)?;
+            let placed: Vec<copy::Placed<'_>> = entries
+                .iter()
+                .map(|e| copy::Placed {
+                    dest: e.rel.clone(),
+                    entry: e,
+                })
+                .collect();
+            keys.push(copy::content_key(&placed)?);
+            roots.push(if ctx.has_ignore() {
+                mounts::BindRoot::Entries(entries)
+            } else {
+                mounts::BindRoot::Dir(ctx.root().to_path_buf())
+            });
         }
-        Ok(roots)
+        Ok((roots, keys))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1052,7 +1084,7 @@ impl Builder<'_> {
         txn: &mut Txn<'_>,
     ) -> Result<(), BuildError> {
         self.check_platform_can_run()?;
-        let bind_roots = self.bind_roots(run_mounts)?;
+        let (bind_roots, bind_keys) = self.bind_roots(run_mounts)?;
         let (args, mounts) = self.heredoc_command(command, heredocs)?;
         let args_env = self.arg_env();
         let mut env: Vec<String> = self.cfg.env().to_vec();
@@ -1088,6 +1120,7 @@ impl Builder<'_> {
                 .collect::<Vec<_>>(),
             // The mounts as written: never a secret's or a cache's content (BuildKit).
             "mounts": run_mounts.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>(),
+            "bind_content": bind_keys,
         });
         env.extend(proxies);
         let command = args.join(" ");

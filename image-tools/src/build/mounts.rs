@@ -22,9 +22,8 @@ pub struct Inputs<'a> {
     pub store_root: &'a Path,
     /// A directory of this step in the workspace, removed with it.
     pub scratch: PathBuf,
-    /// Per bind mount, in order: the root its `source` is in (the context, a stage's
-    /// or an image's root).
-    pub bind_roots: Vec<PathBuf>,
+    /// Per bind mount, in order: what it shows.
+    pub bind_roots: Vec<BindRoot>,
     /// `build --secret`: id and content.
     pub secrets: &'a [(String, Vec<u8>)],
 }
@@ -109,6 +108,51 @@ fn resolve_in(root: &Path, source: &str) -> Result<PathBuf, BuildError> {
     Ok(real)
 }
 
+/// What a bind mount shows.
+pub enum BindRoot {
+    /// The mount's `source` inside this directory (a stage's or an image's root, or a
+    /// context without .dockerignore).
+    Dir(PathBuf),
+    /// The source's entries in a context with .dockerignore: copied for the step so the
+    /// files it excludes are not there (as BuildKit, which never sends them).
+    Entries(Vec<super::context::Entry>),
+}
+
+/// Copies `entries` (relative to their source; `""` for a file source) into `dir`.
+/// Returns the path the mount shows.
+fn materialize(entries: &[super::context::Entry], dir: &Path) -> Result<PathBuf, BuildError> {
+    let root_dir = dir.join("root");
+    fs::create_dir_all(&root_dir).map_err(io_err(&root_dir))?;
+    let file_source = matches!(entries, [e] if e.rel.is_empty());
+    let placed: Vec<super::copy::Placed<'_>> = entries
+        .iter()
+        .map(|e| super::copy::Placed {
+            dest: if e.rel.is_empty() {
+                "file".into()
+            } else {
+                e.rel.clone()
+            },
+            entry: e,
+        })
+        .collect();
+    let tar = dir.join("source.tar");
+    let f = File::create(&tar).map_err(io_err(&tar))?;
+    drop(super::copy::write_entries(
+        &placed,
+        super::copy::Overrides::default(),
+        std::io::BufWriter::new(f),
+    )?);
+    let root = crate::layer::Root::open(&root_dir).map_err(|e| io_err(&root_dir)(e.into()))?;
+    let f = File::open(&tar).map_err(io_err(&tar))?;
+    crate::layer::extract::apply(&root, std::io::BufReader::new(f))?;
+    let _ = fs::remove_file(&tar);
+    Ok(if file_source {
+        root_dir.join("file")
+    } else {
+        root_dir
+    })
+}
+
 /// Makes the step's mounts.
 pub fn prepare(list: &[Mount], inputs: Inputs<'_>) -> Result<Prepared, BuildError> {
     let mut out = Prepared::default();
@@ -119,14 +163,17 @@ pub fn prepare(list: &[Mount], inputs: Inputs<'_>) -> Result<Prepared, BuildErro
             Mount::Bind {
                 target, source, rw, ..
             } => {
-                let root = roots.next().expect("a root per bind mount");
-                let src = resolve_in(&root, source)?;
+                let src = match roots.next().expect("a root per bind mount") {
+                    BindRoot::Dir(root) => resolve_in(&root, source)?,
+                    BindRoot::Entries(entries) => materialize(&entries, &scratch.join("source"))?,
+                };
                 if !rw {
                     out.mounts.push(bind(target, &src, true));
                 } else if src.is_dir() {
                     // Writes land in an upper dir the workspace throws away.
                     fs::create_dir_all(&scratch).map_err(io_err(&scratch))?;
                     let merged = scratch.join("merged");
+                    let src = fs::canonicalize(&src).map_err(io_err(&src))?;
                     snapshot::mount_overlay_stack_in(
                         &scratch,
                         std::slice::from_ref(&src),
@@ -251,6 +298,50 @@ pub fn prepare(list: &[Mount], inputs: Inputs<'_>) -> Result<Prepared, BuildErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cache(sharing: Sharing) -> Mount {
+        Mount::Cache {
+            target: "/c".into(),
+            id: "same".into(),
+            sharing,
+            readonly: false,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    fn source_of(store: &Path, scratch: &str, m: Mount) -> (Prepared, String) {
+        let p = prepare(
+            &[m],
+            Inputs {
+                store_root: store,
+                scratch: store.join(scratch),
+                bind_roots: vec![],
+                secrets: &[],
+            },
+        )
+        .unwrap();
+        let src = p.mounts[0]["source"].as_str().unwrap().to_string();
+        (p, src)
+    }
+
+    #[test]
+    fn cache_sharing() {
+        let d = tempfile::tempdir().unwrap();
+        let (first, shared) = source_of(d.path(), "s1", cache(Sharing::Shared));
+        // Another shared user gets the same directory; a private one its own while the
+        // first holds it, and the common one once it is free.
+        let (_second, again) = source_of(d.path(), "s2", cache(Sharing::Shared));
+        assert_eq!(shared, again);
+        let (_p, private) = source_of(d.path(), "s3", cache(Sharing::Private));
+        assert_ne!(private, shared);
+        assert!(private.contains("s3"), "{private}");
+        drop(first);
+        drop(_second);
+        let (_p, private) = source_of(d.path(), "s4", cache(Sharing::Private));
+        assert_eq!(private, shared);
+    }
 
     #[test]
     fn binds_stay_in_their_root() {
