@@ -34,6 +34,7 @@ use progress::{Progress, Step};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
@@ -100,8 +101,9 @@ fn step_err(m: impl Into<String>) -> BuildError {
     BuildError::Step(m.into())
 }
 
-/// Pulls a missing base image for a platform (the caller knows the registries).
-pub type Pull<'a> = &'a dyn Fn(&str, &Platform) -> Result<(), String>;
+/// Pulls a missing base image for a platform (the caller knows the registries);
+/// stages running at once may call it together.
+pub type Pull<'a> = &'a (dyn Fn(&str, &Platform) -> Result<(), String> + Sync);
 
 pub struct Options {
     /// The Dockerfile's text and its name in messages.
@@ -123,6 +125,8 @@ pub struct Options {
     pub secrets: Vec<(String, Vec<u8>)>,
     /// `--platform`: the target platform (default this machine's).
     pub platform: Option<String>,
+    /// `--jobs`: how many independent stages may run at once (0: the CPU count).
+    pub jobs: usize,
 }
 
 pub struct Built {
@@ -243,9 +247,9 @@ struct Builder<'a> {
     opts: &'a Options,
     file: String,
     escape: char,
-    progress: Progress,
+    progress: &'a Mutex<Progress>,
     ws: rootfs::Workspace,
-    context: Option<Context>,
+    context: Option<&'a Context>,
     cfg: ImageConfig,
     /// Manifest descriptors of the layers so far.
     layers: Vec<Value>,
@@ -264,12 +268,13 @@ struct Builder<'a> {
     new_entries: Vec<(String, cache::Entry)>,
     total: usize,
     index: usize,
-    plan: Plan,
+    plan: &'a Plan,
     /// `[name i/n]` in progress when there are several stages.
     stage_label: Option<String>,
     /// The stage being built.
     stage: usize,
-    done: Vec<Option<Done>>,
+    /// The stages finished before this one's wave (read only while stages run).
+    done: &'a [Option<Done>],
     /// `--platform` (default this machine's).
     target_platform: Platform,
     /// The stage's: its `FROM --platform`, else the target's.
@@ -406,6 +411,174 @@ fn join_dir(base: &str, p: &str) -> String {
     }
 }
 
+/// Locks a mutex; a panicked holder's data is still good here (the panic ends the
+/// build anyway).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the stages share while they run.
+struct Shared<'a> {
+    store: &'a Store,
+    pull: Pull<'a>,
+    opts: &'a Options,
+    dockerfile: &'a parse::Dockerfile,
+    plan: &'a Plan,
+    context: Option<&'a Context>,
+    progress: &'a Mutex<Progress>,
+    epoch: Option<i64>,
+    target_platform: Platform,
+}
+
+impl<'a> Shared<'a> {
+    /// A builder for one stage (or the export), on a new workspace.
+    fn builder(&self, done: &'a [Option<Done>]) -> Result<Builder<'a>, BuildError> {
+        Ok(Builder {
+            store: self.store,
+            pull: self.pull,
+            opts: self.opts,
+            file: self.dockerfile.file.clone(),
+            escape: self.dockerfile.escape,
+            progress: self.progress,
+            ws: rootfs::Workspace::new(self.store)?,
+            context: self.context,
+            cfg: ImageConfig::scratch(),
+            layers: Vec::new(),
+            pending: Vec::new(),
+            key: String::new(),
+            last_created: now(),
+            epoch: self.epoch,
+            stage_args: Vec::new(),
+            global_defaults: Vec::new(),
+            cmd_set: false,
+            consumed: Vec::new(),
+            new_entries: Vec::new(),
+            total: 0,
+            index: 0,
+            plan: self.plan,
+            stage_label: None,
+            stage: 0,
+            done,
+            target_platform: self.target_platform.clone(),
+            stage_platform: Platform::host(),
+        })
+    }
+}
+
+/// A stage's result and what its builder gathered for the whole build.
+type StageResult = (Done, Vec<String>, Vec<(String, cache::Entry)>);
+
+/// `--jobs`, default the CPU count.
+fn jobs(opts: &Options) -> usize {
+    match opts.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Builds the stages the target needs in waves: every stage whose stages are built
+/// runs, up to `--jobs` at once, each on its own thread and workspace.
+fn run_stages(
+    sh: &Shared<'_>,
+    txn: &Mutex<Txn<'_>>,
+    consumed: &mut Vec<String>,
+    entries: &mut Vec<(String, cache::Entry)>,
+) -> Result<Vec<Option<Done>>, BuildError> {
+    let plan = sh.plan;
+    let mut done: Vec<Option<Done>> = (0..plan.stages.len()).map(|_| None).collect();
+    let wanted: Vec<&stages::Stage> = plan
+        .stages
+        .iter()
+        .filter(|s| s.index <= plan.target)
+        .collect();
+    for stage in &wanted {
+        if !plan.needed[stage.index] {
+            let target = plan.stages[plan.target].label();
+            let mut p = lock(sh.progress);
+            let step = p.begin(&format!(
+                "[{}] skipped: the target {target} does not need this stage",
+                stage.label()
+            ));
+            p.done(step);
+        }
+    }
+    let jobs = jobs(sh.opts);
+    loop {
+        let ready: Vec<&stages::Stage> = wanted
+            .iter()
+            .copied()
+            .filter(|s| plan.needed[s.index] && done[s.index].is_none())
+            .filter(|s| s.deps.iter().all(|d| done[*d].is_some()))
+            .take(jobs)
+            .collect();
+        if ready.is_empty() {
+            return Ok(done);
+        }
+        if rootfs::interrupted() {
+            return Err(BuildError::Interrupted);
+        }
+        // COPY --from and bind mounts read the built stages through their views,
+        // mounted here, before the stages that read them start.
+        for d in done.iter_mut().flatten() {
+            d.ws.view()?;
+        }
+        if ready.len() > 1 {
+            let names: Vec<String> = ready.iter().map(|s| s.label()).collect();
+            let mut p = lock(sh.progress);
+            let step = p.begin(&format!(
+                "[internal] stages {} run at once (--jobs {jobs})",
+                names.join(", ")
+            ));
+            p.done(step);
+        }
+        let results: Vec<(usize, Result<StageResult, BuildError>)> = {
+            let done_ref: &[Option<Done>] = &done;
+            let one = |stage: &stages::Stage| -> Result<StageResult, BuildError> {
+                let mut b = sh.builder(done_ref)?;
+                let d = b.run_stage(sh.dockerfile, stage, txn)?;
+                Ok((d, b.consumed, b.new_entries))
+            };
+            if ready.len() == 1 {
+                vec![(ready[0].index, one(ready[0]))]
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = ready
+                        .iter()
+                        .map(|stage| (stage.index, scope.spawn(|| one(stage))))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|(i, h)| {
+                            (
+                                i,
+                                h.join().unwrap_or_else(|_| {
+                                    Err(step_err(format!("stage {i}: its thread panicked")))
+                                }),
+                            )
+                        })
+                        .collect()
+                })
+            }
+        };
+        let mut first_err = None;
+        for (i, r) in results {
+            match r {
+                Ok((d, c, e)) => {
+                    done[i] = Some(d);
+                    consumed.extend(c);
+                    entries.extend(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+    }
+}
+
 pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, BuildError> {
     let (dockerfile, plan) = check(opts)?;
     let epoch = source_date_epoch(opts)?;
@@ -420,47 +593,45 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
         dockerfile.file
     ));
     progress.done(s);
-    let mut txn = store.begin()?;
-    let stage_count = plan.stages.len();
-    let mut b = Builder {
+    let progress = Mutex::new(progress);
+    let txn = Mutex::new(store.begin()?);
+    let sh = Shared {
         store,
         pull,
         opts,
-        file: dockerfile.file.clone(),
-        escape: dockerfile.escape,
-        progress,
-        ws: rootfs::Workspace::new(store)?,
-        context,
-        cfg: ImageConfig::scratch(),
-        layers: Vec::new(),
-        pending: Vec::new(),
-        key: String::new(),
-        last_created: now(),
+        dockerfile: &dockerfile,
+        plan: &plan,
+        context: context.as_ref(),
+        progress: &progress,
         epoch,
-        stage_args: Vec::new(),
-        global_defaults: Vec::new(),
-        cmd_set: false,
-        consumed: Vec::new(),
-        new_entries: Vec::new(),
-        total: 0,
-        index: 0,
-        plan,
-        stage_label: None,
-        stage: 0,
-        done: (0..stage_count).map(|_| None).collect(),
         target_platform: target_platform(opts)?,
-        stage_platform: Platform::host(),
     };
-    let result = b.run_all(&dockerfile, &mut txn);
-    let result = result.and_then(|()| b.export(txn));
-    b.progress.finish(result.is_ok());
+    // The global ARGs count as used; so does BuildKit's own SOURCE_DATE_EPOCH.
+    let mut consumed: Vec<String> = plan.globals.iter().map(|(k, _)| k.clone()).collect();
+    consumed.push("SOURCE_DATE_EPOCH".into());
+    let mut entries = Vec::new();
+    let result = run_stages(&sh, &txn, &mut consumed, &mut entries).and_then(|done| {
+        let target = done[plan.target]
+            .as_ref()
+            .expect("the target stage is built");
+        let mut b = sh.builder(&[])?;
+        b.cfg = target.cfg.clone();
+        b.layers = target.layers.clone();
+        b.last_created = target.last_created.clone();
+        b.new_entries = std::mem::take(&mut entries);
+        let r = b.export(txn);
+        // The stages' workspaces (views, upper dirs) go after the export.
+        drop(done);
+        r
+    });
+    lock(&progress).finish(result.is_ok());
     let (id, manifest) = result?;
     let mut warnings = Vec::new();
     let unused: Vec<&str> = opts
         .build_args
         .iter()
         .map(|(k, _)| k.as_str())
-        .filter(|k| !b.consumed.iter().any(|c| c == k) && !PROXY_ARGS.contains(k))
+        .filter(|k| !consumed.iter().any(|c| c == k) && !PROXY_ARGS.contains(k))
         .collect();
     if !unused.is_empty() {
         warnings.push(format!(
@@ -475,7 +646,7 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
     })
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
     /// The time of a new history entry.
     fn now(&self) -> String {
         match self.epoch {
@@ -505,29 +676,21 @@ impl Builder<'_> {
         }
     }
 
-    fn run_all(
+    fn progress(&self) -> std::sync::MutexGuard<'a, Progress> {
+        lock(self.progress)
+    }
+
+    /// Builds one stage (the stages it needs are in `done`).
+    fn run_stage(
         &mut self,
         dockerfile: &parse::Dockerfile,
-        txn: &mut Txn<'_>,
-    ) -> Result<(), BuildError> {
+        stage: &stages::Stage,
+        txn: &Mutex<Txn<'_>>,
+    ) -> Result<Done, BuildError> {
         let globals = self.plan.globals.clone();
-        self.consumed.extend(globals.iter().map(|(k, _)| k.clone()));
-        // BuildKit's own build arg: never reported as unused.
-        self.consumed.push("SOURCE_DATE_EPOCH".into());
         let multi = self.plan.stages.len() > 1;
-        for stage in self.plan.stages.clone() {
-            if stage.index > self.plan.target {
-                break;
-            }
-            if !self.plan.needed[stage.index] {
-                let target = self.plan.stages[self.plan.target].label();
-                let step = self.progress.begin(&format!(
-                    "[{}] skipped: the target {target} does not need this stage",
-                    stage.label()
-                ));
-                self.progress.done(step);
-                continue;
-            }
+        {
+            let stage = stage.clone();
             let steps = dockerfile.instructions[stage.body.clone()]
                 .iter()
                 .filter(|i| is_step(&i.keyword))
@@ -558,9 +721,8 @@ impl Builder<'_> {
                 self.instruction(&ins, trigger, txn)
                     .map_err(at(&file, &ins))?;
             }
-            self.finish_stage(txn)?;
+            self.finish_stage(txn)
         }
-        Ok(())
     }
 
     /// Resets the per-stage state for `stage`.
@@ -587,17 +749,16 @@ impl Builder<'_> {
 
     /// Keeps the finished stage for the stages after it; the next one gets a new
     /// workspace.
-    fn finish_stage(&mut self, txn: &mut Txn<'_>) -> Result<(), BuildError> {
+    fn finish_stage(&mut self, txn: &Mutex<Txn<'_>>) -> Result<Done, BuildError> {
         self.materialize(txn)?;
         let ws = std::mem::replace(&mut self.ws, rootfs::Workspace::new(self.store)?);
-        self.done[self.stage] = Some(Done {
+        Ok(Done {
             cfg: self.cfg.clone(),
             layers: self.layers.clone(),
             key: self.key.clone(),
             last_created: self.last_created.clone(),
             ws,
-        });
-        Ok(())
+        })
     }
 
     /// The stage's FROM: an earlier stage, or an image. Returns the ONBUILD triggers.
@@ -616,7 +777,7 @@ impl Builder<'_> {
             Source::Image(name) => self.base_step(ins, name),
             Source::Stage(j) => {
                 let label = self.label(ins, false);
-                let step = self.progress.begin(&label);
+                let step = self.progress().begin(&label);
                 let d = self.done[*j]
                     .as_ref()
                     .expect("a needed stage is built first");
@@ -626,7 +787,7 @@ impl Builder<'_> {
                 self.last_created = d.last_created.clone();
                 let lowers = d.ws.lowers().to_vec();
                 self.ws.set_lowers(lowers);
-                self.progress.done(step);
+                self.progress().done(step);
                 Ok(self.cfg.config.on_build.take().unwrap_or_default())
             }
         }
@@ -636,12 +797,10 @@ impl Builder<'_> {
     /// an image's (pulled if missing).
     fn root_named_by_from(&mut self, v: &str) -> Result<PathBuf, BuildError> {
         match self.plan.source(self.stage, v).map_err(step_err)? {
-            Source::Stage(j) => {
-                let d = self.done[j].as_mut().ok_or_else(|| {
-                    step_err(format!("--from={v}: stage {j} is not built (internal)"))
-                })?;
-                d.ws.view()
-            }
+            Source::Stage(j) => self.done[j]
+                .as_ref()
+                .and_then(|d| d.ws.view_path())
+                .ok_or_else(|| step_err(format!("--from={v}: stage {j} is not built (internal)"))),
             Source::Image(name) => {
                 let img = self.find_image(&name).map_err(|e| {
                     step_err(format!(
@@ -672,15 +831,15 @@ impl Builder<'_> {
     fn base_step(&mut self, ins: &RawInstruction, name: &str) -> Result<Vec<String>, BuildError> {
         let label = self.label(ins, false);
         let step = self
-            .progress
+            .progress()
             .begin(&label.replace(&ins.original, &format!("FROM {name}")));
         match self.load_base(name) {
             Ok(t) => {
-                self.progress.done(step);
+                self.progress().done(step);
                 Ok(t)
             }
             Err(e) => {
-                self.progress.error(step, &e.to_string());
+                self.progress().error(step, &e.to_string());
                 Err(e)
             }
         }
@@ -778,7 +937,7 @@ impl Builder<'_> {
         &mut self,
         ins: &RawInstruction,
         trigger: bool,
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
     ) -> Result<(), BuildError> {
         let typed = {
             let mut lookup = self.lookup();
@@ -1081,7 +1240,7 @@ impl Builder<'_> {
         network: Option<String>,
         heredocs: &[parse::Heredoc],
         run_mounts: &[df::mount::Mount],
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
     ) -> Result<(), BuildError> {
         self.check_platform_can_run()?;
         let (bind_roots, bind_keys) = self.bind_roots(run_mounts)?;
@@ -1151,8 +1310,8 @@ impl Builder<'_> {
                     runtime: runtime.clone(),
                     mount_points: prepared.targets.clone(),
                 };
-                let progress = &b.progress;
-                b.ws.run(m, &img, &rs, &mut |l| progress.line(step, l))
+                let progress = b.progress;
+                b.ws.run(m, &img, &rs, &mut |l| lock(progress).line(step, l))
             });
             // Secrets and rw copies go as soon as the step is done.
             let _ = std::fs::remove_dir_all(&scratch);
@@ -1176,7 +1335,7 @@ impl Builder<'_> {
         trigger: bool,
         args: CopyArgs,
         add: bool,
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
     ) -> Result<(), BuildError> {
         let kw = if add { "ADD" } else { "COPY" };
         let workdir = self.cfg.config.working_dir.clone().unwrap_or_default();
@@ -1343,7 +1502,7 @@ impl Builder<'_> {
     fn link_owner(
         &mut self,
         args: &CopyArgs,
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
     ) -> Result<Option<(u32, u32)>, BuildError> {
         let Some(spec) = args.chown.as_deref() else {
             return Ok(None);
@@ -1365,7 +1524,7 @@ impl Builder<'_> {
         trigger: bool,
         created_by: String,
         parts: Value,
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
         exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
     ) -> Result<(), BuildError> {
         self.fs_step_as(ins, trigger, created_by, parts, false, txn, exec)
@@ -1381,11 +1540,11 @@ impl Builder<'_> {
         created_by: String,
         parts: Value,
         link: bool,
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
         exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
     ) -> Result<(), BuildError> {
         let label = self.label(ins, trigger);
-        let step = self.progress.begin(&label);
+        let step = self.progress().begin(&label);
         let key = if link {
             cache::key(&json!({ "linked": parts }))
         } else {
@@ -1402,7 +1561,7 @@ impl Builder<'_> {
                 let created = clamp_time(&entry.created, self.epoch);
                 self.add_layer(entry.layer, created, created_by, true);
                 self.key = next_key;
-                self.progress.cached(step);
+                self.progress().cached(step);
                 return Ok(());
             }
         }
@@ -1413,11 +1572,11 @@ impl Builder<'_> {
                 self.new_entries
                     .push((key.clone(), cache::Entry { layer, created }));
                 self.key = next_key;
-                self.progress.done(step);
+                self.progress().done(step);
                 Ok(())
             }
             Err(e) => {
-                self.progress.error(step, &e.to_string());
+                self.progress().error(step, &e.to_string());
                 Err(e)
             }
         }
@@ -1426,7 +1585,7 @@ impl Builder<'_> {
     fn execute(
         &mut self,
         step: &Step,
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
         link: bool,
         exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
     ) -> Result<Option<cache::Layer>, BuildError> {
@@ -1449,11 +1608,11 @@ impl Builder<'_> {
         if empty {
             return Ok(None);
         }
-        let writer = txn.blob_writer()?;
+        let writer = lock(txn).blob_writer()?;
         let epoch = self.epoch.map(|e| e.max(0) as u64);
         let hashed = pack::pack_overlay_upper_clamped(&upper, Hasher::new(writer), epoch)?;
         let (writer, _, _) = hashed.finish();
-        let blob = txn.finish_blob(writer, None)?;
+        let blob = lock(txn).finish_blob(writer, None)?;
         Ok(Some(cache::Layer {
             digest: blob.digest.to_string(),
             diff_id: blob.digest.to_string(),
@@ -1490,7 +1649,7 @@ impl Builder<'_> {
     }
 
     /// Cached layers the next step builds on are applied onto one new upper dir.
-    fn materialize(&mut self, txn: &mut Txn<'_>) -> Result<(), BuildError> {
+    fn materialize(&mut self, txn: &Mutex<Txn<'_>>) -> Result<(), BuildError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -1500,7 +1659,7 @@ impl Builder<'_> {
             for l in self.pending.drain(..) {
                 let digest: Digest = l.digest.parse().map_err(|e| step_err(format!("{e}")))?;
                 let diff_id: Digest = l.diff_id.parse().map_err(|e| step_err(format!("{e}")))?;
-                let blob = txn.open_blob(&digest)?;
+                let blob = lock(txn).open_blob(&digest)?;
                 crate::layer::apply_blob(&root, blob, Some(&digest), Some(&diff_id))?;
             }
             Ok::<(), BuildError>(())
@@ -1509,25 +1668,26 @@ impl Builder<'_> {
         result
     }
 
-    fn export(&mut self, mut txn: Txn<'_>) -> Result<(Digest, Digest), BuildError> {
-        let step = self.progress.begin("exporting to image");
+    fn export(&mut self, txn: Mutex<Txn<'_>>) -> Result<(Digest, Digest), BuildError> {
+        let mut txn = txn.into_inner().unwrap_or_else(|e| e.into_inner());
+        let step = self.progress().begin("exporting to image");
         match self.export_inner(&mut txn, &step) {
             Ok(id) => {
                 let manifest = id.1.digest.clone();
                 txn_commit(txn, &self.opts.tags, id.1)?;
                 for t in &self.opts.tags {
-                    self.progress.note(&step, &format!("naming to {t} done"));
+                    self.progress().note(&step, &format!("naming to {t} done"));
                 }
                 for (k, e) in &self.new_entries {
                     if let Err(err) = cache::put(self.store, k, e) {
                         tracing::warn!(error = %err, "writing a build cache entry");
                     }
                 }
-                self.progress.done(step);
+                self.progress().done(step);
                 Ok((id.0, manifest))
             }
             Err(e) => {
-                self.progress.error(step, &e.to_string());
+                self.progress().error(step, &e.to_string());
                 Err(e)
             }
         }
@@ -1563,7 +1723,7 @@ impl Builder<'_> {
         });
         let manifest =
             txn.write_bytes(&serde_json::to_vec(&manifest).expect("manifest serialises"))?;
-        self.progress
+        self.progress()
             .note(step, &format!("writing image {} done", config.digest));
         Ok((config.digest, manifest))
     }
@@ -1982,6 +2142,7 @@ mod tests {
             target: None,
             secrets: vec![],
             platform: None,
+            jobs: 1,
         };
         for (text, want) in [
             ("FROM a\nRUNN x", "Dockerfile:2: unknown instruction: RUNN"),

@@ -152,6 +152,7 @@ impl Workspace {
             .collect();
         // Lower dirs only: overlayfs mounts that read-only.
         let data = format!("lowerdir={}", rel.join(":"));
+        let _cwd = snapshot::lock_cwd();
         let back = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         std::env::set_current_dir(&self.dir).map_err(io_err(&self.dir))?;
         let r = nix::mount::mount(
@@ -164,6 +165,15 @@ impl Workspace {
         let _ = std::env::set_current_dir(&back);
         r.map_err(|e| io_err(&at)(e.into()))?;
         Ok(at)
+    }
+
+    /// The view [`Self::view`] made (or the lone lower dir), if there is one.
+    pub fn view_path(&self) -> Option<PathBuf> {
+        if let [only] = self.lowers.as_slice() {
+            return Some(only.clone());
+        }
+        let at = self.dir.join("view");
+        snapshot::is_mounted(&at).then_some(at)
     }
 
     /// Mounts the stack with a new upper dir.
@@ -236,7 +246,13 @@ impl Workspace {
         root.open_dir_create(&cwd_path)
             .map_err(|e| io_err(&m.rootfs.join(cwd_path.as_relative()))(e.into()))?;
         drop(root);
-        let id = format!("sangja-build-{}-{}", std::process::id(), self.steps);
+        // Unique in the process: stages running at once each have containers.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let id = format!(
+            "sangja-build-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
         let seccomp = Path::new(bundle::DEFAULT_SECCOMP_PROFILE);
         let cfg = RunConfig {
             args: step.args.clone(),

@@ -66,6 +66,9 @@ pub struct BuildArgs {
     /// base image's index and sets TARGETPLATFORM.
     #[arg(long)]
     platform: Option<String>,
+    /// How many independent stages may run at once (default the CPU count).
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    jobs: usize,
     /// The build context: a directory, or '-' for a tar (or a Dockerfile) on stdin.
     context: String,
 }
@@ -309,6 +312,7 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
         target: a.target,
         secrets,
         platform: a.platform,
+        jobs: a.jobs,
     };
     let pull = |image: &str,
                 platform: &sangja_image::registry::platform::Platform|

@@ -182,12 +182,13 @@ pub fn resolve(
             Instruction::Run {
                 command: command(),
                 network: flag("network"),
+                // Variables in a mount's fields are expanded (BuildKit).
                 mounts: raw
                     .flags
                     .iter()
                     .filter(|f| f.name == "mount")
-                    .map(|f| f.value.clone().unwrap_or_default())
-                    .collect(),
+                    .map(|f| expand(f.value.as_deref().unwrap_or(""), escape, &mut *lookup))
+                    .collect::<Result<Vec<_>, _>>()?,
                 security: flag("security"),
                 heredocs: raw.heredocs.clone(),
             }
