@@ -192,8 +192,12 @@ fn check(opts: &Options) -> Result<(parse::Dockerfile, Plan), BuildError> {
             Instruction::Arg(_) => {}
             _ if froms == 0 => return Err(err("no build stage in current context".into()).into()),
             Instruction::Run { mounts, .. } if !mounts.is_empty() => {
-                for m in mounts {
-                    df::mount::parse(m).map_err(|e| err(format!("RUN {e}")))?;
+                // One with variables is checked once they have values, at its step.
+                let raw = ins.flags.iter().filter(|f| f.name == "mount");
+                for (m, f) in mounts.iter().zip(raw) {
+                    if !f.value.as_deref().unwrap_or("").contains('$') {
+                        df::mount::parse(m).map_err(|e| err(format!("RUN {e}")))?;
+                    }
                 }
             }
             Instruction::Run {
