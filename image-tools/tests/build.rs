@@ -2351,6 +2351,33 @@ fn stages_at_once() -> TestResult {
         format!("--jobs 1: {:?}\n{err}", out.status),
     )?;
     contains(&err, "did not complete successfully: exit code: 1")?;
+    // One of two stages running together fails: that failure is the build's (not the
+    // other stage's stop), nothing is tagged.
+    let failing = fx.ctx(
+        "at-once-fail",
+        "FROM busybox:base AS a
+RUN echo a-failing; exit 3
+FROM busybox:base AS b
+RUN true
+RUN echo b > /b
+FROM scratch
+COPY --from=a /bin/busybox /a
+COPY --from=b /b /b
+",
+        &[],
+    )?;
+    let out = fx.build(&failing, &["-t", "build-20-jobs:3", "--jobs", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    check(
+        out.status.code() == Some(1),
+        format!("{:?}\n{err}", out.status),
+    )?;
+    contains(&err, "Dockerfile:2: RUN echo a-failing; exit 3: process")?;
+    contains(&err, "exit code: 3")?;
+    check(
+        fx.env.run(["inspect", "build-20-jobs:3"]).status.code() != Some(0),
+        "tagged",
+    )?;
     check(
         fx.leftovers().is_empty(),
         format!("left: {:?}", fx.leftovers()),

@@ -95,6 +95,9 @@ pub enum BuildError {
     Image(#[from] image::ImageError),
     #[error("the build was interrupted")]
     Interrupted,
+    /// A stage stopped because another one running with it failed.
+    #[error("stopped: another stage failed")]
+    Cancelled,
 }
 
 fn step_err(m: impl Into<String>) -> BuildError {
@@ -279,6 +282,9 @@ struct Builder<'a> {
     stage: usize,
     /// The stages finished before this one's wave (read only while stages run).
     done: &'a [Option<Done>],
+    /// Set when a stage running at the same time failed: this one stops at its next
+    /// instruction.
+    cancel: &'a std::sync::atomic::AtomicBool,
     /// `--platform` (default this machine's).
     target_platform: Platform,
     /// The stage's: its `FROM --platform`, else the target's.
@@ -432,6 +438,7 @@ struct Shared<'a> {
     progress: &'a Mutex<Progress>,
     epoch: Option<i64>,
     target_platform: Platform,
+    cancel: &'a std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Shared<'a> {
@@ -463,6 +470,7 @@ impl<'a> Shared<'a> {
             stage_label: None,
             stage: 0,
             done,
+            cancel: self.cancel,
             target_platform: self.target_platform.clone(),
             stage_platform: Platform::host(),
         })
@@ -539,8 +547,11 @@ fn run_stages(
             let done_ref: &[Option<Done>] = &done;
             let one = |stage: &stages::Stage| -> Result<StageResult, BuildError> {
                 let mut b = sh.builder(done_ref)?;
-                let d = b.run_stage(sh.dockerfile, stage, txn)?;
-                Ok((d, b.consumed, b.new_entries))
+                let r = b.run_stage(sh.dockerfile, stage, txn);
+                if r.is_err() {
+                    sh.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok((r?, b.consumed, b.new_entries))
             };
             if ready.len() == 1 {
                 vec![(ready[0].index, one(ready[0]))]
@@ -572,6 +583,8 @@ fn run_stages(
                     consumed.extend(c);
                     entries.extend(e);
                 }
+                // The failure itself, not a stage it stopped.
+                Err(BuildError::Cancelled) => {}
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
@@ -579,6 +592,9 @@ fn run_stages(
         }
         if let Some(e) = first_err {
             return Err(e);
+        }
+        if sh.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BuildError::Cancelled);
         }
     }
 }
@@ -599,6 +615,7 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
     progress.done(s);
     let progress = Mutex::new(progress);
     let txn = Mutex::new(store.begin()?);
+    let cancel = std::sync::atomic::AtomicBool::new(false);
     let sh = Shared {
         store,
         pull,
@@ -609,6 +626,7 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
         progress: &progress,
         epoch,
         target_platform: target_platform(opts)?,
+        cancel: &cancel,
     };
     // The global ARGs count as used; so does BuildKit's own SOURCE_DATE_EPOCH.
     let mut consumed: Vec<String> = plan.globals.iter().map(|(k, _)| k.clone()).collect();
@@ -721,6 +739,9 @@ impl<'a> Builder<'a> {
             while let Some((ins, trigger)) = queue.pop_front() {
                 if rootfs::interrupted() {
                     return Err(BuildError::Interrupted);
+                }
+                if self.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(BuildError::Cancelled);
                 }
                 self.instruction(&ins, trigger, txn)
                     .map_err(at(&file, &ins))?;
