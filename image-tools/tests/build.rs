@@ -1919,7 +1919,8 @@ fn net_devices(text: &str) -> Vec<String> {
 }
 
 /// RUN's network: the build default is none (loopback only), `--network=host` sees the
-/// host's interfaces, `default` follows `build --network`.
+/// host's interfaces, `default` follows `build --network`. (`--security=sandbox`, the
+/// default, is accepted.)
 fn run_network() -> TestResult {
     let fx = Fx::new(sangja_bin())?;
     let ctx = fx.ctx(
@@ -1929,6 +1930,7 @@ RUN cat /proc/net/dev > /net-plain
 RUN --network=none cat /proc/net/dev > /net-none
 RUN --network=host cat /proc/net/dev > /net-host
 RUN --network=default cat /proc/net/dev > /net-default
+RUN --security=sandbox echo sandboxed > /security
 ",
         &[],
     )?;

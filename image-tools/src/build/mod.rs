@@ -194,7 +194,12 @@ fn check(opts: &Options) -> Result<(parse::Dockerfile, Plan), BuildError> {
             Instruction::From { .. } => froms += 1,
             Instruction::Arg(_) => {}
             _ if froms == 0 => return Err(err("no build stage in current context".into()).into()),
-            Instruction::Run { mounts, .. } if !mounts.is_empty() => {
+            Instruction::Run {
+                mounts,
+                security,
+                network,
+                ..
+            } => {
                 // One with variables is checked once they have values, at its step.
                 let raw = ins.flags.iter().filter(|f| f.name == "mount");
                 for (m, f) in mounts.iter().zip(raw) {
@@ -202,18 +207,28 @@ fn check(opts: &Options) -> Result<(parse::Dockerfile, Plan), BuildError> {
                         df::mount::parse(m).map_err(|e| err(format!("RUN {e}")))?;
                     }
                 }
-            }
-            Instruction::Run {
-                security: Some(_), ..
-            } => {
-                return Err(at(file, ins)(BuildError::Unsupported(
-                    "RUN --security".into(),
-                )))
-            }
-            Instruction::Run {
-                network: Some(n), ..
-            } if !matches!(n.as_str(), "none" | "host" | "default") => {
-                return Err(err(format!("RUN --network={n}: want none, host or default")).into())
+                match security.as_deref() {
+                    // BuildKit's default.
+                    None | Some("sandbox") => {}
+                    Some("insecure") => {
+                        return Err(at(file, ins)(BuildError::Unsupported(
+                            "RUN --security=insecure (a privileged RUN; BuildKit's security.insecure entitlement)".into(),
+                        )))
+                    }
+                    Some(o) => {
+                        return Err(err(format!(
+                            "RUN --security={o}: want sandbox or insecure"
+                        ))
+                        .into())
+                    }
+                }
+                if let Some(n) = network {
+                    if !matches!(n.as_str(), "none" | "host" | "default") {
+                        return Err(
+                            err(format!("RUN --network={n}: want none, host or default")).into(),
+                        );
+                    }
+                }
             }
             _ => {}
         }
@@ -2208,6 +2223,18 @@ mod tests {
             (
                 "FROM a\nRUN --network=bridge x",
                 "Dockerfile:2: RUN --network=bridge",
+            ),
+            (
+                "FROM a\nRUN --mount=type=tmpfs,target=/t --network=bridge x",
+                "Dockerfile:2: RUN --network=bridge",
+            ),
+            (
+                "FROM a\nRUN --security=insecure x",
+                "RUN --security=insecure (a privileged RUN",
+            ),
+            (
+                "FROM a\nRUN --security=odd x",
+                "Dockerfile:2: RUN --security=odd: want sandbox or insecure",
             ),
         ] {
             let e = check(&opts(text)).unwrap_err().to_string();
