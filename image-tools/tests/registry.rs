@@ -563,6 +563,38 @@ fn index_platforms() -> TestResult {
         contains(&err, "linux/arm/v7")?;
         store_unchanged(&before, &s, "variant missing")?;
     }
+    build_from_index(&t, &format!("{host}/mp/oci:1"), &host_arch, l.len())
+}
+
+/// `build --platform` picks the base from the index (no RUN: only this machine's
+/// platform could run one); a base the store holds for another platform is pulled again
+/// for the one asked.
+fn build_from_index(t: &T, base: &str, host_arch: &str, layers: usize) -> TestResult {
+    let ctx = t.env.path("build-20-ctx");
+    fs::create_dir_all(&ctx)?;
+    fs::write(ctx.join("Dockerfile"), format!("FROM {base}\nCOPY f /f\n"))?;
+    fs::write(ctx.join("f"), "x\n")?;
+    let s = t.store("build-20-platform");
+    let ctx_arg = ctx.display().to_string();
+    // (The index entry names v7; the config the layout writes has no variant.)
+    for (platform, arch, base_layers) in [
+        (Some("linux/arm/v7"), "arm", layers - 1),
+        (None, host_arch, layers),
+    ] {
+        let mut args = vec!["build", "--runtime", "/bin/true", "-t", "built:1"];
+        if let Some(p) = platform {
+            args.extend(["--platform", p]);
+        }
+        args.push(&ctx_arg);
+        t.ok_in(&s, &args)?;
+        let cfg: Value = serde_json::from_str(&t.ok_in(&s, &["inspect", "built:1"])?)?;
+        let cfg = &cfg[0];
+        check(
+            cfg["Architecture"] == arch
+                && cfg["RootFS"]["Layers"].as_array().map(Vec::len) == Some(base_layers + 1),
+            format!("build --platform {platform:?}: {cfg}"),
+        )?;
+    }
     Ok(())
 }
 

@@ -89,6 +89,11 @@ impl Context {
         &self.root
     }
 
+    /// Whether a .dockerignore leaves anything out.
+    pub fn has_ignore(&self) -> bool {
+        !self.ignore.patterns.is_empty()
+    }
+
     pub fn excluded(&self, rel: &str) -> bool {
         !rel.is_empty() && rel != "." && self.ignore.excluded(rel)
     }

@@ -11,6 +11,8 @@ pub mod cache;
 pub mod config;
 pub mod context;
 pub mod copy;
+pub mod mounts;
+pub mod platform;
 pub mod progress;
 pub mod rootfs;
 
@@ -24,6 +26,7 @@ use crate::image::{self, Image};
 use crate::layer::pack;
 use crate::layer::Root;
 use crate::reference::Reference;
+use crate::registry::platform::Platform;
 use crate::store::{CommitImage, Store, Txn, MANIFEST_MEDIA_TYPE};
 use config::{History, ImageConfig};
 use context::Context;
@@ -31,6 +34,7 @@ use progress::{Progress, Step};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
@@ -91,14 +95,18 @@ pub enum BuildError {
     Image(#[from] image::ImageError),
     #[error("the build was interrupted")]
     Interrupted,
+    /// A stage stopped because another one running with it failed.
+    #[error("stopped: another stage failed")]
+    Cancelled,
 }
 
 fn step_err(m: impl Into<String>) -> BuildError {
     BuildError::Step(m.into())
 }
 
-/// Pulls a missing base image (the caller knows the registries).
-pub type Pull<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+/// Pulls a missing base image for a platform (the caller knows the registries);
+/// stages running at once may call it together.
+pub type Pull<'a> = &'a (dyn Fn(&str, &Platform) -> Result<(), String> + Sync);
 
 pub struct Options {
     /// The Dockerfile's text and its name in messages.
@@ -116,6 +124,12 @@ pub struct Options {
     pub progress: progress::Mode,
     /// `--target`: the stage to build (default the last one).
     pub target: Option<String>,
+    /// `--secret id=ID,src=FILE`: id and content, for `RUN --mount=type=secret`.
+    pub secrets: Vec<(String, Vec<u8>)>,
+    /// `--platform`: the target platform (default this machine's).
+    pub platform: Option<String>,
+    /// `--jobs`: how many independent stages may run at once (0: the CPU count).
+    pub jobs: usize,
 }
 
 pub struct Built {
@@ -143,6 +157,19 @@ fn at<'a>(file: &str, ins: &'a RawInstruction) -> impl FnOnce(BuildError) -> Bui
     }
 }
 
+/// `--platform`, default this machine's.
+fn target_platform(opts: &Options) -> Result<Platform, BuildError> {
+    match &opts.platform {
+        None => Ok(Platform::host()),
+        Some(p) if p.contains(',') => Err(step_err(format!(
+            "--platform {p}: one platform at a time (a multi-platform build is not implemented)"
+        ))),
+        Some(p) => p
+            .parse()
+            .map_err(|e| step_err(format!("--platform {p}: {e}"))),
+    }
+}
+
 /// Parses the Dockerfile, checks every instruction and plans the stages before anything
 /// runs.
 fn check(opts: &Options) -> Result<(parse::Dockerfile, Plan), BuildError> {
@@ -167,20 +194,41 @@ fn check(opts: &Options) -> Result<(parse::Dockerfile, Plan), BuildError> {
             Instruction::From { .. } => froms += 1,
             Instruction::Arg(_) => {}
             _ if froms == 0 => return Err(err("no build stage in current context".into()).into()),
-            Instruction::Run { mounts, .. } if !mounts.is_empty() => {
-                return Err(at(file, ins)(BuildError::Unsupported("RUN --mount".into())))
-            }
             Instruction::Run {
-                security: Some(_), ..
+                mounts,
+                security,
+                network,
+                ..
             } => {
-                return Err(at(file, ins)(BuildError::Unsupported(
-                    "RUN --security".into(),
-                )))
-            }
-            Instruction::Run {
-                network: Some(n), ..
-            } if !matches!(n.as_str(), "none" | "host" | "default") => {
-                return Err(err(format!("RUN --network={n}: want none, host or default")).into())
+                // One with variables is checked once they have values, at its step.
+                let raw = ins.flags.iter().filter(|f| f.name == "mount");
+                for (m, f) in mounts.iter().zip(raw) {
+                    if !f.value.as_deref().unwrap_or("").contains('$') {
+                        df::mount::parse(m).map_err(|e| err(format!("RUN {e}")))?;
+                    }
+                }
+                match security.as_deref() {
+                    // BuildKit's default.
+                    None | Some("sandbox") => {}
+                    Some("insecure") => {
+                        return Err(at(file, ins)(BuildError::Unsupported(
+                            "RUN --security=insecure (a privileged RUN; BuildKit's security.insecure entitlement)".into(),
+                        )))
+                    }
+                    Some(o) => {
+                        return Err(err(format!(
+                            "RUN --security={o}: want sandbox or insecure"
+                        ))
+                        .into())
+                    }
+                }
+                if let Some(n) = network {
+                    if !matches!(n.as_str(), "none" | "host" | "default") {
+                        return Err(
+                            err(format!("RUN --network={n}: want none, host or default")).into(),
+                        );
+                    }
+                }
             }
             _ => {}
         }
@@ -188,13 +236,21 @@ fn check(opts: &Options) -> Result<(parse::Dockerfile, Plan), BuildError> {
     if froms == 0 {
         return Err(step_err(format!("{file}: no FROM instruction")));
     }
-    let plan =
-        stages::plan(&dockerfile, &opts.build_args, opts.target.as_deref()).map_err(|e| match e
-            .line
-        {
+    let auto = platform::automatic_args(&Platform::host(), &target_platform(opts)?);
+    let plan = stages::plan(&dockerfile, &opts.build_args, &auto, opts.target.as_deref()).map_err(
+        |e| match e.line {
             0 => step_err(format!("{}: {}", e.file, e.message)),
             _ => BuildError::Parse(e),
-        })?;
+        },
+    )?;
+    for stage in &plan.stages {
+        if let Some(p) = stage.platform.as_deref().filter(|p| !p.is_empty()) {
+            if let Err(e) = p.parse::<Platform>() {
+                let ins = &dockerfile.instructions[stage.from];
+                return Err(at(file, ins)(step_err(format!("FROM --platform={p}: {e}"))));
+            }
+        }
+    }
     Ok((dockerfile, plan))
 }
 
@@ -213,9 +269,9 @@ struct Builder<'a> {
     opts: &'a Options,
     file: String,
     escape: char,
-    progress: Progress,
+    progress: &'a Mutex<Progress>,
     ws: rootfs::Workspace,
-    context: Option<Context>,
+    context: Option<&'a Context>,
     cfg: ImageConfig,
     /// Manifest descriptors of the layers so far.
     layers: Vec<Value>,
@@ -234,12 +290,20 @@ struct Builder<'a> {
     new_entries: Vec<(String, cache::Entry)>,
     total: usize,
     index: usize,
-    plan: Plan,
+    plan: &'a Plan,
     /// `[name i/n]` in progress when there are several stages.
     stage_label: Option<String>,
     /// The stage being built.
     stage: usize,
-    done: Vec<Option<Done>>,
+    /// The stages finished before this one's wave (read only while stages run).
+    done: &'a [Option<Done>],
+    /// Set when a stage running at the same time failed: this one stops at its next
+    /// instruction.
+    cancel: &'a std::sync::atomic::AtomicBool,
+    /// `--platform` (default this machine's).
+    target_platform: Platform,
+    /// The stage's: its `FROM --platform`, else the target's.
+    stage_platform: Platform,
 }
 
 fn now() -> String {
@@ -372,6 +436,184 @@ fn join_dir(base: &str, p: &str) -> String {
     }
 }
 
+/// Locks a mutex; a panicked holder's data is still good here (the panic ends the
+/// build anyway).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the stages share while they run.
+struct Shared<'a> {
+    store: &'a Store,
+    pull: Pull<'a>,
+    opts: &'a Options,
+    dockerfile: &'a parse::Dockerfile,
+    plan: &'a Plan,
+    context: Option<&'a Context>,
+    progress: &'a Mutex<Progress>,
+    epoch: Option<i64>,
+    target_platform: Platform,
+    cancel: &'a std::sync::atomic::AtomicBool,
+}
+
+impl<'a> Shared<'a> {
+    /// A builder for one stage (or the export), on a new workspace.
+    fn builder(&self, done: &'a [Option<Done>]) -> Result<Builder<'a>, BuildError> {
+        Ok(Builder {
+            store: self.store,
+            pull: self.pull,
+            opts: self.opts,
+            file: self.dockerfile.file.clone(),
+            escape: self.dockerfile.escape,
+            progress: self.progress,
+            ws: rootfs::Workspace::new(self.store)?,
+            context: self.context,
+            cfg: ImageConfig::scratch(),
+            layers: Vec::new(),
+            pending: Vec::new(),
+            key: String::new(),
+            last_created: now(),
+            epoch: self.epoch,
+            stage_args: Vec::new(),
+            global_defaults: Vec::new(),
+            cmd_set: false,
+            consumed: Vec::new(),
+            new_entries: Vec::new(),
+            total: 0,
+            index: 0,
+            plan: self.plan,
+            stage_label: None,
+            stage: 0,
+            done,
+            cancel: self.cancel,
+            target_platform: self.target_platform.clone(),
+            stage_platform: Platform::host(),
+        })
+    }
+}
+
+/// A stage's result and what its builder gathered for the whole build.
+type StageResult = (Done, Vec<String>, Vec<(String, cache::Entry)>);
+
+/// `--jobs`, default the CPU count.
+fn jobs(opts: &Options) -> usize {
+    match opts.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Builds the stages the target needs in waves: every stage whose stages are built
+/// runs, up to `--jobs` at once, each on its own thread and workspace.
+fn run_stages(
+    sh: &Shared<'_>,
+    txn: &Mutex<Txn<'_>>,
+    consumed: &mut Vec<String>,
+    entries: &mut Vec<(String, cache::Entry)>,
+) -> Result<Vec<Option<Done>>, BuildError> {
+    let plan = sh.plan;
+    let mut done: Vec<Option<Done>> = (0..plan.stages.len()).map(|_| None).collect();
+    let wanted: Vec<&stages::Stage> = plan
+        .stages
+        .iter()
+        .filter(|s| s.index <= plan.target)
+        .collect();
+    for stage in &wanted {
+        if !plan.needed[stage.index] {
+            let target = plan.stages[plan.target].label();
+            let mut p = lock(sh.progress);
+            let step = p.begin(&format!(
+                "[{}] skipped: the target {target} does not need this stage",
+                stage.label()
+            ));
+            p.done(step);
+        }
+    }
+    let jobs = jobs(sh.opts);
+    loop {
+        let ready: Vec<&stages::Stage> = wanted
+            .iter()
+            .copied()
+            .filter(|s| plan.needed[s.index] && done[s.index].is_none())
+            .filter(|s| s.deps.iter().all(|d| done[*d].is_some()))
+            .take(jobs)
+            .collect();
+        if ready.is_empty() {
+            return Ok(done);
+        }
+        if rootfs::interrupted() {
+            return Err(BuildError::Interrupted);
+        }
+        // COPY --from and bind mounts read the built stages through their views,
+        // mounted here, before the stages that read them start.
+        for d in done.iter_mut().flatten() {
+            d.ws.view()?;
+        }
+        if ready.len() > 1 {
+            let names: Vec<String> = ready.iter().map(|s| s.label()).collect();
+            let mut p = lock(sh.progress);
+            let step = p.begin(&format!(
+                "[internal] stages {} run at once (--jobs {jobs})",
+                names.join(", ")
+            ));
+            p.done(step);
+        }
+        let results: Vec<(usize, Result<StageResult, BuildError>)> = {
+            let done_ref: &[Option<Done>] = &done;
+            let one = |stage: &stages::Stage| -> Result<StageResult, BuildError> {
+                let mut b = sh.builder(done_ref)?;
+                let r = b.run_stage(sh.dockerfile, stage, txn);
+                if r.is_err() {
+                    sh.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok((r?, b.consumed, b.new_entries))
+            };
+            if ready.len() == 1 {
+                vec![(ready[0].index, one(ready[0]))]
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = ready
+                        .iter()
+                        .map(|stage| (stage.index, scope.spawn(|| one(stage))))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|(i, h)| {
+                            (
+                                i,
+                                h.join().unwrap_or_else(|_| {
+                                    Err(step_err(format!("stage {i}: its thread panicked")))
+                                }),
+                            )
+                        })
+                        .collect()
+                })
+            }
+        };
+        let mut first_err = None;
+        for (i, r) in results {
+            match r {
+                Ok((d, c, e)) => {
+                    done[i] = Some(d);
+                    consumed.extend(c);
+                    entries.extend(e);
+                }
+                // The failure itself, not a stage it stopped.
+                Err(BuildError::Cancelled) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        if sh.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BuildError::Cancelled);
+        }
+    }
+}
+
 pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, BuildError> {
     let (dockerfile, plan) = check(opts)?;
     let epoch = source_date_epoch(opts)?;
@@ -386,45 +628,47 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
         dockerfile.file
     ));
     progress.done(s);
-    let mut txn = store.begin()?;
-    let stage_count = plan.stages.len();
-    let mut b = Builder {
+    let progress = Mutex::new(progress);
+    let txn = Mutex::new(store.begin()?);
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let sh = Shared {
         store,
         pull,
         opts,
-        file: dockerfile.file.clone(),
-        escape: dockerfile.escape,
-        progress,
-        ws: rootfs::Workspace::new(store)?,
-        context,
-        cfg: ImageConfig::scratch(),
-        layers: Vec::new(),
-        pending: Vec::new(),
-        key: String::new(),
-        last_created: now(),
+        dockerfile: &dockerfile,
+        plan: &plan,
+        context: context.as_ref(),
+        progress: &progress,
         epoch,
-        stage_args: Vec::new(),
-        global_defaults: Vec::new(),
-        cmd_set: false,
-        consumed: Vec::new(),
-        new_entries: Vec::new(),
-        total: 0,
-        index: 0,
-        plan,
-        stage_label: None,
-        stage: 0,
-        done: (0..stage_count).map(|_| None).collect(),
+        target_platform: target_platform(opts)?,
+        cancel: &cancel,
     };
-    let result = b.run_all(&dockerfile, &mut txn);
-    let result = result.and_then(|()| b.export(txn));
-    b.progress.finish(result.is_ok());
+    // The global ARGs count as used; so does BuildKit's own SOURCE_DATE_EPOCH.
+    let mut consumed: Vec<String> = plan.globals.iter().map(|(k, _)| k.clone()).collect();
+    consumed.push("SOURCE_DATE_EPOCH".into());
+    let mut entries = Vec::new();
+    let result = run_stages(&sh, &txn, &mut consumed, &mut entries).and_then(|done| {
+        let target = done[plan.target]
+            .as_ref()
+            .expect("the target stage is built");
+        let mut b = sh.builder(&[])?;
+        b.cfg = target.cfg.clone();
+        b.layers = target.layers.clone();
+        b.last_created = target.last_created.clone();
+        b.new_entries = std::mem::take(&mut entries);
+        let r = b.export(txn);
+        // The stages' workspaces (views, upper dirs) go after the export.
+        drop(done);
+        r
+    });
+    lock(&progress).finish(result.is_ok());
     let (id, manifest) = result?;
     let mut warnings = Vec::new();
     let unused: Vec<&str> = opts
         .build_args
         .iter()
         .map(|(k, _)| k.as_str())
-        .filter(|k| !b.consumed.iter().any(|c| c == k) && !PROXY_ARGS.contains(k))
+        .filter(|k| !consumed.iter().any(|c| c == k) && !PROXY_ARGS.contains(k))
         .collect();
     if !unused.is_empty() {
         warnings.push(format!(
@@ -439,7 +683,7 @@ pub fn build(store: &Store, opts: &Options, pull: Pull<'_>) -> Result<Built, Bui
     })
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
     /// The time of a new history entry.
     fn now(&self) -> String {
         match self.epoch {
@@ -469,29 +713,21 @@ impl Builder<'_> {
         }
     }
 
-    fn run_all(
+    fn progress(&self) -> std::sync::MutexGuard<'a, Progress> {
+        lock(self.progress)
+    }
+
+    /// Builds one stage (the stages it needs are in `done`).
+    fn run_stage(
         &mut self,
         dockerfile: &parse::Dockerfile,
-        txn: &mut Txn<'_>,
-    ) -> Result<(), BuildError> {
+        stage: &stages::Stage,
+        txn: &Mutex<Txn<'_>>,
+    ) -> Result<Done, BuildError> {
         let globals = self.plan.globals.clone();
-        self.consumed.extend(globals.iter().map(|(k, _)| k.clone()));
-        // BuildKit's own build arg: never reported as unused.
-        self.consumed.push("SOURCE_DATE_EPOCH".into());
         let multi = self.plan.stages.len() > 1;
-        for stage in self.plan.stages.clone() {
-            if stage.index > self.plan.target {
-                break;
-            }
-            if !self.plan.needed[stage.index] {
-                let target = self.plan.stages[self.plan.target].label();
-                let step = self.progress.begin(&format!(
-                    "[{}] skipped: the target {target} does not need this stage",
-                    stage.label()
-                ));
-                self.progress.done(step);
-                continue;
-            }
+        {
+            let stage = stage.clone();
             let steps = dockerfile.instructions[stage.body.clone()]
                 .iter()
                 .filter(|i| is_step(&i.keyword))
@@ -519,12 +755,14 @@ impl Builder<'_> {
                 if rootfs::interrupted() {
                     return Err(BuildError::Interrupted);
                 }
+                if self.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(BuildError::Cancelled);
+                }
                 self.instruction(&ins, trigger, txn)
                     .map_err(at(&file, &ins))?;
             }
-            self.finish_stage(txn)?;
+            self.finish_stage(txn)
         }
-        Ok(())
     }
 
     /// Resets the per-stage state for `stage`.
@@ -551,17 +789,16 @@ impl Builder<'_> {
 
     /// Keeps the finished stage for the stages after it; the next one gets a new
     /// workspace.
-    fn finish_stage(&mut self, txn: &mut Txn<'_>) -> Result<(), BuildError> {
+    fn finish_stage(&mut self, txn: &Mutex<Txn<'_>>) -> Result<Done, BuildError> {
         self.materialize(txn)?;
         let ws = std::mem::replace(&mut self.ws, rootfs::Workspace::new(self.store)?);
-        self.done[self.stage] = Some(Done {
+        Ok(Done {
             cfg: self.cfg.clone(),
             layers: self.layers.clone(),
             key: self.key.clone(),
             last_created: self.last_created.clone(),
             ws,
-        });
-        Ok(())
+        })
     }
 
     /// The stage's FROM: an earlier stage, or an image. Returns the ONBUILD triggers.
@@ -570,20 +807,17 @@ impl Builder<'_> {
         ins: &RawInstruction,
         stage: &stages::Stage,
     ) -> Result<Vec<String>, BuildError> {
-        if let Some(p) = &stage.platform {
-            let host = crate::registry::platform::Platform::host();
-            let want = format!("{}/{}", host.os, host.architecture);
-            if *p != want && !p.is_empty() {
-                return Err(BuildError::Unsupported(format!(
-                    "FROM --platform={p}: only this machine's {want} builds here"
-                )));
-            }
-        }
+        self.stage_platform = match stage.platform.as_deref().filter(|p| !p.is_empty()) {
+            Some(p) => p
+                .parse()
+                .map_err(|e| step_err(format!("FROM --platform={p}: {e}")))?,
+            None => self.target_platform.clone(),
+        };
         match &stage.base {
             Source::Image(name) => self.base_step(ins, name),
             Source::Stage(j) => {
                 let label = self.label(ins, false);
-                let step = self.progress.begin(&label);
+                let step = self.progress().begin(&label);
                 let d = self.done[*j]
                     .as_ref()
                     .expect("a needed stage is built first");
@@ -593,7 +827,7 @@ impl Builder<'_> {
                 self.last_created = d.last_created.clone();
                 let lowers = d.ws.lowers().to_vec();
                 self.ws.set_lowers(lowers);
-                self.progress.done(step);
+                self.progress().done(step);
                 Ok(self.cfg.config.on_build.take().unwrap_or_default())
             }
         }
@@ -603,12 +837,10 @@ impl Builder<'_> {
     /// an image's (pulled if missing).
     fn root_named_by_from(&mut self, v: &str) -> Result<PathBuf, BuildError> {
         match self.plan.source(self.stage, v).map_err(step_err)? {
-            Source::Stage(j) => {
-                let d = self.done[j].as_mut().ok_or_else(|| {
-                    step_err(format!("--from={v}: stage {j} is not built (internal)"))
-                })?;
-                d.ws.view()
-            }
+            Source::Stage(j) => self.done[j]
+                .as_ref()
+                .and_then(|d| d.ws.view_path())
+                .ok_or_else(|| step_err(format!("--from={v}: stage {j} is not built (internal)"))),
             Source::Image(name) => {
                 let img = self.find_image(&name).map_err(|e| {
                     step_err(format!(
@@ -639,23 +871,38 @@ impl Builder<'_> {
     fn base_step(&mut self, ins: &RawInstruction, name: &str) -> Result<Vec<String>, BuildError> {
         let label = self.label(ins, false);
         let step = self
-            .progress
+            .progress()
             .begin(&label.replace(&ins.original, &format!("FROM {name}")));
         match self.load_base(name) {
             Ok(t) => {
-                self.progress.done(step);
+                self.progress().done(step);
                 Ok(t)
             }
             Err(e) => {
-                self.progress.error(step, &e.to_string());
+                self.progress().error(step, &e.to_string());
                 Err(e)
             }
         }
     }
 
+    /// A RUN needs this stage's platform to execute here.
+    fn check_platform_can_run(&self) -> Result<(), BuildError> {
+        platform::can_run(
+            &self.stage_platform,
+            &Platform::host(),
+            Path::new("/proc/sys/fs/binfmt_misc"),
+        )
+        .map_err(step_err)
+    }
+
     fn load_base(&mut self, name: &str) -> Result<Vec<String>, BuildError> {
         if name.eq_ignore_ascii_case("scratch") {
             self.cfg = ImageConfig::scratch();
+            self.cfg.architecture = self.stage_platform.architecture.clone();
+            self.cfg.os = self.stage_platform.os.clone();
+            if let Some(v) = &self.stage_platform.variant {
+                self.cfg.extra.insert("variant".into(), json!(v));
+            }
             self.default_path();
             self.key = cache::key(&json!({ "base": "scratch" }));
             self.ws.set_base(self.store, None)?;
@@ -680,23 +927,33 @@ impl Builder<'_> {
     }
 
     /// An image from the store, pulled when missing (or always with --pull).
+    /// An image for the stage's platform: one in the store for another platform is
+    /// pulled again for this one (picked from the index, as docker).
     fn find_image(&self, name: &str) -> Result<Image, BuildError> {
-        let local = if self.opts.pull {
-            None
-        } else {
-            image::find(self.store, name).ok()
+        let want = &self.stage_platform;
+        let platform_of = |i: &Image| Platform {
+            os: i.config_raw["os"].as_str().unwrap_or_default().to_string(),
+            architecture: i.config_raw["architecture"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            variant: i.config_raw["variant"].as_str().map(str::to_string),
         };
-        match local {
-            Some(i) => Ok(i),
-            None => {
-                if let Err(m) = (self.pull)(name) {
-                    return Err(step_err(format!(
-                        "{name}: not in the store and pulling it failed: {m}"
-                    )));
-                }
-                Ok(image::find(self.store, name)?)
+        let found = image::find(self.store, name).ok();
+        let why = match &found {
+            Some(i) if !self.opts.pull && want.matches(&platform_of(i)) => return Ok(i.clone()),
+            Some(i) if !self.opts.pull => {
+                format!("the store's {name} is for {}, not {want}", platform_of(i))
             }
+            Some(_) => format!("--pull {name}"),
+            None => format!("{name}: not in the store"),
+        };
+        if let Err(m) = (self.pull)(name, want) {
+            return Err(step_err(format!(
+                "{why}, and pulling it for {want} failed: {m}"
+            )));
         }
+        Ok(image::find(self.store, name)?)
     }
 
     /// An image without PATH gets docker's default one, first (as BuildKit and buildah).
@@ -720,7 +977,7 @@ impl Builder<'_> {
         &mut self,
         ins: &RawInstruction,
         trigger: bool,
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
     ) -> Result<(), BuildError> {
         let typed = {
             let mut lookup = self.lookup();
@@ -853,8 +1110,15 @@ impl Builder<'_> {
                 command,
                 network,
                 heredocs,
+                mounts,
                 ..
-            } => self.run_step(ins, trigger, command, network, &heredocs, txn)?,
+            } => {
+                let mounts = mounts
+                    .iter()
+                    .map(|m| df::mount::parse(m).map_err(|e| step_err(format!("RUN {e}"))))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.run_step(ins, trigger, command, network, &heredocs, &mounts, txn)?
+            }
             Instruction::Copy(c) => self.copy_step(ins, trigger, c, false, txn)?,
             Instruction::Add(c) => self.copy_step(ins, trigger, c, true, txn)?,
             Instruction::Workdir(w) => {
@@ -952,6 +1216,62 @@ impl Builder<'_> {
             .collect()
     }
 
+    /// What each bind mount shows (`from=` a stage or image, else the context) and
+    /// what the cache keys it on: the stage's key, the image's id, or the content of
+    /// the context's files (a changed file runs the step again, as BuildKit).
+    fn bind_roots(
+        &mut self,
+        mounts: &[df::mount::Mount],
+    ) -> Result<(Vec<mounts::BindRoot>, Vec<String>), BuildError> {
+        let mut roots = Vec::new();
+        let mut keys = Vec::new();
+        for m in mounts {
+            let df::mount::Mount::Bind { from, source, .. } = m else {
+                continue;
+            };
+            if let Some(v) = from {
+                keys.push(
+                    match self.plan.source(self.stage, v).map_err(step_err)? {
+                        Source::Stage(j) => self.done[j].as_ref().map(|d| d.key.clone()),
+                        Source::Image(name) => Some(self.find_image(&name)?.id().to_string()),
+                    }
+                    .unwrap_or_default(),
+                );
+                roots.push(mounts::BindRoot::Dir(self.root_named_by_from(v)?));
+                continue;
+            }
+            let ctx = self.context.as_ref().ok_or_else(|| {
+                step_err(
+                    "RUN --mount=type=bind: there is no build context (the Dockerfile came on stdin)",
+                )
+            })?;
+            let want = if source.is_empty() { "." } else { source };
+            let found = ctx.sources(want)?;
+            let [src] = found.as_slice() else {
+                return Err(step_err(format!(
+                    "RUN --mount=type=bind,source={source}: names {} files; want one",
+                    found.len()
+                )));
+            };
+            let entries = ctx.entries(src)?;
+            let placed: Vec<copy::Placed<'_>> = entries
+                .iter()
+                .map(|e| copy::Placed {
+                    dest: e.rel.clone(),
+                    entry: e,
+                })
+                .collect();
+            keys.push(copy::content_key(&placed)?);
+            roots.push(if ctx.has_ignore() {
+                mounts::BindRoot::Entries(entries)
+            } else {
+                mounts::BindRoot::Dir(ctx.root().to_path_buf())
+            });
+        }
+        Ok((roots, keys))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn run_step(
         &mut self,
         ins: &RawInstruction,
@@ -959,8 +1279,11 @@ impl Builder<'_> {
         command: Command,
         network: Option<String>,
         heredocs: &[parse::Heredoc],
-        txn: &mut Txn<'_>,
+        run_mounts: &[df::mount::Mount],
+        txn: &Mutex<Txn<'_>>,
     ) -> Result<(), BuildError> {
+        self.check_platform_can_run()?;
+        let (bind_roots, bind_keys) = self.bind_roots(run_mounts)?;
         let (args, mounts) = self.heredoc_command(command, heredocs)?;
         let args_env = self.arg_env();
         let mut env: Vec<String> = self.cfg.env().to_vec();
@@ -994,21 +1317,45 @@ impl Builder<'_> {
                 .iter()
                 .map(|h| json!([h.name, h.content, h.chomp]))
                 .collect::<Vec<_>>(),
+            // The mounts as written: never a secret's or a cache's content (BuildKit).
+            "mounts": run_mounts.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>(),
+            "bind_content": bind_keys,
         });
         env.extend(proxies);
         let command = args.join(" ");
         let runtime = self.opts.runtime.clone();
+        let run_mounts = run_mounts.to_vec();
         self.fs_step(ins, trigger, created_by, parts, txn, move |b, m, step| {
             let img = as_image(&b.cfg)?;
-            let rs = rootfs::RunStep {
-                args: args.clone(),
-                mounts: mounts.clone(),
-                env: env.clone(),
-                network,
-                runtime: runtime.clone(),
-            };
-            let progress = &b.progress;
-            let code = b.ws.run(m, &img, &rs, &mut |l| progress.line(step, l))?;
+            let scratch = b.ws.dir().join(format!("mounts-{}", b.index));
+            let prepared = mounts::prepare(
+                &run_mounts,
+                mounts::Inputs {
+                    store_root: b.store.root(),
+                    scratch: scratch.clone(),
+                    bind_roots,
+                    secrets: &b.opts.secrets,
+                },
+            );
+            let result = prepared.and_then(|prepared| {
+                let mut all = mounts.clone();
+                all.extend(prepared.mounts.iter().cloned());
+                let mut env = env.clone();
+                env.extend(prepared.env.iter().cloned());
+                let rs = rootfs::RunStep {
+                    args: args.clone(),
+                    mounts: all,
+                    env,
+                    network,
+                    runtime: runtime.clone(),
+                    mount_points: prepared.targets.clone(),
+                };
+                let progress = b.progress;
+                b.ws.run(m, &img, &rs, &mut |l| lock(progress).line(step, l))
+            });
+            // Secrets and rw copies go as soon as the step is done.
+            let _ = std::fs::remove_dir_all(&scratch);
+            let code = result?;
             if rootfs::interrupted() {
                 return Err(BuildError::Interrupted);
             }
@@ -1028,13 +1375,14 @@ impl Builder<'_> {
         trigger: bool,
         args: CopyArgs,
         add: bool,
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
     ) -> Result<(), BuildError> {
         let kw = if add { "ADD" } else { "COPY" };
         let workdir = self.cfg.config.working_dir.clone().unwrap_or_default();
         let dest_dir_syntax =
             args.dest.ends_with('/') || args.dest == "." || args.dest.ends_with("/.");
         let dest = join_dir(&workdir, &args.dest);
+        let excludes = df::ignore::Ignore::parse(&args.excludes.join("\n"));
         let mut srcs: Vec<Src> = Vec::new();
         let from_ctx = match &args.from {
             Some(v) => Some(Context::plain(&self.root_named_by_from(v)?)?),
@@ -1072,10 +1420,21 @@ impl Builder<'_> {
                     ))
                 })?,
             };
+            let pivot = args.parents.then(|| parents_pivot(s));
             for source in ctx.sources(s)? {
                 let entries = ctx.entries(&source)?;
-                srcs.push(Src::Ctx(source, entries));
+                if let Some(e) = exclude_entries(&excludes, source, entries) {
+                    srcs.push(match &pivot {
+                        Some(p) => with_parents(p, e.0, e.1),
+                        None => Src::Ctx(e.0, e.1),
+                    });
+                }
             }
+        }
+        if args.parents && !dest_dir_syntax {
+            return Err(step_err(format!(
+                "{kw} --parents: the destination must be a directory and end with a /"
+            )));
         }
         if srcs.len() > 1 && !dest_dir_syntax {
             return Err(step_err(format!(
@@ -1104,24 +1463,42 @@ impl Builder<'_> {
                 }
             });
         }
+        // --link: the owner comes from the layers below, resolved now (the step runs on
+        // an empty root), and is part of the key instead of the parent.
+        let linked = if args.link {
+            Some(self.link_owner(&args, txn)?)
+        } else {
+            None
+        };
         let parts = json!({
             kw: {"sources": args.sources, "dest": dest, "dir": dest_dir_syntax,
-                 "chown": args.chown, "chmod": args.chmod, "from": args.from},
+                 "chown": args.chown, "chmod": args.chmod, "from": args.from,
+                 "parents": args.parents, "exclude": args.excludes, "link": linked},
             "content": content,
         });
         let created_by = format!("{kw} {} {} # buildkit", args.sources.join(" "), args.dest);
         let single = srcs.len() == 1;
-        self.fs_step(ins, trigger, created_by, parts, txn, move |b, m, _| {
-            place(
-                b.ws.dir(),
-                m,
-                &srcs,
-                &args,
-                &dest,
-                dest_dir_syntax || !single,
-                add,
-            )
-        })
+        let link = args.link;
+        self.fs_step_as(
+            ins,
+            trigger,
+            created_by,
+            parts,
+            link,
+            txn,
+            move |b, m, _| {
+                place(
+                    b.ws.dir(),
+                    m,
+                    &srcs,
+                    &args,
+                    &dest,
+                    dest_dir_syntax || !single,
+                    add,
+                    linked,
+                )
+            },
+        )
     }
 
     /// `COPY <<NAME`: each heredoc as the file NAME (mode 0644, mtime 0, variables
@@ -1161,6 +1538,24 @@ impl Builder<'_> {
         Ok((Context::plain(&dir)?, names))
     }
 
+    /// `COPY --link --chown`: the owner, looked up in the layers so far.
+    fn link_owner(
+        &mut self,
+        args: &CopyArgs,
+        txn: &Mutex<Txn<'_>>,
+    ) -> Result<Option<(u32, u32)>, BuildError> {
+        let Some(spec) = args.chown.as_deref() else {
+            return Ok(None);
+        };
+        self.materialize(txn)?;
+        let m = self.ws.mount()?;
+        let r = Root::open(&m.rootfs)
+            .map_err(|e| io_at(&m.rootfs, e))
+            .and_then(|root| chown(&root, spec));
+        self.ws.finish(m)?;
+        r.map(Some)
+    }
+
     /// A step that changes the filesystem: from the cache, or run on a new overlay
     /// whose upper dir then becomes the step's layer (none when it stayed empty).
     fn fs_step(
@@ -1169,33 +1564,59 @@ impl Builder<'_> {
         trigger: bool,
         created_by: String,
         parts: Value,
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
+        exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
+    ) -> Result<(), BuildError> {
+        self.fs_step_as(ins, trigger, created_by, parts, false, txn, exec)
+    }
+
+    /// [`Self::fs_step`]; a `link`ed step runs on an empty root and its cache key does
+    /// not depend on the steps before it (`COPY --link`), so a changed base still hits.
+    #[allow(clippy::too_many_arguments)]
+    fn fs_step_as(
+        &mut self,
+        ins: &RawInstruction,
+        trigger: bool,
+        created_by: String,
+        parts: Value,
+        link: bool,
+        txn: &Mutex<Txn<'_>>,
         exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
     ) -> Result<(), BuildError> {
         let label = self.label(ins, trigger);
-        let step = self.progress.begin(&label);
-        let key = cache::key(&json!({ "parent": self.key, "step": parts }));
+        let step = self.progress().begin(&label);
+        let key = if link {
+            cache::key(&json!({ "linked": parts }))
+        } else {
+            cache::key(&json!({ "parent": self.key, "step": parts }))
+        };
+        // What the steps after this one build on.
+        let next_key = if link {
+            cache::key(&json!({ "parent": self.key, "linked": key }))
+        } else {
+            key.clone()
+        };
         if !self.opts.no_cache {
             if let Some(entry) = cache::get(self.store, &key) {
                 let created = clamp_time(&entry.created, self.epoch);
                 self.add_layer(entry.layer, created, created_by, true);
-                self.key = key;
-                self.progress.cached(step);
+                self.key = next_key;
+                self.progress().cached(step);
                 return Ok(());
             }
         }
-        match self.execute(&step, txn, exec) {
+        match self.execute(&step, txn, link, exec) {
             Ok(layer) => {
                 let created = self.now();
                 self.add_layer(layer.clone(), created.clone(), created_by, false);
                 self.new_entries
                     .push((key.clone(), cache::Entry { layer, created }));
-                self.key = key;
-                self.progress.done(step);
+                self.key = next_key;
+                self.progress().done(step);
                 Ok(())
             }
             Err(e) => {
-                self.progress.error(step, &e.to_string());
+                self.progress().error(step, &e.to_string());
                 Err(e)
             }
         }
@@ -1204,11 +1625,16 @@ impl Builder<'_> {
     fn execute(
         &mut self,
         step: &Step,
-        txn: &mut Txn<'_>,
+        txn: &Mutex<Txn<'_>>,
+        link: bool,
         exec: impl FnOnce(&mut Self, &rootfs::Mounted, &Step) -> Result<(), BuildError>,
     ) -> Result<Option<cache::Layer>, BuildError> {
         self.materialize(txn)?;
-        let m = self.ws.mount()?;
+        let m = if link {
+            self.ws.mount_empty()?
+        } else {
+            self.ws.mount()?
+        };
         let r = exec(self, &m, step);
         let upper = self.ws.finish(m)?;
         r?;
@@ -1222,11 +1648,11 @@ impl Builder<'_> {
         if empty {
             return Ok(None);
         }
-        let writer = txn.blob_writer()?;
+        let writer = lock(txn).blob_writer()?;
         let epoch = self.epoch.map(|e| e.max(0) as u64);
         let hashed = pack::pack_overlay_upper_clamped(&upper, Hasher::new(writer), epoch)?;
         let (writer, _, _) = hashed.finish();
-        let blob = txn.finish_blob(writer, None)?;
+        let blob = lock(txn).finish_blob(writer, None)?;
         Ok(Some(cache::Layer {
             digest: blob.digest.to_string(),
             diff_id: blob.digest.to_string(),
@@ -1263,7 +1689,7 @@ impl Builder<'_> {
     }
 
     /// Cached layers the next step builds on are applied onto one new upper dir.
-    fn materialize(&mut self, txn: &mut Txn<'_>) -> Result<(), BuildError> {
+    fn materialize(&mut self, txn: &Mutex<Txn<'_>>) -> Result<(), BuildError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -1273,7 +1699,7 @@ impl Builder<'_> {
             for l in self.pending.drain(..) {
                 let digest: Digest = l.digest.parse().map_err(|e| step_err(format!("{e}")))?;
                 let diff_id: Digest = l.diff_id.parse().map_err(|e| step_err(format!("{e}")))?;
-                let blob = txn.open_blob(&digest)?;
+                let blob = lock(txn).open_blob(&digest)?;
                 crate::layer::apply_blob(&root, blob, Some(&digest), Some(&diff_id))?;
             }
             Ok::<(), BuildError>(())
@@ -1282,25 +1708,26 @@ impl Builder<'_> {
         result
     }
 
-    fn export(&mut self, mut txn: Txn<'_>) -> Result<(Digest, Digest), BuildError> {
-        let step = self.progress.begin("exporting to image");
+    fn export(&mut self, txn: Mutex<Txn<'_>>) -> Result<(Digest, Digest), BuildError> {
+        let mut txn = txn.into_inner().unwrap_or_else(|e| e.into_inner());
+        let step = self.progress().begin("exporting to image");
         match self.export_inner(&mut txn, &step) {
             Ok(id) => {
                 let manifest = id.1.digest.clone();
                 txn_commit(txn, &self.opts.tags, id.1)?;
                 for t in &self.opts.tags {
-                    self.progress.note(&step, &format!("naming to {t} done"));
+                    self.progress().note(&step, &format!("naming to {t} done"));
                 }
                 for (k, e) in &self.new_entries {
                     if let Err(err) = cache::put(self.store, k, e) {
                         tracing::warn!(error = %err, "writing a build cache entry");
                     }
                 }
-                self.progress.done(step);
+                self.progress().done(step);
                 Ok((id.0, manifest))
             }
             Err(e) => {
-                self.progress.error(step, &e.to_string());
+                self.progress().error(step, &e.to_string());
                 Err(e)
             }
         }
@@ -1336,7 +1763,7 @@ impl Builder<'_> {
         });
         let manifest =
             txn.write_bytes(&serde_json::to_vec(&manifest).expect("manifest serialises"))?;
-        self.progress
+        self.progress()
             .note(step, &format!("writing image {} done", config.digest));
         Ok((config.digest, manifest))
     }
@@ -1413,7 +1840,67 @@ fn join_rel(dir: &str, name: &str) -> String {
     }
 }
 
+/// The part of a `COPY --parents` source kept at the destination starts after a `/./`
+/// (BuildKit's pivot); without one the whole path is kept. Returns the cleaned prefix
+/// that is dropped.
+fn parents_pivot(src: &str) -> String {
+    match src.find("/./") {
+        Some(i) => df::ignore::clean(&src[..i]),
+        None => String::new(),
+    }
+}
+
+/// A source whose entries land under its path in the context (minus `pivot`).
+fn with_parents(pivot: &str, mut source: context::Source, entries: Vec<context::Entry>) -> Src {
+    let rel = source.rel.trim_start_matches('/');
+    let kept = match pivot {
+        "" | "." => rel.to_string(),
+        p => rel
+            .strip_prefix(p)
+            .map(|r| r.trim_start_matches('/').to_string())
+            .unwrap_or_else(|| rel.to_string()),
+    };
+    let entries = entries
+        .into_iter()
+        .map(|mut e| {
+            e.rel = join_rel(&kept, &e.rel);
+            e
+        })
+        .collect();
+    // Placed like a directory's contents: each entry at its own relative path.
+    source.is_dir = true;
+    Src::Ctx(source, entries)
+}
+
+/// `--exclude`: the source's entries that no pattern leaves out, matched against the
+/// path in the source and in the context (as BuildKit); `None` when the source itself
+/// is excluded.
+fn exclude_entries(
+    excludes: &df::ignore::Ignore,
+    source: context::Source,
+    entries: Vec<context::Entry>,
+) -> Option<(context::Source, Vec<context::Entry>)> {
+    if excludes.patterns.is_empty() {
+        return Some((source, entries));
+    }
+    let name = source.rel.rsplit('/').next().unwrap_or("").to_string();
+    if excludes.excluded(&source.rel) || (!name.is_empty() && excludes.excluded(&name)) {
+        return None;
+    }
+    if !source.is_dir {
+        return Some((source, entries));
+    }
+    let kept = entries
+        .into_iter()
+        .filter(|e| {
+            !excludes.excluded(&e.rel) && !excludes.excluded(&join_rel(&source.rel, &e.rel))
+        })
+        .collect();
+    Some((source, kept))
+}
+
 /// Writes a COPY/ADD's sources onto the mounted step.
+#[allow(clippy::too_many_arguments)]
 fn place(
     ws_dir: &Path,
     m: &rootfs::Mounted,
@@ -1422,10 +1909,16 @@ fn place(
     dest: &str,
     dest_dir: bool,
     add: bool,
+    // `COPY --link`: the owner found in the layers below (the step's own rootfs is
+    // empty then) and no look at the destination.
+    linked: Option<Option<(u32, u32)>>,
 ) -> Result<(), BuildError> {
     use std::os::unix::fs::PermissionsExt;
     let root = Root::open(&m.rootfs).map_err(|e| io_at(&m.rootfs, e))?;
-    let owner = args.chown.as_deref().map(|c| chown(&root, c)).transpose()?;
+    let owner = match linked {
+        Some(o) => o,
+        None => args.chown.as_deref().map(|c| chown(&root, c)).transpose()?,
+    };
     let chmod = match args.chmod.as_deref() {
         None => None,
         Some(c) => Some(
@@ -1443,9 +1936,10 @@ fn place(
     let dest_rel = dest.trim_start_matches('/').to_string();
     let dest_is_dir = dest_dir
         || dest_rel.is_empty()
-        || crate::layer::inroot::InPath::parse(dest_rel.as_bytes())
-            .ok()
-            .is_some_and(|p| root.open_dir(&p).is_ok());
+        || linked.is_none()
+            && crate::layer::inroot::InPath::parse(dest_rel.as_bytes())
+                .ok()
+                .is_some_and(|p| root.open_dir(&p).is_ok());
     let mut placed: Vec<copy::Placed<'_>> = Vec::new();
     let mut archives: Vec<&Path> = Vec::new();
     let url_entries: Vec<Option<context::Entry>> = srcs
@@ -1686,6 +2180,9 @@ mod tests {
             runtime: PathBuf::from("sangja"),
             progress: progress::Mode::Quiet,
             target: None,
+            secrets: vec![],
+            platform: None,
+            jobs: 1,
         };
         for (text, want) in [
             ("FROM a\nRUNN x", "Dockerfile:2: unknown instruction: RUNN"),
@@ -1706,14 +2203,38 @@ mod tests {
                 "Dockerfile:2: unknown flag: --from",
             ),
             (
-                "FROM a\nRUN --mount=type=cache,target=/x true",
-                "RUN --mount",
+                "FROM a\nRUN --mount=type=nfs,target=/x true",
+                "Dockerfile:2: RUN --mount \"type=nfs,target=/x\": unsupported mount type \"nfs\"",
+            ),
+            (
+                "FROM a\nRUN --mount=type=cache,target=/x,colour=red true",
+                "Dockerfile:2: RUN --mount",
+            ),
+            (
+                "FROM --platform=linux a\nRUN true",
+                "Dockerfile:1: FROM --platform=linux a: FROM --platform=linux:",
+            ),
+            (
+                "ARG P=nope\nFROM --platform=$P a\nRUN true",
+                "Dockerfile:2: FROM --platform=$P a: FROM --platform=nope",
             ),
             ("ARG A=1", "no FROM instruction"),
             ("# only a comment\n", "no instructions"),
             (
                 "FROM a\nRUN --network=bridge x",
                 "Dockerfile:2: RUN --network=bridge",
+            ),
+            (
+                "FROM a\nRUN --mount=type=tmpfs,target=/t --network=bridge x",
+                "Dockerfile:2: RUN --network=bridge",
+            ),
+            (
+                "FROM a\nRUN --security=insecure x",
+                "RUN --security=insecure (a privileged RUN",
+            ),
+            (
+                "FROM a\nRUN --security=odd x",
+                "Dockerfile:2: RUN --security=odd: want sandbox or insecure",
             ),
         ] {
             let e = check(&opts(text)).unwrap_err().to_string();

@@ -152,6 +152,7 @@ impl Workspace {
             .collect();
         // Lower dirs only: overlayfs mounts that read-only.
         let data = format!("lowerdir={}", rel.join(":"));
+        let _cwd = snapshot::lock_cwd();
         let back = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         std::env::set_current_dir(&self.dir).map_err(io_err(&self.dir))?;
         let r = nix::mount::mount(
@@ -164,6 +165,15 @@ impl Workspace {
         let _ = std::env::set_current_dir(&back);
         r.map_err(|e| io_err(&at)(e.into()))?;
         Ok(at)
+    }
+
+    /// The view [`Self::view`] made (or the lone lower dir), if there is one.
+    pub fn view_path(&self) -> Option<PathBuf> {
+        if let [only] = self.lowers.as_slice() {
+            return Some(only.clone());
+        }
+        let at = self.dir.join("view");
+        snapshot::is_mounted(&at).then_some(at)
     }
 
     /// Mounts the stack with a new upper dir.
@@ -179,6 +189,17 @@ impl Workspace {
             upper,
             work,
         })
+    }
+
+    /// Mounts an empty root with a new upper dir (a `COPY --link` step, whose layer
+    /// must not depend on the stack); `finish` still puts it on the stack.
+    pub fn mount_empty(&mut self) -> Result<Mounted, BuildError> {
+        let empty = self.dir.join("empty");
+        fs::create_dir_all(&empty).map_err(io_err(&empty))?;
+        let lowers = std::mem::replace(&mut self.lowers, vec![empty]);
+        let m = self.mount();
+        self.lowers = lowers;
+        m
     }
 
     /// Unmounts the step's overlay; its upper dir joins the stack. Returns the upper dir.
@@ -199,11 +220,22 @@ impl Workspace {
         on_line: &mut dyn FnMut(&str),
     ) -> Result<i32, BuildError> {
         let root = Root::open(&m.rootfs).map_err(|e| io_err(&m.rootfs)(e.into()))?;
-        let absent: Vec<&str> = MOUNT_POINTS
+        // The runtime's own mount points and the step's --mount targets, with every
+        // parent directory that is not there yet.
+        let mut absent: Vec<String> = Vec::new();
+        for t in MOUNT_POINTS
             .iter()
-            .copied()
-            .filter(|p| !exists_in(&root, p))
-            .collect();
+            .map(|p| p.to_string())
+            .chain(step.mount_points.iter().cloned())
+        {
+            let comps: Vec<&str> = t.split('/').filter(|c| !c.is_empty()).collect();
+            for i in 1..=comps.len() {
+                let rel = comps[..i].join("/");
+                if !absent.contains(&rel) && !exists_in(&root, &rel) {
+                    absent.push(rel);
+                }
+            }
+        }
         let cwd = image.config_raw["config"]["WorkingDir"]
             .as_str()
             .filter(|w| !w.is_empty())
@@ -214,7 +246,13 @@ impl Workspace {
         root.open_dir_create(&cwd_path)
             .map_err(|e| io_err(&m.rootfs.join(cwd_path.as_relative()))(e.into()))?;
         drop(root);
-        let id = format!("sangja-build-{}-{}", std::process::id(), self.steps);
+        // Unique in the process: stages running at once each have containers.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let id = format!(
+            "sangja-build-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
         let seccomp = Path::new(bundle::DEFAULT_SECCOMP_PROFILE);
         let cfg = RunConfig {
             args: step.args.clone(),
@@ -334,6 +372,8 @@ pub struct RunStep {
     pub env: Vec<String>,
     pub network: Network,
     pub runtime: PathBuf,
+    /// The `--mount` targets (their empty mount points stay out of the layer).
+    pub mount_points: Vec<String>,
 }
 
 fn exists_in(root: &Root, rel: &str) -> bool {
@@ -348,9 +388,12 @@ fn exists_in(root: &Root, rel: &str) -> bool {
         .is_some_and(|d| matches!(kind_at(d.as_fd(), name), Ok(Some(_))))
 }
 
-/// Removes the empty mount points the runtime made in `upper` (see [`MOUNT_POINTS`]).
-fn drop_mount_points(upper: &Path, absent: &[&str]) {
-    for rel in absent {
+/// Removes the empty mount points the runtime made in `upper` (see [`MOUNT_POINTS`]),
+/// deepest first, so a parent made only to hold one (an `etc`, `/run/secrets`) goes too.
+fn drop_mount_points(upper: &Path, absent: &[String]) {
+    let mut sorted: Vec<&String> = absent.iter().collect();
+    sorted.sort_by_key(|r| std::cmp::Reverse(r.matches('/').count()));
+    for rel in sorted {
         let p = upper.join(rel);
         let Ok(meta) = fs::symlink_metadata(&p) else {
             continue;
@@ -359,13 +402,6 @@ fn drop_mount_points(upper: &Path, absent: &[&str]) {
             let _ = fs::remove_dir(&p);
         } else if meta.is_file() && meta.len() == 0 {
             let _ = fs::remove_file(&p);
-        }
-        // An `etc` made only to hold a mount point goes too.
-        if let Some(parent) = Path::new(rel)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            let _ = fs::remove_dir(upper.join(parent));
         }
     }
 }

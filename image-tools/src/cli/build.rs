@@ -59,6 +59,16 @@ pub struct BuildArgs {
     /// Write the build's result (config and manifest digests, names) as JSON here.
     #[arg(long)]
     metadata_file: Option<PathBuf>,
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE (or env=VAR); may repeat.
+    #[arg(long)]
+    secret: Vec<String>,
+    /// The target platform OS/ARCH[/VARIANT] (default this machine's): picks it from a
+    /// base image's index and sets TARGETPLATFORM.
+    #[arg(long)]
+    platform: Option<String>,
+    /// How many independent stages may run at once (default the CPU count).
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    jobs: usize,
     /// The build context: a directory, or '-' for a tar (or a Dockerfile) on stdin.
     context: String,
 }
@@ -111,6 +121,41 @@ fn write_output(store: &Store, id: &str, tags: &[Reference], out: &Output) -> Re
             .with_context(|| format!("--output type=local,dest={}", dest.display()))?,
     }
     Ok(())
+}
+
+/// `--secret id=ID[,type=file|env][,src=FILE|,env=VAR]` as buildx takes it: the id
+/// and the content (a file that cannot be read fails here, naming the flag).
+fn parse_secret(s: &str) -> Result<(String, Vec<u8>)> {
+    let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+    for kv in s.split(',') {
+        match kv.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_string()),
+            Some(("src" | "source", v)) => src = Some(v.to_string()),
+            Some(("env", v)) => env = Some(v.to_string()),
+            Some(("type", v)) => kind = Some(v.to_string()),
+            _ => bail!("--secret {s:?}: {kv:?} is not id=, src=, env= or type="),
+        }
+    }
+    let id = id
+        .or_else(|| src.clone().or(env.clone()))
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("--secret {s:?}: want id=ID"))?;
+    match (kind.as_deref(), src, env) {
+        (None | Some("file"), Some(f), _) => {
+            let data = std::fs::read(&f).with_context(|| format!("--secret {s:?}: {f}"))?;
+            Ok((id, data))
+        }
+        (None | Some("env"), None, Some(var)) | (Some("env"), Some(var), None) => {
+            let v = std::env::var(&var).with_context(|| {
+                format!("--secret {s:?}: the environment variable {var} is not set")
+            })?;
+            Ok((id, v.into_bytes()))
+        }
+        (Some(k), ..) if k != "file" && k != "env" => {
+            bail!("--secret {s:?}: type {k:?}: want file or env")
+        }
+        _ => bail!("--secret {s:?}: want src=FILE or env=VAR"),
+    }
 }
 
 fn key_value(flag: &str, s: &str, from_env: bool) -> Result<Option<(String, String)>> {
@@ -179,6 +224,11 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let runtime = runtime::locate(a.runtime.as_deref())?;
+    let secrets = a
+        .secret
+        .iter()
+        .map(|s| parse_secret(s))
+        .collect::<Result<Vec<_>>>()?;
     let output = a.output.as_deref().map(parse_output).transpose()?;
 
     let mut _temp = None;
@@ -260,9 +310,15 @@ pub fn build(store: &Store, a: BuildArgs) -> Result<()> {
         runtime,
         progress: mode,
         target: a.target,
+        secrets,
+        platform: a.platform,
+        jobs: a.jobs,
     };
-    let pull = |image: &str| -> std::result::Result<(), String> {
-        super::remote::pull_for_run(store, image).map_err(|e| format!("{e:#}"))
+    let pull = |image: &str,
+                platform: &sangja_image::registry::platform::Platform|
+     -> std::result::Result<(), String> {
+        super::remote::pull_platform(store, image, Some(platform.clone()))
+            .map_err(|e| format!("{e:#}"))
     };
     let built = build::build(store, &opts, &pull)?;
     for w in &built.warnings {

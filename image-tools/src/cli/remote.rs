@@ -218,6 +218,15 @@ pub fn logout(registry: Option<String>) -> Result<()> {
 /// `run`'s pull of a missing image: docker's message on stderr, no progress output
 /// (stdout belongs to the container).
 pub fn pull_for_run(store: &Store, image: &str) -> Result<()> {
+    pull_platform(store, image, None)
+}
+
+/// [`pull_for_run`] picking `platform` from an index (`None`: this machine's).
+pub fn pull_platform(
+    store: &Store,
+    image: &str,
+    platform: Option<sangja_image::registry::platform::Platform>,
+) -> Result<()> {
     eprintln!("Unable to find image '{image}' locally");
     let reference: Reference = image.parse().context("pull")?;
     let net = NetArgs {
@@ -230,7 +239,10 @@ pub fn pull_for_run(store: &Store, image: &str) -> Result<()> {
         store,
         &client,
         &reference,
-        &PullOptions::default(),
+        &PullOptions {
+            platform,
+            ..PullOptions::default()
+        },
         &progress,
     )
     .with_context(|| format!("pulling {image}"))?;

@@ -130,6 +130,13 @@ pub fn mount_overlay_stack(
 /// it (overlayfs resolves them against the caller's working directory, so the mount runs
 /// from `dir`), which keeps the one mount option under its page-size limit for hundreds
 /// of layers instead of a few dozen long absolute paths.
+/// Held while the working directory is moved for a mount with relative paths (a
+/// build's stages mount from several threads; the directory is the process's).
+pub fn lock_cwd() -> std::sync::MutexGuard<'static, ()> {
+    static CWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    CWD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn mount_overlay_stack_in(
     dir: &Path,
     lowers: &[PathBuf],
@@ -145,6 +152,7 @@ pub fn mount_overlay_stack_in(
                 .unwrap_or_else(|_| l.clone())
         })
         .collect();
+    let _cwd = lock_cwd();
     let back = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     std::env::set_current_dir(dir).map_err(io_err(dir))?;
     let result = mount_overlay_stack(&rel, upper, work, rootfs);

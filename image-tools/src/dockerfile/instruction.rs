@@ -22,6 +22,10 @@ pub struct CopyArgs {
     pub chmod: Option<String>,
     pub from: Option<String>,
     pub link: bool,
+    /// COPY --parents: sources keep their parent directories (after a `/./` pivot).
+    pub parents: bool,
+    /// --exclude=PATTERN (repeatable): .dockerignore-style patterns left out.
+    pub excludes: Vec<String>,
     /// ADD --checksum=sha256:...
     pub checksum: Option<String>,
     /// Sources written as `<<NAME`: files made from the heredoc (named NAME).
@@ -178,12 +182,13 @@ pub fn resolve(
             Instruction::Run {
                 command: command(),
                 network: flag("network"),
+                // Variables in a mount's fields are expanded (BuildKit).
                 mounts: raw
                     .flags
                     .iter()
                     .filter(|f| f.name == "mount")
-                    .map(|f| f.value.clone().unwrap_or_default())
-                    .collect(),
+                    .map(|f| expand(f.value.as_deref().unwrap_or(""), escape, &mut *lookup))
+                    .collect::<Result<Vec<_>, _>>()?,
                 security: flag("security"),
                 heredocs: raw.heredocs.clone(),
             }
@@ -234,6 +239,13 @@ pub fn resolve(
                 chmod: exp(flag("chmod"), lookup)?,
                 from: flag("from"),
                 link: flag("link").is_some_and(|v| v != "false"),
+                parents: flag("parents").is_some_and(|v| v != "false"),
+                excludes: raw
+                    .flags
+                    .iter()
+                    .filter(|f| f.name == "exclude")
+                    .map(|f| expand(f.value.as_deref().unwrap_or(""), escape, &mut *lookup))
+                    .collect::<Result<Vec<_>, _>>()?,
                 checksum: flag("checksum"),
                 heredocs,
             };

@@ -7,6 +7,7 @@
 
 pub mod ignore;
 pub mod instruction;
+pub mod mount;
 pub mod parse;
 pub mod stages;
 pub mod words;

@@ -91,10 +91,12 @@ fn reference(
 }
 
 /// Splits `df` into stages and finds what `target` (a stage name) needs. `build_args`
-/// give the global ARGs their values.
+/// give the global ARGs their values; `predefined` are global ARGs with no ARG line
+/// (BuildKit's automatic platform ARGs).
 pub fn plan(
     df: &Dockerfile,
     build_args: &[(String, String)],
+    predefined: &[(String, String)],
     target: Option<&str>,
 ) -> Result<Plan, ParseError> {
     let err = |line: usize, message: String| ParseError {
@@ -109,7 +111,10 @@ pub fn plan(
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.clone())
     };
-    let mut globals: Vec<(String, Option<String>)> = Vec::new();
+    let mut globals: Vec<(String, Option<String>)> = predefined
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
     let mut froms: Vec<(usize, Option<String>, String, Option<String>)> = Vec::new();
     for (i, raw) in df.instructions.iter().enumerate() {
         if raw.keyword != "FROM" && !froms.is_empty() {
@@ -127,7 +132,11 @@ pub fn plan(
         match typed {
             Instruction::Arg(list) => {
                 for (k, default) in list {
-                    let v = arg(&k).or(default);
+                    let auto = predefined
+                        .iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| v.clone());
+                    let v = arg(&k).or(default).or(auto);
                     globals.push((k, v));
                 }
             }
@@ -320,7 +329,7 @@ mod tests {
 
     fn plan_of(text: &str, target: Option<&str>) -> Result<Plan, String> {
         let df = super::super::parse(text, "Dockerfile").map_err(|e| e.to_string())?;
-        plan(&df, &[("V".into(), "3.1".into())], target).map_err(|e| e.to_string())
+        plan(&df, &[("V".into(), "3.1".into())], &[], target).map_err(|e| e.to_string())
     }
 
     #[test]
