@@ -66,6 +66,12 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
         .map(|a| {
             a.iter()
                 .filter(|m| m["type"] == "bind" || (m["type"] == "tmpfs" && !is_default_mount(m)))
+                // The network's /etc files are the container's own, not mounts (docker).
+                .filter(|m| {
+                    !m["source"]
+                        .as_str()
+                        .is_some_and(|s| std::path::Path::new(s).starts_with(&dir))
+                })
                 .map(|m| {
                     let opts = strings(&m["options"]);
                     let source = m["source"].as_str().unwrap_or_default();
@@ -125,6 +131,7 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
             "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
         },
         "Mounts": mounts,
+        "NetworkSettings": network_settings(rec),
         "Config": {
             "Hostname": hostname,
             "User": user,
@@ -139,5 +146,44 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
                 .filter(|(k, _)| !k.starts_with("org.opencontainers."))
                 .collect::<serde_json::Map<String, Value>>(),
         },
+    })
+}
+
+/// docker's NetworkSettings: the attachment's address, gateway and published ports.
+fn network_settings(rec: &Record) -> Value {
+    let net = rec.net.as_ref();
+    let a = net.and_then(|n| n.attachment.as_ref());
+    let mut ports = serde_json::Map::new();
+    for p in a.map(|a| a.ports.as_slice()).unwrap_or_default() {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        let entry = ports.entry(key).or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(
+                json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}),
+            );
+        }
+    }
+    let (ip, prefix) = a
+        .and_then(|a| a.ip.split_once('/'))
+        .map(|(i, p)| (i.to_string(), p.parse::<u32>().unwrap_or(0)))
+        .unwrap_or_default();
+    let mut networks = serde_json::Map::new();
+    if let Some(name) = net.and_then(|n| n.network.clone()) {
+        networks.insert(
+            name,
+            json!({
+                "IPAddress": ip,
+                "IPPrefixLen": prefix,
+                "Gateway": a.map(|a| a.gateway.clone()).unwrap_or_default(),
+            }),
+        );
+    }
+    json!({
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+        "Gateway": a.map(|a| a.gateway.clone()).unwrap_or_default(),
+        "Ports": ports,
+        "SandboxKey": a.map(|a| a.netns.display().to_string()).unwrap_or_default(),
+        "Networks": networks,
     })
 }
