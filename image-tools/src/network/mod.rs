@@ -26,7 +26,7 @@ pub enum NetworkError {
     BadName(String),
     #[error("{0} is a pre-defined network and cannot be created or removed")]
     Reserved(String),
-    #[error("error response from daemon: network {network} has active endpoints (containers {})", .containers.join(", "))]
+    #[error("network {network} is in use by containers {} (remove them first)", .containers.join(", "))]
     InUse {
         network: String,
         containers: Vec<String>,
