@@ -72,6 +72,7 @@ fn main() {
     add("names_on_a_user_network", names_on_network);
     add("publish_all_exposed", publish_all);
     add("container_network_shares_namespace", container_network);
+    add("create_holds_nothing_start_attaches", create_then_start);
     add("bad_input_leaves_nothing", bad_input);
     add("monitor_killed_then_rm_cleans", monitor_killed);
     let mut args = libtest_mimic::Arguments::from_args();
@@ -619,5 +620,28 @@ fn monitor_killed() -> TestResult {
     }
     fx.ok(&["rm", "-f", "victim"])?;
     fx.ok(&["network", "rm", net])?;
+    fx.nothing_left()
+}
+
+/// `create` holds no address, namespace or rule (docker attaches at start); `start`
+/// attaches and publishes; a start whose host port is taken meanwhile fails clearly and
+/// attaches nothing.
+fn create_then_start() -> TestResult {
+    let fx = Fx::new()?;
+    let port = free_port()?;
+    let spec = format!("127.0.0.1:{port}:80");
+    fx.ok(&["create", "--name", "later", "-p", &spec, "web:1"])?;
+    check(fx.netns_left().is_empty(), "create made a netns")?;
+    let left = HostNet::now()?.leftovers(&fx.before);
+    check(left.is_empty(), format!("create attached: {left:#?}"))?;
+    fx.ok(&["start", "later"])?;
+    contains(&fetch(port)?, &fx.marker)?;
+    fx.ok(&["stop", "-t", "1", "later"])?;
+    let busy = TcpListener::bind(("127.0.0.1", port))?;
+    let e = fx.fails(&["start", "later"], 1)?;
+    contains(&e, "already in use")?;
+    check(fx.netns_left().is_empty(), "a failed start left a netns")?;
+    drop(busy);
+    fx.ok(&["rm", "later"])?;
     fx.nothing_left()
 }

@@ -183,7 +183,11 @@ fn create<'a>(
     // attachment `rm` can undo.
     containers.save(&rec)?;
     drop(lock);
-    super::network::attach(containers, &mut rec)?;
+    // `create` leaves the network to `start`, as docker does: a created container holds
+    // no address, namespace or port.
+    if !opts.create_only {
+        super::network::attach(containers, &mut rec)?;
+    }
     cfg.joined = super::network::joined(containers, &rec)?;
     let cfg = &cfg;
     let spec = config::build(image, &rootfs, &id, cfg)?;
