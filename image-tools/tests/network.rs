@@ -30,6 +30,26 @@ const CNI: &str = "/usr/lib/cni";
 const SUBNET_NAMES: &str = "10.222.22.0/24";
 const SUBNET_KILL: &str = "10.222.23.0/24";
 const SUBNET_BAD: &str = "10.222.24.0/24";
+const SUBNET_ROUTED: &str = "10.222.25.0/24";
+
+/// A route to a test subnet through `lo` (no traffic is sent), deleted on drop.
+struct LoRoute(String);
+
+impl LoRoute {
+    fn add(subnet: &str) -> Result<LoRoute, Failed> {
+        sh(Command::new("ip").args(["route", "add", subnet, "dev", "lo"]))?;
+        Ok(LoRoute(subnet.to_string()))
+    }
+}
+
+impl Drop for LoRoute {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["route", "del", &self.0, "dev", "lo"])
+            .stdin(Stdio::null())
+            .output();
+    }
+}
 
 fn main() {
     let sangja = sangja_bin();
@@ -575,9 +595,30 @@ fn bad_input() -> TestResult {
         1,
     )?;
     contains(&e, "--subnet")?;
+    // A route the host gained after the network was made: attaching is refused.
+    fx.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        SUBNET_ROUTED,
+        "net22-routed",
+    ])?;
+    {
+        let _route = LoRoute::add(SUBNET_ROUTED)?;
+        let e = fx.fails(
+            &["run", "--rm", "--network", "net22-routed", "web:1", "true"],
+            125,
+        )?;
+        contains(
+            &e,
+            &format!("overlaps the host's route to {SUBNET_ROUTED} on lo"),
+        )?;
+    }
     let e = fx.fails(&["network", "rm", "bridge"], 1)?;
     contains(&e, "pre-defined")?;
-    contains(&fx.ok(&["network", "prune", "-f"])?, "net22-bad")?;
+    let pruned = fx.ok(&["network", "prune", "-f"])?;
+    contains(&pruned, "net22-bad")?;
+    contains(&pruned, "net22-routed")?;
     drop(busy);
     fx.nothing_left()
 }
