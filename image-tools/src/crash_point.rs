@@ -26,6 +26,8 @@ pub const POINTS: &[&str] = &[
     "gc-blob-removed",
     // container removal: the directory renamed to .removing-*, not yet deleted.
     "container-remove-renamed",
+    // run: the network attached (netns, veth, lease, port rules), config.json not written.
+    "container-network-attached",
 ];
 
 /// Dies here with SIGKILL when this is the point `SANGJA_IMAGE_CRASH_AT` names.

@@ -95,6 +95,27 @@ fn main() {
     add("create_holds_nothing_start_attaches", create_then_start);
     add("bad_input_leaves_nothing", bad_input);
     add("monitor_killed_then_rm_cleans", monitor_killed);
+    add("stale_attachment_checked_and_renewed", stale_attachment);
+    let mut t = trial(
+        "crash_after_attach_then_rm_cleans",
+        &needs,
+        crash_after_attach,
+    );
+    let crash_bin = std::env::var_os("SANGJA_IMAGE_CRASH_BIN").filter(|b| Path::new(b).is_file());
+    if !missing.is_empty() || crash_bin.is_none() {
+        let mut why = missing.clone();
+        if crash_bin.is_none() {
+            why.push(
+                "SANGJA_IMAGE_CRASH_BIN (the crash-points build, scripts/test.sh) not set".into(),
+            );
+        }
+        eprintln!(
+            "SKIPPED crash_after_attach_then_rm_cleans: {}",
+            why.join(", ")
+        );
+        t = t.with_ignored_flag(true);
+    }
+    trials.push(t);
     let mut args = libtest_mimic::Arguments::from_args();
     args.test_threads = Some(1);
     libtest_mimic::run(&args, trials).exit()
@@ -684,5 +705,103 @@ fn create_then_start() -> TestResult {
     check(fx.netns_left().is_empty(), "a failed start left a netns")?;
     drop(busy);
     fx.ok(&["rm", "later"])?;
+    fx.nothing_left()
+}
+
+/// sangja-image killed with SIGKILL right after the attach (the crash-points build at
+/// `container-network-attached`): the record names the attachment, and `rm -f`
+/// releases the lease, veth, port rules and netns.
+fn crash_after_attach() -> TestResult {
+    let fx = Fx::new()?;
+    let crash_bin = std::env::var_os("SANGJA_IMAGE_CRASH_BIN").ok_or("SANGJA_IMAGE_CRASH_BIN")?;
+    let port = free_port()?;
+    let out = Command::new(crash_bin)
+        .arg("--store")
+        .arg(&fx.env.store)
+        .args([
+            "run",
+            "-d",
+            "--name",
+            "crashed",
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            "web:1",
+        ])
+        .env("SANGJA_IMAGE_RUNTIME", sangja_bin())
+        .env("SANGJA_IMAGE_CRASH_AT", "container-network-attached")
+        .stdin(Stdio::null())
+        .output()?;
+    use std::os::unix::process::ExitStatusExt;
+    check(
+        out.status.signal() == Some(9),
+        format!(
+            "want death by SIGKILL, got {} ({})",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
+    check(
+        !fx.netns_left().is_empty() && !HostNet::now()?.leftovers(&fx.before).is_empty(),
+        "the crash left no attachment to clean: the crash point is not after the attach",
+    )?;
+    fx.ok(&["rm", "-f", "crashed"])?;
+    fx.nothing_left()
+}
+
+/// The monitor and the container killed (nobody detached), then one rule of the
+/// attachment deleted by hand: `start` finds CNI CHECK failing, DELs what is left and
+/// attaches anew; `rm` leaves nothing.
+fn stale_attachment() -> TestResult {
+    let fx = Fx::new()?;
+    let port = free_port()?;
+    let id = fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stale",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "web:1",
+    ])?;
+    let id = id.trim().to_string();
+    contains(&fetch(port)?, &fx.marker)?;
+    let pid = monitor_pid(&id).ok_or("no monitor process found")?;
+    sh(Command::new("kill").args(["-9", &pid.to_string()]))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while monitor_pid(&id).is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    fx.ok(&["kill", "stale"])?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fx
+        .ok(&["inspect", "-f", "{{.State.Status}}", "stale"])?
+        .trim()
+        == "running"
+    {
+        check(Instant::now() < deadline, "the killed container still runs")?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A rule of the attachment gone (the firewall plugin's): CHECK fails.
+    let ip = ip_of(&fx, "stale")?;
+    sh(Command::new("iptables").args([
+        "-D",
+        "CNI-FORWARD",
+        "-s",
+        &format!("{ip}/32"),
+        "-j",
+        "ACCEPT",
+    ]))?;
+    let o = fx.out(&["start", "stale"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    check(o.status.success(), format!("start: {err}"))?;
+    contains(&err, "fails CNI CHECK: attaching again")?;
+    check(
+        iptables()?
+            .iter()
+            .any(|r| r.starts_with("-A CNI-FORWARD -s") && r.ends_with("-j ACCEPT")),
+        "the renewed attachment has no firewall rule",
+    )?;
+    contains(&fetch(port)?, &fx.marker)?;
+    fx.ok(&["rm", "-f", "stale"])?;
     fx.nothing_left()
 }

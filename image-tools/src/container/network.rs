@@ -178,6 +178,13 @@ fn port_config(ports: &[PortMapping]) -> RuntimeConfig {
 /// with its port mappings, the record saved, its hosts files and its peers' written.
 /// All or nothing: a failure leaves no namespace, veth, lease or rule.
 pub fn attach(containers: &Containers, rec: &mut Record) -> Result<(), ContainerError> {
+    if rec.net.as_ref().is_some_and(|n| n.attachment.is_some()) && !still_attached(rec) {
+        // Left by a monitor that died, from before a reboot, say: DEL what remains and
+        // attach anew.
+        tracing::warn!(container = %rec.id, "the recorded network attachment fails CNI CHECK: attaching again");
+        detach(containers, rec)?;
+        *rec = containers.load(&rec.id)?;
+    }
     let Some(settings) = rec.net.clone() else {
         return Ok(());
     };
@@ -245,6 +252,22 @@ pub fn attach(containers: &Containers, rec: &mut Record) -> Result<(), Container
     write_resolv_and_name(&dir, &settings)?;
     refresh_hosts(containers, name)?;
     Ok(())
+}
+
+/// Whether the recorded attachment still holds: its netns mounted and CNI CHECK passing.
+fn still_attached(rec: &Record) -> bool {
+    let Some(a) = rec.net.as_ref().and_then(|n| n.attachment.as_ref()) else {
+        return false;
+    };
+    let target = Target {
+        container_id: &rec.id,
+        netns: &a.netns,
+        ifname: IFNAME,
+    };
+    netns::is_mounted(&a.netns)
+        && cni::check(&a.conflist, &target, &port_config(&a.ports), &a.result)
+            .inspect_err(|e| tracing::warn!(container = %rec.id, error = %e, "CNI CHECK"))
+            .is_ok()
 }
 
 fn write_resolv_and_name(dir: &Path, s: &NetSettings) -> Result<(), NetworkError> {
@@ -327,6 +350,13 @@ pub fn detach(containers: &Containers, rec: &Record) -> Result<(), ContainerErro
         netns: &a.netns,
         ifname: IFNAME,
     };
+    // A namespace no longer mounted (a reboot, an unmount) is a missing path to the
+    // plugins, which then release the lease without entering it; an empty file there
+    // would fail DEL instead. (bridge 1.1.1 then cannot find the addresses to drop its
+    // masquerade rule: after a reboot that rule is gone anyway.)
+    if !netns::is_mounted(&a.netns) {
+        let _ = std::fs::remove_file(&a.netns);
+    }
     let deleted = cni::del(
         &a.conflist,
         &target,

@@ -187,6 +187,7 @@ fn create<'a>(
     // no address, namespace or port.
     if !opts.create_only {
         super::network::attach(containers, &mut rec)?;
+        crate::crash_point::reach("container-network-attached");
     }
     cfg.joined = super::network::joined(containers, &rec)?;
     let cfg = &cfg;
