@@ -654,6 +654,21 @@ fn monitor_pid(id: &str) -> Option<i32> {
     })
 }
 
+/// kill -9 of the monitor of container `id`, waited for.
+fn kill_monitor(id: &str) -> TestResult {
+    let pid = monitor_pid(id).ok_or("no monitor process found")?;
+    sh(Command::new("kill").args(["-9", &pid.to_string()]))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while monitor_pid(id).is_some() {
+        check(
+            Instant::now() < deadline,
+            "the killed monitor is still there",
+        )?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
 /// kill -9 of the monitor of a published container on a user network: `rm -f` still
 /// releases the lease, the veth, the rules and the netns.
 fn monitor_killed() -> TestResult {
@@ -674,12 +689,7 @@ fn monitor_killed() -> TestResult {
     ])?;
     let id = id.trim();
     contains(&fetch(port)?, &fx.marker)?;
-    let pid = monitor_pid(id).ok_or("no monitor process found")?;
-    sh(Command::new("kill").args(["-9", &pid.to_string()]))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while monitor_pid(id).is_some() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    kill_monitor(id)?;
     fx.ok(&["rm", "-f", "victim"])?;
     fx.ok(&["network", "rm", net])?;
     fx.nothing_left()
@@ -765,12 +775,7 @@ fn stale_attachment() -> TestResult {
     ])?;
     let id = id.trim().to_string();
     contains(&fetch(port)?, &fx.marker)?;
-    let pid = monitor_pid(&id).ok_or("no monitor process found")?;
-    sh(Command::new("kill").args(["-9", &pid.to_string()]))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while monitor_pid(&id).is_some() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    kill_monitor(&id)?;
     fx.ok(&["kill", "stale"])?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while fx
