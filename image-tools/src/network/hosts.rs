@@ -77,7 +77,8 @@ pub fn resolv_text(dns: &[IpAddr], host: &str) -> String {
     if !dns.is_empty() {
         return dns.iter().map(|d| format!("nameserver {d}\n")).collect();
     }
-    host.lines()
+    let mut text: String = host
+        .lines()
         .filter(|l| {
             let mut w = l.split_whitespace();
             !(w.next() == Some("nameserver")
@@ -86,7 +87,12 @@ pub fn resolv_text(dns: &[IpAddr], host: &str) -> String {
                     .is_some_and(|ip| ip.is_loopback()))
         })
         .map(|l| format!("{l}\n"))
-        .collect()
+        .collect();
+    // docker's fallback when only loopback resolvers were there (systemd-resolved's).
+    if !text.lines().any(|l| l.starts_with("nameserver")) {
+        text.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    text
 }
 
 /// Overwrites the file's content without replacing it (a bind mount holds the inode).
@@ -135,6 +141,10 @@ mod tests {
         assert_eq!(
             resolv_text(&[parse_dns("9.9.9.9").unwrap()], ""),
             "nameserver 9.9.9.9\n"
+        );
+        assert_eq!(
+            resolv_text(&[], "nameserver 127.0.0.53\n"),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
         );
         assert!(parse_dns("x").is_err());
     }
