@@ -402,6 +402,10 @@ fn publish_localhost() -> TestResult {
         format!("no DNAT for {port} -> {ip}:80 in {rules:#?}"),
     )?;
     contains(&fx.ok(&["ps"])?, &format!("127.0.0.1:{port}->80/tcp"))?;
+    check(
+        fx.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "web"])? == "bridge\n",
+        "inspect NetworkMode",
+    )?;
     contains(
         &fx.ok(&["port", "web"])?,
         &format!("80/tcp -> 127.0.0.1:{port}"),
