@@ -84,7 +84,9 @@ fn remove(nets: &Networks, c: &Containers, n: &NetworkConfig) -> Result<()> {
     if n.name == DEFAULT_NETWORK {
         return Err(NetworkError::Reserved(n.name.clone()).into());
     }
+    // Containers first, then networks: the order `create` takes them in.
     let _lock = c.lock()?;
+    let _net_lock = nets.lock()?;
     let users = network::users(c, &n.name)?;
     if !users.is_empty() {
         return Err(NetworkError::InUse {
