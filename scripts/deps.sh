@@ -7,6 +7,7 @@ PKGS=(
   busybox-static                              # test and demo rootfs
   runc crun                                   # reference runtimes
   iproute2 jq procps util-linux               # test tooling
+  containernetworking-plugins iptables        # sangja-image run networking: CNI bridge, host-local, portmap, firewall, loopback
   uidmap passwd                               # rootless tests: newuidmap/newgidmap, useradd --add-subuids
   containerd podman skopeo umoci              # real clients and image interop
   criu                                        # checkpoint/restore (CRIU 3.17 fails `criu check` on this kernel: failure paths tested)

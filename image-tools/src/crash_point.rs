@@ -28,14 +28,16 @@ pub const POINTS: &[&str] = &[
     "container-remove-renamed",
     // run: the container directory made and its root mounted, no record yet.
     "run-rootfs-mounted",
-    // run: volumes made and config.json written, no record yet.
-    "run-config-written",
-    // run: the record saved, the runtime not started.
+    // run: volumes made and the network planned, no record yet.
+    "run-volumes-made",
+    // run: the record saved; no network attached, no config.json, no runtime yet.
     "run-record-saved",
     // run in the foreground: the runtime runs the container, nobody waits for it.
     "run-runtime-spawned",
     // run -d: the monitor started, the command has not answered.
     "run-monitor-spawned",
+    // run: the network attached (netns, veth, lease, port rules), config.json not written.
+    "container-network-attached",
 ];
 
 /// Dies here with SIGKILL when this is the point `SANGJA_IMAGE_CRASH_AT` names.

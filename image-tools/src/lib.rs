@@ -27,6 +27,7 @@ pub mod inspect;
 pub mod layer;
 pub mod listing;
 pub mod manifest;
+pub mod network;
 pub mod progress;
 pub mod reference;
 pub mod registry;

@@ -421,8 +421,18 @@ fn run_flags(runtime: PathBuf) -> TestResult {
     contains(&out, "root-ro\n")?;
     contains(&out, "vol-rw\n")?;
 
-    // --network none: only loopback; host: the host's interfaces.
-    let out = fx.ok(&["run", "--rm", &img, "sh", "-c", "ls /sys/class/net"])?;
+    // --network none: only loopback; host: the host's interfaces (the default, bridge,
+    // is tests/network.rs's).
+    let out = fx.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "ls /sys/class/net",
+    ])?;
     check(
         out.split_whitespace().collect::<Vec<_>>() == ["lo"],
         format!("none: {out:?}"),
@@ -853,7 +863,7 @@ fn shared_lower() -> TestResult {
 }
 
 /// Clear errors, and nothing behind: an image that cannot be pulled, a missing volume
-/// source, a name in use, -p, a command that does not exist.
+/// source, a name in use, a malformed -p, an unknown network, a command that does not exist.
 fn bad_input() -> TestResult {
     let fx = Fx::new(sangja_bin())?;
     let img = fx.image.clone();
@@ -862,10 +872,10 @@ fn bad_input() -> TestResult {
     contains(&e, "nope")?;
     let e = fx.fails(&["run", "-v", "/does/not/exist:/x", &img])?;
     contains(&e, "volume source /does/not/exist does not exist")?;
-    let e = fx.fails(&["run", "-p", "80:80", &img])?;
-    contains(&e, "not supported")?;
-    let e = fx.fails(&["run", "--network", "bridge", &img])?;
-    contains(&e, "--network")?;
+    let e = fx.fails(&["run", "-p", "80:x", &img])?;
+    contains(&e, "-p/--publish")?;
+    let e = fx.fails(&["run", "--network", "no-such-network", &img])?;
+    contains(&e, "network no-such-network not found")?;
     let e = fx.fails(&["run", "--memory", "lots", &img])?;
     contains(&e, "--memory")?;
     fx.nothing_left()?;

@@ -466,7 +466,7 @@ fn kill_during_run() -> TestResult {
     // Listed: whether the container must show in `ps -a` after the kill.
     let points: [(&str, bool, bool); 5] = [
         ("run-rootfs-mounted", false, false),
-        ("run-config-written", false, false),
+        ("run-volumes-made", false, false),
         ("run-record-saved", false, true),
         ("run-runtime-spawned", false, true),
         ("run-monitor-spawned", true, true),

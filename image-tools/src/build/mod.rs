@@ -1299,7 +1299,7 @@ impl<'a> Builder<'a> {
         let network = match network.as_deref() {
             Some("none") => Network::None,
             Some("host") => Network::Host,
-            _ => self.opts.network,
+            _ => self.opts.network.clone(),
         };
         let prefix = if args_env.is_empty() {
             String::new()

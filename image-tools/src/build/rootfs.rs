@@ -259,7 +259,7 @@ impl Workspace {
             // The step's own command, never the image's ENTRYPOINT in front of it.
             entrypoint: Some(String::new()),
             env: step.env.clone(),
-            network: step.network,
+            network: step.network.clone(),
             seccomp_profile: seccomp.is_file().then(|| seccomp.to_path_buf()),
             ..RunConfig::default()
         };

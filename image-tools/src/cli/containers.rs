@@ -51,9 +51,16 @@ pub struct RunArgs {
     /// Overrides the image's Entrypoint ('' clears it).
     #[arg(long)]
     entrypoint: Option<String>,
-    /// none (loopback only) or host.
-    #[arg(long, default_value = "none")]
-    network: String,
+    /// bridge (the default, as docker's), NAME (a `network create`d one), none (loopback
+    /// only), host, or container:NAME (another container's namespace).
+    #[arg(long, visible_alias = "net")]
+    network: Option<String>,
+    /// NAME:IP, an extra /etc/hosts line.
+    #[arg(long)]
+    add_host: Vec<String>,
+    /// A nameserver for /etc/resolv.conf (default: the host's).
+    #[arg(long)]
+    dns: Vec<String>,
     /// Mount the container's root read-only.
     #[arg(long)]
     read_only: bool,
@@ -72,9 +79,13 @@ pub struct RunArgs {
     /// seccomp=unconfined or seccomp=PROFILE.json (default: the podman/docker profile).
     #[arg(long)]
     security_opt: Vec<String>,
-    /// Publishing ports is not supported.
+    /// [IP:][HOST:]CONTAINER[/tcp|udp]: a host port forwarded to the container (no HOST:
+    /// a free one).
     #[arg(short, long)]
     publish: Vec<String>,
+    /// Every port the image EXPOSEs, each to a free host port.
+    #[arg(short = 'P', long)]
+    publish_all: bool,
     /// Another OCI runtime binary (runc-compatible).
     #[arg(long, env = "SANGJA_IMAGE_RUNTIME")]
     runtime: Option<PathBuf>,
@@ -108,10 +119,34 @@ fn find_or_pull(store: &Store, query: &str) -> Result<Image> {
     Ok(image::find(store, query)?)
 }
 
+/// docker's default, the `bridge` network, where it can work (root and the CNI plugins
+/// installed); else loopback only, saying why.
+fn default_network() -> Network {
+    let root = nix::unistd::geteuid().is_root();
+    if root && sangja_image::network::cni::available() {
+        return Network::Bridge(sangja_image::network::store::DEFAULT_NETWORK.into());
+    }
+    tracing::warn!(
+        root,
+        "no bridge network (needs root and the CNI plugins of containernetworking-plugins): --network none"
+    );
+    Network::None
+}
+
 /// Runs (or with `create_only` creates); returns the exit status for the process.
 pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
-    if !a.publish.is_empty() {
-        bail!("-p/--publish {:?}: publishing ports is not supported yet (only --network none or host)", a.publish[0]);
+    let publish = a
+        .publish
+        .iter()
+        .map(|p| sangja_image::network::ports::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let network = match &a.network {
+        Some(n) => n.parse::<Network>()?,
+        None => default_network(),
+    };
+    // An unknown network is refused before any pull.
+    if let Network::Bridge(n) = &network {
+        sangja_image::network::store::Networks::new(store.root()).get(n)?;
     }
     let mut seccomp = Some(PathBuf::from(bundle::DEFAULT_SECCOMP_PROFILE));
     for o in &a.security_opt {
@@ -140,7 +175,12 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         workdir: a.workdir,
         user: a.user,
         hostname: a.hostname,
-        network: a.network.parse::<Network>()?,
+        network,
+        publish,
+        publish_all: a.publish_all,
+        add_hosts: a.add_host,
+        dns: a.dns,
+        joined: None,
         read_only: a.read_only,
         volumes,
         tty: a.tty,
@@ -438,13 +478,13 @@ fn ps_row(c: &Containers, r: &Record, status: &str, no_trunc: bool) -> serde_jso
         "Command": cmd,
         "CreatedAt": r.created,
         "RunningFor": sangja_image::humanize::since(&r.created),
-        "Ports": "",
+        "Ports": sangja_image::container::network::ports_text(r),
         "Status": status,
         "State": doc["State"]["Status"],
         "Names": r.name,
         "Labels": labels,
         "Mounts": doc["Mounts"].as_array().map(|m| m.iter().filter_map(|x| x["Destination"].as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default(),
-        "Networks": "",
+        "Networks": r.net.as_ref().and_then(|n| n.network.clone()).unwrap_or_default(),
     })
 }
 
@@ -538,6 +578,7 @@ pub fn ps(store: &Store, a: &PsArgs) -> Result<()> {
         "COMMAND".into(),
         "CREATED".into(),
         "STATUS".into(),
+        "PORTS".into(),
         "NAMES".into(),
     ]];
     for (r, status) in rows {
@@ -552,11 +593,12 @@ pub fn ps(store: &Store, a: &PsArgs) -> Result<()> {
             cmd,
             sangja_image::humanize::since(&r.created),
             status,
+            sangja_image::container::network::ports_text(&r),
             r.name.clone(),
         ]);
     }
     // Columns as wide as their widest cell plus three spaces (docker's tabwriter).
-    let mut widths = [0usize; 6];
+    let mut widths = [0usize; 7];
     for row in &table {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count() + 3);

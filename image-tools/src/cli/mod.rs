@@ -4,7 +4,8 @@
 //! `layout.rs` (unpack, bundle, fsck), `remote.rs` (pull, push, login, logout),
 //! `containers.rs` (run, create, start, ps, logs, stop, kill, rm, exec, pause, unpause,
 //! rename, top, wait, cp, export, commit), `inspect.rs` (container or image, as docker
-//! resolves a name), `build.rs`. The grammar is docker's: the `image` and `container`
+//! resolves a name), `build.rs`, `networks.rs` (network create, ls, inspect, rm, prune;
+//! port), `volumes.rs`. The grammar is docker's: the `image` and `container`
 //! groups and the top-level shortcuts (`ps`, `images`, `rmi`, `rm` for containers).
 
 pub mod archives;
@@ -13,6 +14,7 @@ pub mod containers;
 pub mod images;
 pub mod inspect;
 pub mod layout;
+pub mod networks;
 pub mod output;
 pub mod remote;
 pub mod volumes;
@@ -239,6 +241,11 @@ pub enum Command {
     /// Volume commands (as `docker volume`).
     #[command(subcommand)]
     Volume(volumes::VolumeCommand),
+    /// Network commands (as `docker network`): CNI bridge networks.
+    #[command(subcommand)]
+    Network(networks::NetworkCommand),
+    /// List a container's published ports.
+    Port(PortArgs),
     /// A detached container's monitor (started by `run -d` and `start`).
     #[command(name = "container-monitor", hide = true)]
     ContainerMonitor {
@@ -265,6 +272,14 @@ pub enum ImageCommand {
     Prune,
 }
 
+/// `port` / `container port`.
+#[derive(clap::Args)]
+pub struct PortArgs {
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]: only this one.
+    pub private_port: Option<String>,
+}
+
 #[derive(Subcommand)]
 pub enum ContainerCommand {
     #[command(flatten)]
@@ -283,6 +298,8 @@ pub enum ContainerCommand {
         #[arg(short, long)]
         force: bool,
     },
+    /// List a container's published ports.
+    Port(PortArgs),
 }
 
 #[derive(clap::Args)]
@@ -380,6 +397,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Volume(v) => {
             drop(out);
             return volumes::volume(&store, v);
+        }
+        Command::Network(v) => {
+            drop(out);
+            return networks::network(&store, v);
+        }
+        Command::Port(a) | Command::ContainerGroup(ContainerCommand::Port(a)) => {
+            drop(out);
+            return networks::port(&store, &a.container, a.private_port.as_deref());
         }
         Command::Unpack { image, dir } => layout::unpack(&store, &image, &dir)?,
         Command::Bundle {

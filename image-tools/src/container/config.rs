@@ -45,11 +45,16 @@ fn flag(flag: &'static str, value: &str, reason: impl Into<String>) -> ConfigErr
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Network {
     #[default]
     None,
     Host,
+    /// A CNI bridge network of the store (`bridge`, docker's default, or a user-defined
+    /// one), by name.
+    Bridge(String),
+    /// `container:NAME`: another container's network namespace.
+    Container(String),
 }
 
 impl std::str::FromStr for Network {
@@ -58,13 +63,32 @@ impl std::str::FromStr for Network {
         match s {
             "none" => Ok(Network::None),
             "host" => Ok(Network::Host),
-            _ => Err(flag(
+            "" => Err(flag(
                 "--network",
                 s,
-                "only none and host are supported (bridge networking is not implemented)",
+                "want none, host, bridge, NAME or container:NAME",
             )),
+            "default" => Ok(Network::Bridge(
+                crate::network::store::DEFAULT_NETWORK.into(),
+            )),
+            _ => match s.strip_prefix("container:") {
+                Some("") => Err(flag("--network", s, "container: needs a container name")),
+                Some(c) => Ok(Network::Container(c.to_string())),
+                None => Ok(Network::Bridge(s.to_string())),
+            },
         }
     }
+}
+
+/// What `create` made for a bridge or `container:` network: the namespace the runtime
+/// joins and the files bind-mounted over /etc/hosts, /etc/resolv.conf, /etc/hostname.
+#[derive(Debug, Clone, Default)]
+pub struct Joined {
+    pub netns: PathBuf,
+    /// (source on the host, destination in the container).
+    pub files: Vec<(PathBuf, String)>,
+    /// The hostname to set (a joined container's own, for `container:`).
+    pub hostname: Option<String>,
 }
 
 /// What a `-v`/`--mount`/`--tmpfs` mounts.
@@ -283,6 +307,16 @@ pub struct RunConfig {
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub network: Network,
+    /// `-p`, parsed (host port 0: picked when the network is attached).
+    pub publish: Vec<crate::network::ports::PortMapping>,
+    /// `-P`: every EXPOSEd port too.
+    pub publish_all: bool,
+    /// `--add-host NAME:IP`.
+    pub add_hosts: Vec<String>,
+    /// `--dns IP`.
+    pub dns: Vec<String>,
+    /// Set by `create` once the network is attached.
+    pub joined: Option<Joined>,
     pub read_only: bool,
     pub volumes: Vec<Volume>,
     pub tty: bool,
@@ -415,6 +449,49 @@ fn resolve_env(entries: &[String]) -> Result<Vec<String>, ConfigError> {
 /// Checks what can be checked before anything is created: volume sources, env files,
 /// sizes, capabilities, the seccomp profile.
 pub fn validate(cfg: &RunConfig) -> Result<(), ConfigError> {
+    let bridge = matches!(cfg.network, Network::Bridge(_));
+    if let Some(p) = cfg.publish.first().filter(|_| !bridge) {
+        return Err(flag(
+            "-p/--publish",
+            &p.to_string(),
+            "ports are published only on a bridge network (not with --network none, host or container:)",
+        ));
+    }
+    if cfg.publish_all && !bridge {
+        return Err(flag(
+            "-P/--publish-all",
+            "",
+            "ports are published only on a bridge network",
+        ));
+    }
+    for h in &cfg.add_hosts {
+        crate::network::hosts::parse_add_host(h)
+            .map_err(|e| flag("--add-host", h, e.to_string()))?;
+        if !bridge {
+            return Err(flag(
+                "--add-host",
+                h,
+                "only with a bridge network (the container's /etc/hosts is written then)",
+            ));
+        }
+    }
+    for d in &cfg.dns {
+        crate::network::hosts::parse_dns(d).map_err(|e| flag("--dns", d, e.to_string()))?;
+        if !bridge {
+            return Err(flag(
+                "--dns",
+                d,
+                "only with a bridge network (the container's /etc/resolv.conf is written then)",
+            ));
+        }
+    }
+    if let (Network::Container(_), Some(h)) = (&cfg.network, &cfg.hostname) {
+        return Err(flag(
+            "--hostname",
+            h,
+            "conflicting options: hostname and the network mode container:",
+        ));
+    }
     for v in &cfg.volumes {
         if v.kind == VolumeKind::Bind && !v.source.exists() {
             return Err(ConfigError::VolumeSource(v.source.clone()));
@@ -582,7 +659,7 @@ pub fn build(
     });
 
     spec["root"]["readonly"] = json!(cfg.read_only);
-    match cfg.network {
+    match &cfg.network {
         Network::None => {
             spec["hostname"] = json!(cfg.hostname.clone().unwrap_or_else(|| id[..12].to_string()));
         }
@@ -600,6 +677,29 @@ pub fn build(
                 }
             }
         }
+        Network::Bridge(_) | Network::Container(_) => {
+            let joined = cfg.joined.as_ref().ok_or_else(|| {
+                flag(
+                    "--network",
+                    "",
+                    "the network was not attached before config.json",
+                )
+            })?;
+            for n in spec["linux"]["namespaces"]
+                .as_array_mut()
+                .expect("namespaces")
+            {
+                if n["type"] == "network" {
+                    n["path"] = json!(joined.netns);
+                }
+            }
+            let name = joined
+                .hostname
+                .clone()
+                .or_else(|| cfg.hostname.clone())
+                .unwrap_or_else(|| id[..12].to_string());
+            spec["hostname"] = json!(name);
+        }
     }
 
     let mounts = spec["mounts"].as_array_mut().expect("runc spec has mounts");
@@ -609,6 +709,16 @@ pub fn build(
                 mounts.push(json!({
                     "destination": f, "type": "bind", "source": f,
                     "options": ["rbind", "rprivate", "ro"],
+                }));
+            }
+        }
+    }
+    if let Some(j) = &cfg.joined {
+        for (source, dest) in &j.files {
+            if !cfg.volumes.iter().any(|v| v.target == *dest) {
+                mounts.push(json!({
+                    "destination": dest, "type": "bind", "source": source,
+                    "options": ["rbind", "rprivate"],
                 }));
             }
         }

@@ -66,6 +66,12 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
         .map(|a| {
             a.iter()
                 .filter(|m| m["type"] == "bind" || (m["type"] == "tmpfs" && !is_default_mount(m)))
+                // The network's /etc files are the container's own, not mounts (docker).
+                .filter(|m| {
+                    !m["source"]
+                        .as_str()
+                        .is_some_and(|s| std::path::Path::new(s).starts_with(&dir))
+                })
                 .map(|m| {
                     let opts = strings(&m["options"]);
                     let source = m["source"].as_str().unwrap_or_default();
@@ -122,9 +128,12 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
                 "MaximumRetryCount": rec.restart_policy.as_deref().and_then(|p| p.split_once(':')).and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0),
             },
             "Runtime": rec.runtime,
+            "NetworkMode": network_mode(rec, &spec),
+            "PortBindings": port_bindings(rec),
             "ReadonlyRootfs": spec["root"]["readonly"].as_bool().unwrap_or(false),
         },
         "Mounts": mounts,
+        "NetworkSettings": network_settings(rec),
         "Config": {
             "Hostname": hostname,
             "User": user,
@@ -140,4 +149,83 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
                 .collect::<serde_json::Map<String, Value>>(),
         },
     })
+}
+
+/// docker's NetworkSettings: the attachment's address, gateway and published ports.
+fn network_settings(rec: &Record) -> Value {
+    let net = rec.net.as_ref();
+    let a = net.and_then(|n| n.attachment.as_ref());
+    let mut ports = serde_json::Map::new();
+    for p in a.map(|a| a.ports.as_slice()).unwrap_or_default() {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        let entry = ports.entry(key).or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(
+                json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}),
+            );
+        }
+    }
+    let (ip, prefix) = a
+        .and_then(|a| a.ip.split_once('/'))
+        .map(|(i, p)| (i.to_string(), p.parse::<u32>().unwrap_or(0)))
+        .unwrap_or_default();
+    let mut networks = serde_json::Map::new();
+    if let Some(name) = net.and_then(|n| n.network.clone()) {
+        networks.insert(
+            name,
+            json!({
+                "IPAddress": ip,
+                "IPPrefixLen": prefix,
+                "Gateway": a.map(|a| a.gateway.clone()).unwrap_or_default(),
+            }),
+        );
+    }
+    json!({
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+        "Gateway": a.map(|a| a.gateway.clone()).unwrap_or_default(),
+        "Ports": ports,
+        "SandboxKey": a.map(|a| a.netns.display().to_string()).unwrap_or_default(),
+        "Networks": networks,
+    })
+}
+
+/// docker's HostConfig.NetworkMode: the network's name, `container:ID`, `host` (no
+/// network namespace in config.json) or `none`.
+fn network_mode(rec: &Record, spec: &Value) -> String {
+    if let Some(n) = &rec.net {
+        if let Some(name) = &n.network {
+            return name.clone();
+        }
+        if let Some(c) = &n.container {
+            return format!("container:{c}");
+        }
+    }
+    let own_netns = spec["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|ns| ns.iter().any(|n| n["type"] == "network"));
+    if own_netns { "none" } else { "host" }.to_string()
+}
+
+/// docker's HostConfig.PortBindings: what was asked (host port "" when picked at start).
+fn port_bindings(rec: &Record) -> Value {
+    let mut out = serde_json::Map::new();
+    for p in rec
+        .net
+        .as_ref()
+        .map(|n| n.publish.as_slice())
+        .unwrap_or_default()
+    {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        let host_port = if p.host_port == 0 {
+            String::new()
+        } else {
+            p.host_port.to_string()
+        };
+        let entry = out.entry(key).or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(json!({"HostIp": if p.host_ip.is_unspecified() { String::new() } else { p.host_ip.to_string() }, "HostPort": host_port}));
+        }
+    }
+    Value::Object(out)
 }

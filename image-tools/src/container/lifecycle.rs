@@ -124,6 +124,10 @@ pub fn exited(
     let dir = containers.path(&rec.id);
     let rt = runtime_of(containers, rec);
     let _ = rt.delete(&rec.id);
+    // As docker: a stopped container holds no address; `start` attaches again.
+    if let Err(e) = super::network::detach(containers, rec) {
+        tracing::warn!(container = %rec.id, error = %e, "detaching the network");
+    }
     if rec.auto_remove {
         let _lock = containers.lock()?;
         remove_dir(&dir)?;
@@ -338,6 +342,7 @@ fn request_stop(containers: &Containers, rec: &Record) {
 fn finish_stopped(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
     let rt = runtime_of(containers, rec);
     rt.delete(&rec.id)?;
+    super::network::detach(containers, rec)?;
     if rec.auto_remove {
         let _lock = containers.lock()?;
         remove_dir(&containers.path(&rec.id))?;
@@ -376,8 +381,13 @@ pub fn start(containers: &Containers, rec: &Record) -> Result<(), ContainerError
     rec.stop_requested = false;
     rec.restart_count = 0;
     containers.save(&rec)?;
+    if let Err(e) = super::network::attach(containers, &mut rec) {
+        let _ = snapshot::unmount(&dir.join("rootfs"));
+        return Err(e);
+    }
     if let Err(e) = monitor::spawn(containers, &rec, &owner) {
         let _ = rt.delete(&rec.id);
+        let _ = super::network::detach(containers, &rec);
         let _ = snapshot::unmount(&dir.join("rootfs"));
         if let ContainerError::Runtime(super::runtime::RuntimeError::Start { message, .. }) = &e {
             rec.exit_code = Some(super::runtime::start_exit_code(message));
@@ -439,6 +449,7 @@ pub fn remove(
         wait_stopped(&rt, &rec.id, Some(Duration::from_secs(10)));
     }
     rt.delete(&rec.id)?;
+    super::network::detach(containers, rec)?;
     let _lock = containers.lock()?;
     remove_dir(&dir)?;
     if volumes {

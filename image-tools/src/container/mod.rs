@@ -17,6 +17,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
+pub mod network;
 pub mod owner;
 pub mod record;
 pub mod run;
@@ -75,6 +76,14 @@ pub enum ContainerError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Volume(Box<crate::volume::VolumeError>),
+    #[error(transparent)]
+    Network(Box<crate::network::NetworkError>),
+}
+
+impl From<crate::network::NetworkError> for ContainerError {
+    fn from(e: crate::network::NetworkError) -> Self {
+        ContainerError::Network(Box::new(e))
+    }
 }
 
 impl From<crate::volume::VolumeError> for ContainerError {

@@ -53,6 +53,10 @@ pub struct Record {
     /// `stop`/`rm` asked it to end: the monitor does not restart it.
     #[serde(default)]
     pub stop_requested: bool,
+    /// A bridge or `container:` network: what was asked and, while attached, the
+    /// attachment (none and host keep nothing here).
+    #[serde(default)]
+    pub net: Option<super::network::NetSettings>,
 }
 
 /// docker's `--restart` policies.

@@ -56,6 +56,11 @@ impl Drop for Guard<'_> {
             if let Some(rt) = &self.runtime {
                 let _ = rt.delete(&self.id);
             }
+            if let Ok(rec) = self.containers.load(&self.id) {
+                if let Err(e) = super::network::detach(self.containers, &rec) {
+                    tracing::warn!(container = %self.id, error = %e, "detaching the network of a failed run");
+                }
+            }
             if let Err(e) = lifecycle::remove_dir(&dir) {
                 tracing::warn!(container = %self.id, error = %e, "cleaning up a failed run");
             }
@@ -209,34 +214,17 @@ fn create<'a>(
         &dir,
         &mut guard.new_volumes,
     )?;
-    let cfg = &cfg;
-    let spec = config::build(image, &rootfs, &id, cfg)?;
-    // The working directory is made if the image lacks it, as docker does.
-    if let Some(cwd) = spec["process"]["cwd"].as_str() {
-        make_dir_in(&rootfs, cwd)?;
-    }
-    let path = dir.join("config.json");
-    std::fs::write(
-        &path,
-        serde_json::to_vec_pretty(&spec).expect("spec serialises"),
-    )
-    .map_err(io_err(&path))?;
-    crate::crash_point::reach("run-config-written");
+    let net = super::network::prepare(containers, &cfg, &image.config_raw, &id)?;
+    crate::crash_point::reach("run-volumes-made");
     let state = lifecycle::state_root(containers);
     std::fs::create_dir_all(&state).map_err(io_err(&state))?;
-    let rec = Record {
+    let mut rec = Record {
         id: id.clone(),
         name,
         image: opts.image_ref.clone(),
         image_id: image.id().to_string(),
-        command: spec["process"]["args"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        // The args config.json gets (the image's Entrypoint and Cmd resolved).
+        command: config::command(image, &cfg),
         created: record::now(),
         runtime: runtime_bin,
         detached: opts.detach || opts.create_only,
@@ -249,12 +237,34 @@ fn create<'a>(
         restart_policy: opts.restart.clone(),
         restart_count: 0,
         stop_requested: false,
+        net,
     };
+    // Saved before the network is attached: a crash from here on leaves a record whose
+    // attachment `rm` can undo.
     containers.save(&rec)?;
     // The record names the volumes now: removing the container removes them.
     let _ = std::fs::remove_file(dir.join(NEW_VOLUMES));
     drop(lock);
     crate::crash_point::reach("run-record-saved");
+    // `create` leaves the network to `start`, as docker does: a created container holds
+    // no address, namespace or port.
+    if !opts.create_only {
+        super::network::attach(containers, &mut rec)?;
+        crate::crash_point::reach("container-network-attached");
+    }
+    cfg.joined = super::network::joined(containers, &rec)?;
+    let cfg = &cfg;
+    let spec = config::build(image, &rootfs, &id, cfg)?;
+    // The working directory is made if the image lacks it, as docker does.
+    if let Some(cwd) = spec["process"]["cwd"].as_str() {
+        make_dir_in(&rootfs, cwd)?;
+    }
+    let path = dir.join("config.json");
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&spec).expect("spec serialises"),
+    )
+    .map_err(io_err(&path))?;
     guard.runtime = Some(lifecycle::runtime_of(containers, &rec));
     Ok((rec, guard))
 }
