@@ -56,7 +56,10 @@ fn run_with(runtime: &Path) -> TestResult {
     let bundle = env.path("bundle");
     env.ok(["bundle".as_ref(), "run:1".as_ref(), bundle.as_os_str()])?;
     let state = env.path("state");
-    let id = format!("sangja-image-test-{}", std::process::id());
+    // Per runtime: both trials run at once, and a shared id would mean a shared cgroup
+    // that one trial's delete removes under the other's create.
+    let who = runtime.file_name().unwrap_or_default().to_string_lossy();
+    let id = format!("sangja-image-test-{who}-{}", std::process::id());
     let output = Command::new(runtime)
         .arg("--root")
         .arg(&state)

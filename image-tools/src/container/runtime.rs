@@ -115,8 +115,9 @@ impl Runtime {
         stdin: bool,
         log: &Path,
     ) -> Result<Child, RuntimeError> {
-        self.logged(log)
-            .arg("run")
+        use std::os::unix::process::CommandExt;
+        let mut cmd = self.logged(log);
+        cmd.arg("run")
             .arg("--bundle")
             .arg(bundle)
             .arg(id)
@@ -124,9 +125,27 @@ impl Runtime {
                 Stdio::inherit()
             } else {
                 Stdio::null()
-            })
-            .spawn()
-            .map_err(self.spawn_err())
+            });
+        // The runtime goes with us: a foreground run killed while its runtime is still
+        // creating the container would otherwise race the `rm -f` that cleans up after it
+        // (the runtime making state and mounts after rm looked). The container process,
+        // once started, is not the runtime and stays, as with any runtime killed; its
+        // state lets `rm -f` end it.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // Already orphaned before the prctl: the signal would never come.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn().map_err(self.spawn_err())
     }
 
     /// `run` with stdin `/dev/null` and the container's output on the given handles
