@@ -110,6 +110,8 @@ fn main() {
         true,
     );
     add("restart_on_failure_sangja", &TOOLS, restart_sangja, true);
+    add("isolation_flags_sangja", &TOOLS, isolation_sangja, true);
+    add("isolation_flags_runc", &runc, isolation_runc, false);
     run_trials(trials);
 }
 
@@ -1786,5 +1788,209 @@ fn restart(runtime: PathBuf) -> TestResult {
     let o = fx.out(&["run", "-d", "--restart", "sometimes", &img, "true"]);
     check(code(&o) == Some(125), format!("bad policy: {}", o.status))?;
     fx.ok(&["rm", "rs", "ok", "al"])?;
+    fx.nothing_left()
+}
+
+fn isolation_sangja() -> TestResult {
+    isolation(sangja_bin())
+}
+
+fn isolation_runc() -> TestResult {
+    isolation(runc_bin())
+}
+
+/// `--security-opt no-new-privileges`, `--ulimit`, `--device`, `--pid/--ipc/--uts host`,
+/// `--pid/--ipc container:NAME`, `--privileged`, `--stop-signal`/`--stop-timeout`, each
+/// seen from inside the container; bad values refused naming the flag, nothing made.
+fn isolation(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime.clone())?;
+    let rt = runtime.display().to_string();
+    let img = fx.image.clone();
+    let run = |flags: &[&str], script: &str| -> Result<String, Failed> {
+        let mut args = vec!["run", "--rm", "--network", "none", "--runtime", &rt];
+        args.extend(flags);
+        args.extend([img.as_str(), "sh", "-c", script]);
+        fx.ok(&args)
+    };
+    let out = run(
+        &["--security-opt", "no-new-privileges"],
+        "grep NoNewPrivs /proc/self/status",
+    )?;
+    check(out.contains("1"), format!("no-new-privileges: {out:?}"))?;
+    let out = run(&[], "grep NoNewPrivs /proc/self/status")?;
+    check(out.contains("0"), format!("default NoNewPrivs: {out:?}"))?;
+
+    let out = run(&["--ulimit", "nofile=1024:2048"], "ulimit -n; ulimit -Hn")?;
+    check(out == "1024\n2048\n", format!("--ulimit nofile: {out:?}"))?;
+
+    let out = run(
+        &["--device", "/dev/null:/dev/sjnull:rw"],
+        "stat -c %t:%T /dev/sjnull && echo gone > /dev/sjnull && echo wrote",
+    )?;
+    check(out == "1:3\nwrote\n", format!("--device: {out:?}"))?;
+
+    let host_init = fs::read_to_string("/proc/1/comm")?;
+    let out = run(&["--pid", "host"], "cat /proc/1/comm")?;
+    check(
+        out == host_init,
+        format!("--pid host sees PID 1 {out:?}, the host's is {host_init:?}"),
+    )?;
+    let host_name = fs::read_to_string("/proc/sys/kernel/hostname")?;
+    let out = run(&["--uts", "host"], "hostname")?;
+    check(
+        out.trim() == host_name.trim(),
+        format!("--uts host: {out:?} vs {host_name:?}"),
+    )?;
+    let host_ipc = fs::read_link("/proc/self/ns/ipc")?;
+    let out = run(&["--ipc", "host"], "readlink /proc/self/ns/ipc")?;
+    check(
+        out.trim() == host_ipc.to_string_lossy(),
+        format!("--ipc host: {out:?} vs {host_ipc:?}"),
+    )?;
+
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "iso-peer",
+        "--network",
+        "none",
+        "--runtime",
+        &rt,
+        &img,
+        "sleep",
+        "1000",
+    ])?;
+    let peer = |ns: &str| {
+        fx.ok(&[
+            "exec",
+            "iso-peer",
+            "readlink",
+            &format!("/proc/self/ns/{ns}"),
+        ])
+    };
+    let (peer_pid, peer_ipc) = (peer("pid")?, peer("ipc")?);
+    let out = run(
+        &["--pid", "container:iso-peer", "--ipc", "container:iso-peer"],
+        "readlink /proc/self/ns/pid /proc/self/ns/ipc; cat /proc/1/comm",
+    )?;
+    check(
+        out == format!("{peer_pid}{peer_ipc}sleep\n"),
+        format!("container: namespaces {out:?}, the peer's: {peer_pid:?} {peer_ipc:?}"),
+    )?;
+    fx.ok(&["rm", "-f", "iso-peer"])?;
+
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "iso-label",
+        "--network",
+        "none",
+        "--runtime",
+        &rt,
+        "--label",
+        "tier=web",
+        "-l",
+        "bare",
+        &img,
+        "true",
+    ])?;
+    fx.ok(&["wait", "iso-label"])?;
+    let shown = fx.ok(&[
+        "inspect",
+        "--format",
+        "{{.Config.Labels.tier}}",
+        "iso-label",
+    ])?;
+    let listed = fx.ok(&["ps", "-a", "-q", "--filter", "label=tier=web"])?;
+    let none = fx.ok(&["ps", "-a", "-q", "--filter", "label=tier=db"])?;
+    fx.ok(&["rm", "iso-label"])?;
+    check(
+        shown.trim() == "web",
+        format!("--label in inspect: {shown:?}"),
+    )?;
+    check(
+        listed.lines().count() == 1 && none.trim().is_empty(),
+        format!("ps --filter label: {listed:?} / {none:?}"),
+    )?;
+
+    let out = run(
+        &["--privileged"],
+        "grep -E '^(CapEff|Seccomp):' /proc/self/status; test -e /dev/loop-control && echo loop; \
+         grep -c . /proc/self/mountinfo >/dev/null; mount | grep ' /sys ' | grep -c '(rw'",
+    )?;
+    let own_eff = fs::read_to_string("/proc/self/status")?
+        .lines()
+        .find(|l| l.starts_with("CapEff:"))
+        .unwrap_or_default()
+        .to_string();
+    check(
+        out.contains(&own_eff) && out.contains("Seccomp:\t0"),
+        format!("--privileged: {out:?}, want {own_eff:?} and no seccomp"),
+    )?;
+    check(
+        !Path::new("/dev/loop-control").exists() || out.contains("loop\n"),
+        format!("--privileged has the host's devices: {out:?}"),
+    )?;
+    check(
+        out.trim_end().ends_with('1'),
+        format!("--privileged /sys is writable: {out:?}"),
+    )?;
+
+    // The stop signal reaches the process (a trap prints it) and the timeout is kept.
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "iso-stop",
+        "--network",
+        "none",
+        "--runtime",
+        &rt,
+        "--stop-signal",
+        "SIGUSR1",
+        "--stop-timeout",
+        "30",
+        &img,
+        "sh",
+        "-c",
+        "trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.1; done",
+    ])?;
+    wait_for_log(&fx, "iso-stop", "ready")?;
+    fx.ok(&["stop", "iso-stop"])?;
+    let logs = fx.ok(&["logs", "iso-stop"])?;
+    check(
+        logs.contains("got-usr1"),
+        format!("--stop-signal SIGUSR1: logs {logs:?}"),
+    )?;
+    let kept = fx.ok(&[
+        "inspect",
+        "--format",
+        "{{.Config.StopSignal}} {{.Config.StopTimeout}}",
+        "iso-stop",
+    ])?;
+    fx.ok(&["rm", "iso-stop"])?;
+    check(kept.trim() == "SIGUSR1 30", format!("inspect: {kept:?}"))?;
+
+    for (flags, needle) in [
+        (vec!["--ulimit", "nofile=x"], "--ulimit"),
+        (vec!["--ulimit", "bogus=1"], "--ulimit"),
+        (vec!["--device", "/etc/passwd"], "--device"),
+        (vec!["--pid", "sideways"], "--pid"),
+        (vec!["--ipc", "container:no-such-iso"], "No such container"),
+        (vec!["--uts", "host", "--hostname", "x"], "--hostname"),
+        (vec!["--stop-signal", "SIGNOPE"], "--stop-signal"),
+        (
+            vec!["--security-opt", "no-new-privileges:maybe"],
+            "--security-opt",
+        ),
+    ] {
+        let mut args = vec!["run", "--rm", "--runtime", &rt];
+        args.extend(flags.iter());
+        args.extend([img.as_str(), "true"]);
+        let err = fx.fails(&args)?;
+        contains(&err, needle).map_err(|e| format!("{flags:?}: {}", e.message().unwrap_or("")))?;
+    }
     fx.nothing_left()
 }

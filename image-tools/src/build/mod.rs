@@ -1793,7 +1793,9 @@ fn io_at(path: &Path, e: nix::Error) -> BuildError {
     }
 }
 
-fn valid_signal(s: &str) -> bool {
+/// A signal as docker accepts it in STOPSIGNAL and `--stop-signal`: a number, a name with or
+/// without SIG, or SIGRTMIN+N.
+pub fn valid_signal(s: &str) -> bool {
     if let Ok(n) = s.parse::<u32>() {
         return (1..=64).contains(&n);
     }

@@ -8,7 +8,7 @@ use sangja_image::container::config::{Network, RunConfig, Volume};
 use sangja_image::container::record::{Containers, Record};
 use sangja_image::container::run::{self, Outcome, RunOptions};
 use sangja_image::container::runtime::{self, RuntimeError, Status};
-use sangja_image::container::{copy, exec, lifecycle, logs, ContainerError};
+use sangja_image::container::{copy, exec, isolation, lifecycle, logs, ContainerError};
 use sangja_image::image::{self, Image, ImageError};
 use sangja_image::store::Store;
 use std::io::Write;
@@ -98,6 +98,36 @@ pub struct RunArgs {
     /// no, on-failure[:N], always, unless-stopped (the monitor restarts it).
     #[arg(long)]
     restart: Option<String>,
+    /// Every capability, no seccomp filter, nothing masked, every host device.
+    #[arg(long)]
+    privileged: bool,
+    /// NAME=SOFT[:HARD] (nofile, nproc, core, ...; -1 for unlimited).
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// HOST[:CONTAINER][:PERMISSIONS]: a host device node in the container.
+    #[arg(long)]
+    device: Vec<String>,
+    /// host, or container:NAME (another container's PID namespace).
+    #[arg(long)]
+    pid: Option<String>,
+    /// private, shareable, host, or container:NAME.
+    #[arg(long)]
+    ipc: Option<String>,
+    /// host: the host's hostname namespace.
+    #[arg(long)]
+    uts: Option<String>,
+    /// The signal `stop` sends first (default the image's STOPSIGNAL, else SIGTERM).
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// KEY=VALUE (or KEY, empty): a label on the container; may repeat.
+    #[arg(short, long)]
+    label: Vec<String>,
+    /// A file of KEY=VALUE label lines.
+    #[arg(long)]
+    label_file: Vec<PathBuf>,
+    /// Seconds `stop` waits after the stop signal before SIGKILL (default 10).
+    #[arg(long)]
+    stop_timeout: Option<u64>,
     image: String,
     /// The command (after the image), replacing the image's Cmd.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -133,6 +163,95 @@ fn default_network() -> Network {
     Network::None
 }
 
+/// `--label` values, after the `--label-file` lines (docker's order: files first).
+fn labels(flags: &[String], files: &[PathBuf]) -> Result<Vec<(String, String)>> {
+    let mut lines: Vec<(String, String)> = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("--label-file {}", f.display()))?;
+        for l in text.lines().map(str::trim) {
+            if !l.is_empty() && !l.starts_with('#') {
+                lines.push(("--label-file".into(), l.to_string()));
+            }
+        }
+    }
+    lines.extend(flags.iter().map(|l| ("--label".into(), l.clone())));
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (flag, l) in lines {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        if k.is_empty() {
+            bail!("{flag} {l:?}: want KEY=VALUE");
+        }
+        out.retain(|(x, _)| x != k);
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
+/// `--pid`, `--ipc`, `--uts`: whose namespace, `container:NAME` resolved to the running
+/// container's namespace file.
+fn share_flag(
+    store: &Store,
+    flag: &str,
+    value: Option<&str>,
+    kind: &str,
+) -> Result<isolation::Share> {
+    let Some(v) = value else {
+        return Ok(isolation::Share::Private);
+    };
+    let modes = match kind {
+        "uts" => "host",
+        "ipc" => "private, shareable, host or container:NAME",
+        _ => "host or container:NAME",
+    };
+    match v.split_once(':') {
+        None if v == "host" => Ok(isolation::Share::Host),
+        None if kind == "ipc" && (v == "private" || v == "shareable") => {
+            Ok(isolation::Share::Private)
+        }
+        Some(("container", name)) if kind != "uts" && !name.is_empty() => {
+            let path = isolation::namespace_of(&containers(store), name, kind)
+                .with_context(|| format!("{flag} {v}"))?;
+            Ok(isolation::Share::Path(path))
+        }
+        _ => bail!("{flag} {v:?}: want {modes}"),
+    }
+}
+
+fn isolation_flags(store: &Store, a: &RunArgs) -> Result<isolation::Isolation> {
+    if a.uts.is_some() && a.hostname.is_some() {
+        bail!(
+            "--uts {:?}: conflicting options: --hostname and --uts host",
+            a.uts.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(sig) = a
+        .stop_signal
+        .as_ref()
+        .filter(|s| !sangja_image::build::valid_signal(s))
+    {
+        bail!("--stop-signal {sig:?}: not a signal name or number");
+    }
+    Ok(isolation::Isolation {
+        privileged: a.privileged,
+        no_new_privileges: false,
+        ulimits: a
+            .ulimit
+            .iter()
+            .map(|u| isolation::parse_ulimit(u))
+            .collect::<Result<_, _>>()?,
+        devices: a
+            .device
+            .iter()
+            .map(|d| isolation::parse_device(d))
+            .collect::<Result<_, _>>()?,
+        pid: share_flag(store, "--pid", a.pid.as_deref(), "pid")?,
+        ipc: share_flag(store, "--ipc", a.ipc.as_deref(), "ipc")?,
+        uts: share_flag(store, "--uts", a.uts.as_deref(), "uts")?,
+        stop_signal: a.stop_signal.clone(),
+    })
+}
+
 /// Runs (or with `create_only` creates); returns the exit status for the process.
 pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
     let publish = a
@@ -149,12 +268,22 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         sangja_image::network::store::Networks::new(store.root()).get(n)?;
     }
     let mut seccomp = Some(PathBuf::from(bundle::DEFAULT_SECCOMP_PROFILE));
+    let mut isolation = isolation_flags(store, &a)?;
     for o in &a.security_opt {
+        if let Some(nnp) = isolation::parse_no_new_privileges(o) {
+            isolation.no_new_privileges = nnp?;
+            continue;
+        }
         match o.split_once('=') {
             Some(("seccomp", "unconfined")) => seccomp = None,
             Some(("seccomp", p)) => seccomp = Some(PathBuf::from(p)),
-            _ => bail!("--security-opt {o:?}: only seccomp=unconfined|PROFILE is supported"),
+            _ => bail!(
+                "--security-opt {o:?}: only seccomp=unconfined|PROFILE and no-new-privileges are supported"
+            ),
         }
+    }
+    if isolation.privileged {
+        seccomp = None;
     }
     let mut volumes = a
         .volume
@@ -190,6 +319,8 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         cap_add: a.cap_add,
         cap_drop: a.cap_drop,
         seccomp_profile: seccomp,
+        isolation,
+        labels: labels(&a.label, &a.label_file)?,
     };
     // Bad flags are refused before any pull.
     sangja_image::container::config::validate(&cfg)?;
@@ -203,6 +334,7 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         image_ref: a.image.clone(),
         create_only,
         restart: a.restart.clone(),
+        stop_timeout: a.stop_timeout,
     };
     match run::run(store, &img, &cfg, &opts) {
         Ok(Outcome::Exited(code)) => Ok(code),
@@ -256,8 +388,9 @@ pub enum ContainerVerb {
     },
     /// Stop containers: the stop signal, then SIGKILL after --time seconds.
     Stop {
-        #[arg(short, long, default_value_t = 10)]
-        time: u64,
+        /// Seconds before SIGKILL (default: the container's --stop-timeout, else 10).
+        #[arg(short, long)]
+        time: Option<u64>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -401,7 +534,7 @@ pub fn verb(store: &Store, v: ContainerVerb) -> Result<i32> {
         } => start(store, attach, interactive, &containers),
         ContainerVerb::Logs { follow, container } => logs(store, follow, &container).map(|_| 0),
         ContainerVerb::Stop { time, containers } => each(store, &containers, "stop", |c, r| {
-            lifecycle::stop(c, r, time)
+            lifecycle::stop(c, r, time.or(r.stop_timeout).unwrap_or(10))
         }),
         ContainerVerb::Kill { signal, containers } => each(store, &containers, "kill", |c, r| {
             lifecycle::kill(c, r, &signal)

@@ -37,7 +37,7 @@ pub enum ConfigError {
     User(#[from] user::UserError),
 }
 
-fn flag(flag: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn flag(flag: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Flag {
         flag,
         value: value.to_string(),
@@ -327,6 +327,11 @@ pub struct RunConfig {
     pub cap_drop: Vec<String>,
     /// `None`: no seccomp filter.
     pub seccomp_profile: Option<PathBuf>,
+    /// `--privileged`, `--ulimit`, `--device`, `--pid/--ipc/--uts`, ...
+    pub isolation: super::isolation::Isolation,
+    /// `--label`/`--label-file`: the container's labels (config.json annotations, as
+    /// inspect and `ps --filter label=` read them), over the image's.
+    pub labels: Vec<(String, String)>,
 }
 
 /// Docker's default capabilities: one list, kept with the docker profile conversion.
@@ -776,6 +781,10 @@ pub fn build(
         })?;
         spec::apply_seccomp(&mut spec, &profile)?;
     }
+    for (k, v) in &cfg.labels {
+        spec["annotations"][k.as_str()] = json!(v);
+    }
+    super::isolation::apply(&mut spec, &cfg.isolation);
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| BundleError::Spec(e.to_string()))?;
     Ok(spec)

@@ -143,6 +143,8 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
             "Cmd": rec.command,
             "Image": rec.image,
             "WorkingDir": process["cwd"],
+            "StopSignal": spec["annotations"][crate::bundle::spec::STOP_SIGNAL_ANNOTATION],
+            "StopTimeout": rec.stop_timeout,
             "Labels": spec["annotations"].as_object().cloned().unwrap_or_default()
                 .into_iter()
                 .filter(|(k, _)| !k.starts_with("org.opencontainers."))

@@ -14,6 +14,7 @@ pub mod config;
 pub mod copy;
 pub mod exec;
 pub mod inspect;
+pub mod isolation;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;

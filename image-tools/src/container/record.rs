@@ -53,6 +53,9 @@ pub struct Record {
     /// `stop`/`rm` asked it to end: the monitor does not restart it.
     #[serde(default)]
     pub stop_requested: bool,
+    /// `--stop-timeout`: seconds `stop` waits before SIGKILL when `-t` is not given.
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
     /// A bridge or `container:` network: what was asked and, while attached, the
     /// attachment (none and host keep nothing here).
     #[serde(default)]

@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub create_only: bool,
     /// `--restart` (checked with [`record::RestartPolicy::parse`]); the monitor applies it.
     pub restart: Option<String>,
+    /// `--stop-timeout`, kept in the record for `stop`.
+    pub stop_timeout: Option<u64>,
 }
 
 pub enum Outcome {
@@ -237,6 +239,7 @@ fn create<'a>(
         restart_policy: opts.restart.clone(),
         restart_count: 0,
         stop_requested: false,
+        stop_timeout: opts.stop_timeout,
         net,
     };
     // Saved before the network is attached: a crash from here on leaves a record whose
