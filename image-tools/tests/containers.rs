@@ -1872,7 +1872,7 @@ fn isolation(runtime: PathBuf) -> TestResult {
     let (peer_pid, peer_ipc) = (peer("pid")?, peer("ipc")?);
     let out = run(
         &["--pid", "container:iso-peer", "--ipc", "container:iso-peer"],
-        "readlink /proc/self/ns/pid /proc/self/ns/ipc; cat /proc/1/comm",
+        "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; cat /proc/1/comm",
     )?;
     check(
         out == format!("{peer_pid}{peer_ipc}sleep\n"),

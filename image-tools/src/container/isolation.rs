@@ -294,9 +294,8 @@ pub fn apply(spec: &mut Value, iso: &Isolation) {
             o.remove("hostname");
         }
     }
-    if iso.no_new_privileges {
-        spec["process"]["noNewPrivileges"] = json!(true);
-    }
+    // docker's default is off (runc's spec template, which bundles keep, has it on).
+    spec["process"]["noNewPrivileges"] = json!(iso.no_new_privileges);
     if !iso.ulimits.is_empty() {
         let mut rlimits: Vec<Value> = spec["process"]["rlimits"]
             .as_array()
