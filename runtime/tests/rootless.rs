@@ -92,8 +92,23 @@ impl Host {
     /// Output goes through files, not pipes: a container started by `create` keeps its
     /// stdio open long after the command has returned.
     fn as_user(&self, rt: &Path, args: &[&str], cwd: &Path) -> Output {
-        let out_path = self.dir.join("out.log");
-        let err_path = self.dir.join("err.log");
+        let out = self.as_user_once(rt, args, cwd);
+        // runc 1.1's re-exec through a sealed memfd copy of itself fails now and then
+        // with EBUSY when several runc start at once ("could not ensure we are a cloned
+        // binary"), before it touched anything: the reference is asked again.
+        if String::from_utf8_lossy(&out.stderr).contains("could not ensure we are a cloned binary")
+        {
+            return self.as_user_once(rt, args, cwd);
+        }
+        out
+    }
+
+    fn as_user_once(&self, rt: &Path, args: &[&str], cwd: &Path) -> Output {
+        // Per call: the trials run at once and must not share their output files.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let out_path = self.dir.join(format!("out-{n}.log"));
+        let err_path = self.dir.join(format!("err-{n}.log"));
         let out = std::fs::File::create(&out_path).expect("creating out.log");
         let err = std::fs::File::create(&err_path).expect("creating err.log");
         let status = Command::new(rt)
