@@ -40,9 +40,7 @@ const SLEEPER: [&str; 2] = ["sleep", "2728"];
 /// What a container can leave on the host, read before and after.
 #[derive(PartialEq, Eq)]
 struct Host {
-    /// Mount points under the store.
-    mounts: BTreeSet<String>,
-    /// Container directories, runtime state entries and volumes in the store.
+    /// Container directories, runtime state, volumes and mounts of the store.
     store: BTreeSet<String>,
     /// Cgroup directories named like a container id (64 hex digits), two levels deep.
     cgroups: BTreeSet<String>,
@@ -53,50 +51,20 @@ struct Host {
     fds: usize,
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
 fn is_container_id(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl Host {
     fn read(store: &Path) -> Host {
-        let prefix = store.to_string_lossy().into_owned();
-        let mounts = fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|p| p.starts_with(&prefix))
-            .map(str::to_string)
-            .collect();
-        let containers = store.join("containers");
-        let mut kept = BTreeSet::new();
-        for n in names(&containers) {
-            if !n.starts_with('.') || n.starts_with(".removing-") {
-                kept.insert(format!("container directory {n}"));
-            }
-        }
-        for n in names(&containers.join(".state")) {
-            kept.insert(format!("runtime state {n}"));
-        }
-        for n in names(&store.join("volumes")) {
-            kept.insert(format!("volume {n}"));
-        }
         let mut cgroups = BTreeSet::new();
-        for ctrl in names(Path::new("/sys/fs/cgroup")) {
+        for ctrl in dir_names(Path::new("/sys/fs/cgroup")) {
             let top = Path::new("/sys/fs/cgroup").join(&ctrl);
-            for n in names(&top) {
+            for n in dir_names(&top) {
                 if is_container_id(&n) {
                     cgroups.insert(format!("{ctrl}/{n}"));
                 }
-                for m in names(&top.join(&n))
+                for m in dir_names(&top.join(&n))
                     .into_iter()
                     .filter(|m| is_container_id(m))
                 {
@@ -104,17 +72,14 @@ impl Host {
                 }
             }
         }
-        let links = names(Path::new("/sys/class/net")).into_iter().collect();
-        let want: Vec<u8> = SLEEPER.iter().flat_map(|a| a.bytes().chain([0])).collect();
-        let procs = names(Path::new("/proc"))
+        let links = dir_names(Path::new("/sys/class/net")).into_iter().collect();
+        let procs = processes_running(&SLEEPER)
             .into_iter()
-            .filter(|p| p.parse::<u32>().is_ok())
-            .filter(|p| fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == want))
+            .map(|p| p.to_string())
             .collect();
-        let fds = names(Path::new("/proc/self/fd")).len();
+        let fds = dir_names(Path::new("/proc/self/fd")).len();
         Host {
-            mounts,
-            store: kept,
+            store: store_leftovers(store).into_iter().collect(),
             cgroups,
             links,
             procs,
@@ -127,8 +92,7 @@ impl Host {
         let new = |a: &BTreeSet<String>, b: &BTreeSet<String>, what: &str| -> Vec<String> {
             b.difference(a).map(|x| format!("{what} {x}")).collect()
         };
-        let mut out = new(&self.mounts, &after.mounts, "mount");
-        out.extend(new(&self.store, &after.store, "in the store:"));
+        let mut out = new(&self.store, &after.store, "left:");
         out.extend(new(&self.cgroups, &after.cgroups, "cgroup"));
         out.extend(new(&self.links, &after.links, "network interface"));
         out.extend(new(&self.procs, &after.procs, "process"));

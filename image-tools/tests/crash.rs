@@ -384,53 +384,10 @@ fn container_runtime() -> Result<PathBuf, Failed> {
         .ok_or_else(|| "neither SANGJA_BIN nor runc on PATH names a runtime".into())
 }
 
-/// Processes whose command line is exactly `args` (NUL-separated in /proc).
-fn processes_running(args: &[&str]) -> Vec<u32> {
-    let want: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
-    fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
-        .collect()
-}
-
 /// What a container leaves on the host and in the store: container directories, runtime
 /// state, mounts under the store, volumes and its process.
 fn container_debris(store: &Path, sleeper: &[&str]) -> Vec<String> {
-    let mut left = Vec::new();
-    let names = |d: &Path| -> Vec<String> {
-        fs::read_dir(d)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect()
-    };
-    let containers = store.join("containers");
-    for n in names(&containers) {
-        if !n.starts_with('.') || n.starts_with(".removing-") {
-            left.push(format!("container directory {n}"));
-        }
-    }
-    for n in names(&containers.join(".state")) {
-        left.push(format!("runtime state {n}"));
-    }
-    for n in names(&store.join("volumes")) {
-        left.push(format!("volume {n}"));
-    }
-    let prefix = store.to_string_lossy().into_owned();
-    for line in fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-    {
-        if let Some(point) = line.split(' ').nth(4) {
-            if point.starts_with(&prefix) {
-                left.push(format!("mount {point}"));
-            }
-        }
-    }
+    let mut left = store_leftovers(store);
     for pid in processes_running(sleeper) {
         left.push(format!("process {pid} ({})", sleeper.join(" ")));
     }

@@ -382,6 +382,25 @@ pub(crate) const ALL_CAPS: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// The names of the capabilities in one of this process's sets in /proc/self/status
+/// (`CapEff`, `CapBnd`, ...); ALL_CAPS is in the kernel's bit order.
+pub(crate) fn own_capabilities(field: &str) -> Vec<&'static str> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+        .map(|(_, c)| *c)
+        .collect()
+}
+
 fn cap_name(flag_name: &'static str, raw: &str) -> Result<String, ConfigError> {
     let up = raw.to_ascii_uppercase();
     if up == "ALL" {

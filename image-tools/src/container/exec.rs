@@ -101,7 +101,7 @@ pub fn process(rootfs: &Path, base: &Value, opts: &ExecOptions) -> Result<Value,
     }
     if opts.privileged {
         // Every capability this process may hand out (docker: the daemon's).
-        let all = own_bounding_set();
+        let all = super::config::own_capabilities("CapBnd");
         p["capabilities"] = json!({
             "bounding": all, "effective": all, "permitted": all,
         });
@@ -161,23 +161,4 @@ pub fn exec(
         }
     }
     Ok(ExecOutcome::Exited(code))
-}
-
-/// The names of the capabilities in this process's bounding set (`CapBnd`).
-fn own_bounding_set() -> Vec<&'static str> {
-    let mask = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        })
-        .unwrap_or(0);
-    // ALL_CAPS is in the kernel's numeric order.
-    super::config::ALL_CAPS
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| mask & (1u64 << i) != 0)
-        .map(|(_, c)| *c)
-        .collect()
 }

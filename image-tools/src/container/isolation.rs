@@ -191,26 +191,6 @@ pub fn parse_no_new_privileges(opt: &str) -> Option<Result<bool, ConfigError>> {
     })
 }
 
-/// The capabilities this process holds (ALL_CAPS is in the kernel's bit order): what a
-/// privileged container can be given. Root without one of them (CAP_SYS_RESOURCE under
-/// some hosts) cannot hand it on; docker's "all" means all the daemon has.
-fn own_capabilities() -> Vec<&'static str> {
-    let eff = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(0);
-    super::config::ALL_CAPS
-        .iter()
-        .enumerate()
-        .filter(|(bit, _)| eff & (1u64 << bit) != 0)
-        .map(|(_, c)| *c)
-        .collect()
-}
-
 /// Every device node under /dev on the host, for `--privileged` (docker gives them all).
 fn host_devices() -> Vec<Device> {
     let mut out = Vec::new();
@@ -311,7 +291,9 @@ pub fn apply(spec: &mut Value, iso: &Isolation) {
     if iso.privileged {
         // docker --privileged: every capability, no seccomp filter, nothing masked or
         // read-only, /sys writable, every host device and any device node allowed.
-        let caps = own_capabilities();
+        // What this process holds (CapEff): root without one of them (CAP_SYS_RESOURCE
+        // on some hosts) cannot hand it on; docker's "all" means all the daemon has.
+        let caps = super::config::own_capabilities("CapEff");
         let user_is_root = spec["process"]["user"]["uid"].as_u64() == Some(0);
         let effective: Vec<&str> = if user_is_root {
             caps.clone()

@@ -437,3 +437,54 @@ pub fn docker_archive(name: &str, layers: &[Vec<u8>], cmd: &[&str]) -> Vec<u8> {
     add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
     builder.into_inner().unwrap()
 }
+
+/// Entries of a directory, by name (none when it is missing).
+#[allow(dead_code)]
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// What containers leave in and under a store: container directories (and unfinished
+/// removals), runtime state, volumes and mounts under it.
+#[allow(dead_code)]
+pub fn store_leftovers(store: &Path) -> Vec<String> {
+    let mut left = Vec::new();
+    let containers = store.join("containers");
+    for n in dir_names(&containers) {
+        if !n.starts_with('.') || n.starts_with(".removing-") {
+            left.push(format!("container directory {n}"));
+        }
+    }
+    for n in dir_names(&containers.join(".state")) {
+        left.push(format!("runtime state {n}"));
+    }
+    for n in dir_names(&store.join("volumes")) {
+        left.push(format!("volume {n}"));
+    }
+    let prefix = store.to_string_lossy().into_owned();
+    for line in fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+    {
+        if let Some(point) = line.split(' ').nth(4).filter(|p| p.starts_with(&prefix)) {
+            left.push(format!("mount {point}"));
+        }
+    }
+    left
+}
+
+/// Processes whose command line is exactly `args` (NUL-separated in /proc).
+#[allow(dead_code)]
+pub fn processes_running(args: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    dir_names(Path::new("/proc"))
+        .into_iter()
+        .filter_map(|p| p.parse::<u32>().ok())
+        .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+        .collect()
+}
