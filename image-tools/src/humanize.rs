@@ -2,11 +2,24 @@
 
 /// Decimal units with three significant digits: `4.26MB`, `512B`, `1.2GB`.
 pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    scaled(bytes, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB", "EB"])
+}
+
+/// Binary units, as docker's memory columns: `7.773GiB`, `512KiB`, `0B`.
+pub fn binary_size(bytes: u64) -> String {
+    scaled(
+        bytes,
+        1024.0,
+        &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"],
+    )
+}
+
+/// go-units' CustomSize with `%.4g`.
+fn scaled(bytes: u64, base: f64, units: &[&str]) -> String {
     let mut value = bytes as f64;
     let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
+    while value >= base && unit < units.len() - 1 {
+        value /= base;
         unit += 1;
     }
     let text = format!("{value:.4}");
@@ -17,7 +30,7 @@ pub fn size(bytes: u64) -> String {
     if s.contains('.') {
         s = s.trim_end_matches('0').trim_end_matches('.').to_string();
     }
-    format!("{s}{}", UNITS[unit])
+    format!("{s}{}", units[unit])
 }
 
 /// `About a minute ago`, `3 hours ago`, `2 weeks ago`.
@@ -39,6 +52,41 @@ pub fn elapsed(started: &str) -> String {
     };
     let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds();
     duration(secs.max(0) as u64)
+}
+
+/// Go's time.Duration String (`5m0s`, `1.5s`, `300ms`, `0s`).
+pub fn go_duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    if ns < 1_000_000_000 {
+        let (v, unit) = if ns < 1_000 {
+            (ns as f64, "ns")
+        } else if ns < 1_000_000 {
+            (ns as f64 / 1e3, "µs")
+        } else {
+            (ns as f64 / 1e6, "ms")
+        };
+        return format!("{}{unit}", trim_float(v));
+    }
+    let h = ns / 3_600_000_000_000;
+    let m = (ns / 60_000_000_000) % 60;
+    let s = (ns % 60_000_000_000) as f64 / 1e9;
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&format!("{}s", trim_float(s)));
+    out
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.9}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
 }
 
 fn duration(secs: u64) -> String {

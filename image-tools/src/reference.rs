@@ -185,18 +185,20 @@ impl FromStr for Reference {
     }
 }
 
-/// Docker's rule: the first component is a registry host when it has a `.` or a `:`
-/// or is `localhost`; otherwise the name lives on docker.io (under `library/` when bare).
+/// Docker's rule: a name's first component is a registry host when it has a `.` or a
+/// `:`, is `localhost`, or has an upper-case letter (a repository never does).
+pub fn is_registry_host(first: &str) -> bool {
+    first.contains('.')
+        || first.contains(':')
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase())
+}
+
+/// The registry and the path of a name: docker.io (under `library/` when bare) unless
+/// its first component [is a registry host](is_registry_host).
 fn split_domain(name: &str) -> (String, String) {
     let (domain, path) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.')
-                || first.contains(':')
-                || first == "localhost"
-                || first.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
-            (first.to_string(), rest.to_string())
-        }
+        Some((first, rest)) if is_registry_host(first) => (first.to_string(), rest.to_string()),
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
     };
     let domain = if domain == LEGACY_DOMAIN {

@@ -112,6 +112,10 @@ fn main() {
     add("restart_on_failure_sangja", &TOOLS, restart_sangja, true);
     add("isolation_flags_sangja", &TOOLS, isolation_sangja, true);
     add("isolation_flags_runc", &runc, isolation_runc, false);
+    add("health_checks_sangja", &TOOLS, health_sangja, true);
+    add("health_checks_runc", &runc, health_runc, false);
+    add("stats_columns_sangja", &TOOLS, stats_sangja, true);
+    add("stats_columns_runc", &runc, stats_runc, false);
     run_trials(trials);
 }
 
@@ -1992,5 +1996,352 @@ fn isolation(runtime: PathBuf) -> TestResult {
         let err = fx.fails(&args)?;
         contains(&err, needle).map_err(|e| format!("{flags:?}: {}", e.message().unwrap_or("")))?;
     }
+    fx.nothing_left()
+}
+
+fn health_sangja() -> TestResult {
+    health(sangja_bin())
+}
+
+fn health_runc() -> TestResult {
+    health(runc_bin())
+}
+
+/// Polls `inspect -f TEMPLATE` until `pred` holds (a deadline, not a timing assertion).
+fn wait_for_inspect(
+    fx: &Fx,
+    template: &str,
+    name: &str,
+    pred: impl Fn(&str) -> bool,
+) -> Result<String, Failed> {
+    let mut last = String::new();
+    for _ in 0..600 {
+        last = fx.ok(&["inspect", "-f", template, name])?;
+        if pred(last.trim()) {
+            return Ok(last.trim().to_string());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(format!("inspect {template} of {name} never held; last: {last:?}").into())
+}
+
+fn health_state(fx: &Fx, name: &str) -> Result<serde_json::Value, Failed> {
+    Ok(serde_json::from_str(&fx.ok(&[
+        "inspect",
+        "-f",
+        "{{json .State.Health}}",
+        name,
+    ])?)?)
+}
+
+/// The image's HEALTHCHECK probed by exec in the container: unhealthy after `retries`
+/// failures, healthy once the probe passes (from a file an exec made), in `ps`,
+/// `inspect` and `ps --filter health=`; `--health-*` over the image's, the start period
+/// not counting failures, a probe past its timeout killed and failed, the output kept,
+/// `--no-healthcheck`, unhealthy once stopped and no checker left; bad flags refused
+/// with docker's status before anything is made.
+fn health(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime)?;
+    let img = fx.image.clone();
+    fx.ok(&["pull", "-q", &img])?;
+    let ctx = fx.env.path("hc-context");
+    fs::create_dir_all(&ctx)?;
+    fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {img}\nHEALTHCHECK --interval=100ms --timeout=5s --retries=2 CMD test -f /tmp/ok\n"
+        ),
+    )?;
+    fx.ok(&["build", "-q", "-t", "hc:1", ctx.to_str().unwrap()])?;
+    fx.ok(&["run", "-d", "--name", "h", "hc:1", "sleep", "1000"])?;
+    let test = fx.ok(&["inspect", "-f", "{{json .Config.Healthcheck.Test}}", "h"])?;
+    check(
+        test.trim() == r#"["CMD-SHELL","test -f /tmp/ok"]"#,
+        format!("Config.Healthcheck from the image: {test}"),
+    )?;
+    wait_for_ps(&fx, "h unhealthy", |ps| {
+        ps_line(ps, "h").contains("(unhealthy)")
+    })?;
+    let h = health_state(&fx, "h")?;
+    check(
+        h["Status"] == "unhealthy" && h["FailingStreak"].as_u64() >= Some(2),
+        format!("State.Health after failures: {h}"),
+    )?;
+    fx.ok(&["exec", "h", "touch", "/tmp/ok"])?;
+    wait_for_ps(&fx, "h healthy", |ps| {
+        ps_line(ps, "h").contains("(healthy)")
+    })?;
+    let h = health_state(&fx, "h")?;
+    let last = h["Log"]
+        .as_array()
+        .and_then(|l| l.last())
+        .cloned()
+        .unwrap_or_default();
+    check(
+        h["FailingStreak"] == 0
+            && last["ExitCode"] == 0
+            && h["Log"].as_array().map_or(0, Vec::len) <= 5,
+        format!("State.Health once healthy: {h}"),
+    )?;
+    let id = fx.ok(&["inspect", "-f", "{{.Id}}", "h"])?;
+    check(
+        fx.ok(&["ps", "-q", "--no-trunc", "--filter", "health=healthy"])? == id,
+        "ps --filter health=healthy",
+    )?;
+    check(
+        fx.ok(&["ps", "-q", "--filter", "health=unhealthy"])?
+            .is_empty(),
+        "ps --filter health=unhealthy",
+    )?;
+    // The flags over the image's: a shell probe, its output kept.
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "f",
+        "--health-cmd",
+        "echo probe-out; exit 1",
+        "--health-retries",
+        "1",
+        "hc:1",
+        "sleep",
+        "1000",
+    ])?;
+    wait_for_inspect(&fx, "{{.State.Health.Status}}", "f", |s| s == "unhealthy")?;
+    let h = health_state(&fx, "f")?;
+    check(
+        h["Log"][0]["Output"] == "probe-out\n" && h["Log"][0]["ExitCode"] == 1,
+        format!("the probe's output and status: {h}"),
+    )?;
+    check(
+        fx.ok(&["inspect", "-f", "{{json .Config.Healthcheck}}", "f"])?
+            .contains(r#""Interval":100000000"#),
+        "the image's interval kept under --health-cmd",
+    )?;
+    // The start period: failures are not counted while nothing has passed.
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sp",
+        "--health-cmd",
+        "false",
+        "--health-start-period",
+        "1h",
+        "--health-start-interval",
+        "100ms",
+        &img,
+        "sleep",
+        "1000",
+    ])?;
+    wait_for_inspect(&fx, "{{len .State.Health.Log}}", "sp", |n| {
+        n == "3" || n == "4" || n == "5"
+    })?;
+    let h = health_state(&fx, "sp")?;
+    check(
+        h["Status"] == "starting" && h["FailingStreak"] == 0,
+        format!("failures in the start period: {h}"),
+    )?;
+    check(
+        ps_line(&fx.ok(&["ps"])?, "sp").contains("(health: starting)"),
+        "ps of a starting container",
+    )?;
+    // A probe past its timeout: killed, failed with docker's message.
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "to",
+        "--health-cmd",
+        "sleep 30",
+        "--health-timeout",
+        "300ms",
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "1",
+        &img,
+        "sleep",
+        "1000",
+    ])?;
+    wait_for_inspect(&fx, "{{.State.Health.Status}}", "to", |s| s == "unhealthy")?;
+    let h = health_state(&fx, "to")?;
+    check(
+        h["Log"][0]["ExitCode"] == -1
+            && h["Log"][0]["Output"] == "Health check exceeded timeout (300ms)",
+        format!("a probe past its timeout: {h}"),
+    )?;
+    let top = fx.ok(&["exec", "to", "ps"])?;
+    check(
+        top.matches("sleep 30").count() <= 1,
+        format!("overrun probes were not killed:\n{top}"),
+    )?;
+    // --no-healthcheck: nothing runs, nothing shown.
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nh",
+        "--no-healthcheck",
+        "hc:1",
+        "sleep",
+        "1000",
+    ])?;
+    check(
+        fx.ok(&["inspect", "-f", "{{json .State}}", "nh"])?
+            .find("Health")
+            .is_none()
+            && ps_line(&fx.ok(&["ps"])?, "nh").contains("Up")
+            && !ps_line(&fx.ok(&["ps"])?, "nh").contains('('),
+        "--no-healthcheck",
+    )?;
+    check(
+        fx.ok(&["ps", "-q", "--filter", "health=none"])?
+            .lines()
+            .count()
+            == 1,
+        "ps --filter health=none",
+    )?;
+    // Stopped: unhealthy, as docker, and no checker of this store left.
+    fx.ok(&["stop", "-t", "1", "h", "f", "sp", "to", "nh"])?;
+    check(
+        health_state(&fx, "h")?["Status"] == "unhealthy",
+        "a stopped container's health",
+    )?;
+    let store = fx.env.store.display().to_string();
+    let checkers: Vec<u32> = processes_running(&["container-health"])
+        .into_iter()
+        .filter(|p| {
+            fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&store))
+                .unwrap_or(false)
+        })
+        .collect();
+    check(
+        checkers.is_empty(),
+        format!("health checkers left: {checkers:?}"),
+    )?;
+    // Bad flags: docker's 125, nothing made.
+    for (args, want) in [
+        (
+            vec!["--no-healthcheck", "--health-cmd", "true"],
+            "--no-healthcheck conflicts with --health-* options",
+        ),
+        (vec!["--health-retries", "-1"], "cannot be negative"),
+        (vec!["--health-interval", "10us"], "cannot be less than 1ms"),
+        (vec!["--health-timeout", "soon"], "invalid duration"),
+    ] {
+        let mut a = vec!["run", "-d", "--name", "bad"];
+        a.extend(args);
+        a.extend([img.as_str(), "true"]);
+        let o = fx.out(&a);
+        check(code(&o) == Some(125), format!("{a:?}: {}", o.status))?;
+        contains(&stderr(&o), want)?;
+    }
+    fx.ok(&["rm", "h", "f", "sp", "to", "nh"])?;
+    fx.nothing_left()
+}
+
+fn stats_sangja() -> TestResult {
+    stats(sangja_bin())
+}
+
+fn stats_runc() -> TestResult {
+    stats(runc_bin())
+}
+
+/// `stats`: docker's columns from the runtime's cgroup numbers: a busy container's CPU
+/// share, its memory limit, its pids; a stopped one named shows zeros; streaming
+/// writes frame after frame; an unknown name is docker's error.
+fn stats(runtime: PathBuf) -> TestResult {
+    let fx = Fx::new(runtime)?;
+    let img = fx.image.clone();
+    fx.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-m",
+        "64m",
+        &img,
+        "sh",
+        "-c",
+        "while :; do :; done & sleep 1000",
+    ])?;
+    fx.ok(&["run", "--name", "done", &img, "true"])?;
+    // Two pids: sh execs its last command (sleep is PID 1) and forks the loop.
+    let row: serde_json::Value =
+        serde_json::from_str(&fx.ok(&["stats", "--no-stream", "--format", "json", "busy"])?)?;
+    let cpu: f64 = row["CPUPerc"]
+        .as_str()
+        .and_then(|c| c.trim_end_matches('%').parse().ok())
+        .unwrap_or(0.0);
+    check(cpu > 10.0, format!("a busy loop's CPU %: {row}"))?;
+    check(
+        row["Name"] == "busy"
+            && row["Container"] == "busy"
+            && row["PIDs"] == "2"
+            && row["MemUsage"]
+                .as_str()
+                .is_some_and(|m| m.ends_with(" / 64MiB"))
+            && row["NetIO"].as_str().is_some_and(|m| m.contains(" / "))
+            && row["BlockIO"].as_str().is_some_and(|m| m.contains(" / ")),
+        format!("stats row: {row}"),
+    )?;
+    let table = fx.ok(&["stats", "--no-stream"])?;
+    let lines: Vec<&str> = table.lines().collect();
+    let id = fx.ok(&["inspect", "-f", "{{.Id}}", "busy"])?;
+    check(
+        lines.len() == 2
+            && lines[0].starts_with("CONTAINER ID   NAME ")
+            && lines[0].contains("MEM USAGE / LIMIT")
+            && lines[0].ends_with("PIDS")
+            && lines[1].starts_with(&id[..12]),
+        format!("running containers' table:\n{table}"),
+    )?;
+    let done = fx.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+        "done",
+    ])?;
+    check(
+        done == "done 0.00% 0B / 0B 0\n",
+        format!("a stopped container: {done:?}"),
+    )?;
+    check(
+        fx.ok(&["stats", "-a", "--no-stream", "--format", "{{.Name}}"])?
+            .lines()
+            .count()
+            == 2,
+        "stats -a",
+    )?;
+    // Streaming: a frame a second until stopped.
+    let mut child = fx
+        .cmd(&["stats", "--format", "{{.Name}}", "busy"])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut frames = String::new();
+    {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(child.stdout.take().unwrap());
+        for _ in 0..3 {
+            r.read_line(&mut frames)?;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    check(
+        frames == "busy\nbusy\nbusy\n",
+        format!("streamed frames: {frames:?}"),
+    )?;
+    let o = fx.out(&["stats", "--no-stream", "nosuch"]);
+    check(
+        code(&o) == Some(1),
+        format!("unknown container: {}", o.status),
+    )?;
+    contains(&stderr(&o), "No such container: nosuch")?;
+    fx.ok(&["rm", "-f", "busy", "done"])?;
     fx.nothing_left()
 }

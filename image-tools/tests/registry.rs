@@ -39,6 +39,7 @@ fn main() {
         t("interrupted_pull_resumes", interrupted_pull_resumes),
         t("tls_with_cert_dir", tls_with_cert_dir),
         t("insecure_registries", insecure_registries),
+        t("search_the_catalog", search_the_catalog),
         trial(
             "hostile_token_endpoints_are_bounded",
             &[],
@@ -1318,5 +1319,81 @@ fn hostile_token_endpoints_are_bounded() -> TestResult {
         }
         store_unchanged(&before, &store, what)?;
     }
+    Ok(())
+}
+
+/// `search REGISTRY/TERM` lists the catalog's repositories holding the term (not
+/// those with no tag left), in docker's columns, `--format`, `--limit`, `--filter`; a
+/// registry without the catalog API gets a message saying so, a bad limit docker's.
+fn search_the_catalog() -> TestResult {
+    let t = T::new();
+    let reg = Registry::start(&t.env.path("registry"), Auth::None)?;
+    let proxy = Proxy::start(&reg.host);
+    let host = proxy.host();
+    let src = t.store("src");
+    let l = layers(&t.env, 1)?;
+    for name in ["team/busybox:1", "team/busybox-extra:2", "other/app:1"] {
+        let full = format!("{host}/{name}");
+        t.load(&src, &full, &l)?;
+        t.ok_in(&src, &["push", "-q", &full])?;
+    }
+    let table = t.ok(&["search", &format!("{host}/BUSY")])?;
+    let lines: Vec<&str> = table.lines().collect();
+    check(
+        lines.len() == 3
+            && lines[0].split_whitespace().collect::<Vec<_>>()
+                == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"],
+        format!("search table:\n{table}"),
+    )?;
+    check(
+        lines[1].split_whitespace().collect::<Vec<_>>()
+            == [format!("{host}/team/busybox"), "0".into()]
+            && lines[2].starts_with(&format!("{host}/team/busybox-extra ")),
+        format!("search rows:\n{table}"),
+    )?;
+    let one = t.ok(&[
+        "search",
+        "--limit",
+        "1",
+        "--format",
+        "{{.Name}}",
+        &format!("{host}/busy"),
+    ])?;
+    check(
+        one == format!("{host}/team/busybox\n"),
+        format!("--limit 1: {one:?}"),
+    )?;
+    let json = t.ok(&["search", "--format", "json", &format!("{host}/app")])?;
+    let v: serde_json::Value = serde_json::from_str(json.trim())?;
+    check(
+        v["Name"] == format!("{host}/other/app") && v["StarCount"] == 0 && v["IsOfficial"] == false,
+        format!("--format json: {json}"),
+    )?;
+    let none = t.ok(&["search", "--filter", "stars=1", &format!("{host}/busy")])?;
+    check(
+        none.lines().count() == 1,
+        format!("stars=1 keeps nothing: {none}"),
+    )?;
+    check(
+        t.ok(&["search", &format!("{host}/nothing-like-it")])?
+            .lines()
+            .count()
+            == 1,
+        "a term nothing holds",
+    )?;
+    // No catalog API: a message naming it; the limit checked first, as docker.
+    proxy.set(|r: &Req| {
+        if r.path() == "/v2/_catalog" {
+            Fault::Status(404)
+        } else {
+            Fault::Pass
+        }
+    });
+    let e = t.fails(&["search", &format!("{host}/busy")])?;
+    contains(&e, "no catalog API")?;
+    let e = t.fails(&["search", "--limit", "0", &format!("{host}/busy")])?;
+    contains(&e, "limit 0 is outside the range of [1, 100]")?;
+    let e = t.fails(&["search", "--filter", "color=red", &format!("{host}/busy")])?;
+    contains(&e, "color")?;
     Ok(())
 }

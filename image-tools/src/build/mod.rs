@@ -386,41 +386,6 @@ fn go_list(v: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
-/// Go's time.Duration String (`5m0s`, `1.5s`, `300ms`, `0s`).
-fn go_duration(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".into();
-    }
-    if ns < 1_000_000_000 {
-        let (v, unit) = if ns < 1_000 {
-            (ns as f64, "ns")
-        } else if ns < 1_000_000 {
-            (ns as f64 / 1e3, "µs")
-        } else {
-            (ns as f64 / 1e6, "ms")
-        };
-        return format!("{}{unit}", trim_float(v));
-    }
-    let h = ns / 3_600_000_000_000;
-    let m = (ns / 60_000_000_000) % 60;
-    let s = (ns % 60_000_000_000) as f64 / 1e9;
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    out.push_str(&format!("{}s", trim_float(s)));
-    out
-}
-
-fn trim_float(v: f64) -> String {
-    let s = format!("{v:.9}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
-}
-
 /// `/a/b` + `c` → `/a/b/c`; absolute paths replace; cleaned.
 fn join_dir(base: &str, p: &str) -> String {
     let joined = if p.starts_with('/') {
@@ -1072,10 +1037,10 @@ impl<'a> Builder<'a> {
                 let shown = format!(
                     "HEALTHCHECK &{{{} {:?} {:?} {:?} {:?} '\\x{:02x}'}}",
                     go_list(&h.test),
-                    go_duration(h.interval),
-                    go_duration(h.timeout),
-                    go_duration(h.start_period),
-                    go_duration(h.start_interval),
+                    crate::humanize::go_duration(h.interval),
+                    crate::humanize::go_duration(h.timeout),
+                    crate::humanize::go_duration(h.start_period),
+                    crate::humanize::go_duration(h.start_interval),
                     h.retries
                 );
                 self.cfg.config.healthcheck = Some(h);
@@ -2141,11 +2106,11 @@ mod tests {
 
     #[test]
     fn go_formats() {
-        assert_eq!(go_duration(0), "0s");
-        assert_eq!(go_duration(300_000_000_000), "5m0s");
-        assert_eq!(go_duration(1_500_000_000), "1.5s");
-        assert_eq!(go_duration(3_723_000_000_000), "1h2m3s");
-        assert_eq!(go_duration(300_000_000), "300ms");
+        assert_eq!(crate::humanize::go_duration(0), "0s");
+        assert_eq!(crate::humanize::go_duration(300_000_000_000), "5m0s");
+        assert_eq!(crate::humanize::go_duration(1_500_000_000), "1.5s");
+        assert_eq!(crate::humanize::go_duration(3_723_000_000_000), "1h2m3s");
+        assert_eq!(crate::humanize::go_duration(300_000_000), "300ms");
         assert_eq!(go_list(&["a".into(), "b c".into()]), r#"["a" "b c"]"#);
     }
 

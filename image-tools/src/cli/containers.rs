@@ -8,7 +8,7 @@ use sangja_image::container::config::{Network, RunConfig, Volume};
 use sangja_image::container::record::{Containers, Record};
 use sangja_image::container::run::{self, Outcome, RunOptions};
 use sangja_image::container::runtime::{self, RuntimeError, Status};
-use sangja_image::container::{copy, exec, isolation, lifecycle, logs, ContainerError};
+use sangja_image::container::{copy, exec, health, isolation, lifecycle, logs, ContainerError};
 use sangja_image::image::{self, Image, ImageError};
 use sangja_image::store::Store;
 use std::io::Write;
@@ -128,6 +128,27 @@ pub struct RunArgs {
     /// Seconds `stop` waits after the stop signal before SIGKILL (default 10).
     #[arg(long)]
     stop_timeout: Option<u64>,
+    /// The health probe, run with /bin/sh -c in the container (overrides HEALTHCHECK).
+    #[arg(long)]
+    health_cmd: Option<String>,
+    /// Time between probes (Go duration: 30s, 1m30s; default 30s).
+    #[arg(long)]
+    health_interval: Option<String>,
+    /// How long a probe may run before it fails (default 30s).
+    #[arg(long)]
+    health_timeout: Option<String>,
+    /// Failures in a row that make it unhealthy (default 3).
+    #[arg(long, allow_negative_numbers = true)]
+    health_retries: Option<i64>,
+    /// Time to start in, when failures are not counted (default 0s).
+    #[arg(long)]
+    health_start_period: Option<String>,
+    /// Time between probes during the start period (default 5s).
+    #[arg(long)]
+    health_start_interval: Option<String>,
+    /// No health check, whatever the image says.
+    #[arg(long)]
+    no_healthcheck: bool,
     image: String,
     /// The command (after the image), replacing the image's Cmd.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -322,9 +343,20 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         isolation,
         labels: labels(&a.label, &a.label_file)?,
     };
+    let health_flags = health::HealthFlags {
+        cmd: a.health_cmd,
+        interval: a.health_interval,
+        timeout: a.health_timeout,
+        start_period: a.health_start_period,
+        start_interval: a.health_start_interval,
+        retries: a.health_retries,
+        none: a.no_healthcheck,
+    };
     // Bad flags are refused before any pull.
     sangja_image::container::config::validate(&cfg)?;
+    health::resolve(None, &health_flags)?;
     let img = find_or_pull(store, &a.image)?;
+    let healthcheck = health::resolve(health::of_image(&img.config_raw).as_ref(), &health_flags)?;
     let opts = RunOptions {
         name: a.name,
         detach: a.detach,
@@ -335,6 +367,7 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         create_only,
         restart: a.restart.clone(),
         stop_timeout: a.stop_timeout,
+        healthcheck,
     };
     match run::run(store, &img, &cfg, &opts) {
         Ok(Outcome::Exited(code)) => Ok(code),
@@ -444,6 +477,8 @@ pub enum ContainerVerb {
         output: Option<PathBuf>,
         container: String,
     },
+    /// Live CPU, memory, network, block I/O and pids of containers.
+    Stats(super::stats::StatsArgs),
     /// Make an image of a container's changes on top of its image.
     Commit {
         #[arg(short, long)]
@@ -580,6 +615,7 @@ pub fn verb(store: &Store, v: ContainerVerb) -> Result<i32> {
             src,
             dest,
         } => cp(store, follow_link, &src, &dest).map(|_| 0),
+        ContainerVerb::Stats(a) => super::stats::stats(store, &a),
         ContainerVerb::Export { output, container } => export(store, output, &container).map(|_| 0),
         ContainerVerb::Commit {
             message,
@@ -621,8 +657,8 @@ fn ps_row(c: &Containers, r: &Record, status: &str, no_trunc: bool) -> serde_jso
     })
 }
 
-const PS_FILTERS: [&str; 8] = [
-    "id", "name", "status", "label", "ancestor", "exited", "before", "since",
+const PS_FILTERS: [&str; 9] = [
+    "id", "name", "status", "label", "ancestor", "exited", "before", "since", "health",
 ];
 
 pub fn ps(store: &Store, a: &PsArgs) -> Result<()> {
@@ -661,6 +697,14 @@ pub fn ps(store: &Store, a: &PsArgs) -> Result<()> {
             "exited" => {
                 !status.starts_with("Up")
                     && r.exit_code.map(|e| e.to_string()).as_deref() == Some(v)
+            }
+            "health" => {
+                let now = r
+                    .healthcheck
+                    .as_ref()
+                    .and(health::load(&c, &r.id))
+                    .map(|h| h.status);
+                now.as_deref().unwrap_or("none") == v
             }
             "label" => super::output::label_matches(
                 &sangja_image::container::inspect::inspect(&c, &r)["Config"]["Labels"],

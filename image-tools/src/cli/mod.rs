@@ -17,6 +17,8 @@ pub mod layout;
 pub mod networks;
 pub mod output;
 pub mod remote;
+pub mod search;
+pub mod stats;
 pub mod volumes;
 
 use anyhow::{Context, Result};
@@ -246,6 +248,8 @@ pub enum Command {
     Network(networks::NetworkCommand),
     /// List a container's published ports.
     Port(PortArgs),
+    /// Find repositories on a registry (its catalog API).
+    Search(search::SearchArgs),
     /// A detached container's monitor (started by `run -d` and `start`).
     #[command(name = "container-monitor", hide = true)]
     ContainerMonitor {
@@ -254,6 +258,9 @@ pub enum Command {
         owner_fd: i32,
         id: String,
     },
+    /// A container's health checker (started beside it by its monitor or run).
+    #[command(name = "container-health", hide = true)]
+    ContainerHealth { id: String },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +352,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::ContainerMonitor { owner_fd, id } => std::process::exit(
             sangja_image::container::monitor::main(&cli.store, &id, owner_fd),
         ),
+        Command::ContainerHealth { id } => {
+            std::process::exit(sangja_image::container::health::main(&cli.store, &id))
+        }
         other => other,
     };
     let store = Store::open(&cli.store)
@@ -415,11 +425,15 @@ pub fn run(cli: Cli) -> Result<i32> {
             args,
         } => layout::bundle(&store, seccomp_profile, no_seccomp, &image, &dir, args)?,
         Command::Fsck => layout::fsck(&store, &mut out)?,
+        Command::Search(a) => search::search(&a)?,
         Command::Build(args) => {
             drop(out);
             build::build(&store, *args)?;
         }
-        Command::Login { .. } | Command::Logout { .. } | Command::ContainerMonitor { .. } => {
+        Command::Login { .. }
+        | Command::Logout { .. }
+        | Command::ContainerMonitor { .. }
+        | Command::ContainerHealth { .. } => {
             unreachable!("handled above")
         }
     }

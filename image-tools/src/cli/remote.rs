@@ -44,7 +44,7 @@ fn client_options(
     Ok(opts)
 }
 
-fn connect(registry: &str, net: &NetArgs) -> Result<Client> {
+pub(super) fn connect(registry: &str, net: &NetArgs) -> Result<Client> {
     let path = credentials::config_path()?;
     let credential = credentials::lookup(&path, registry)?;
     Ok(Client::connect(

@@ -35,7 +35,7 @@ pub enum ExecOutcome {
 }
 
 /// A file of the exec's (its process.json, the runtime's log), removed when done.
-struct Scratch(std::path::PathBuf);
+pub(super) struct Scratch(pub std::path::PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -109,13 +109,23 @@ pub fn process(rootfs: &Path, base: &Value, opts: &ExecOptions) -> Result<Value,
     Ok(p)
 }
 
-/// Runs the exec and returns how it ended; fails with docker's "is not running" when the
-/// container is not.
-pub fn exec(
+/// An exec made ready: the container checked to be running, the process written.
+pub(super) struct Prepared {
+    pub rt: runtime::Runtime,
+    /// The process.json.
+    pub process: Scratch,
+    /// The runtime's log.
+    pub log: Scratch,
+    /// A spare name next to them (a probe's pid file).
+    pub pid_file: Scratch,
+}
+
+/// Fails with docker's "is not running" when the container is not.
+pub(super) fn prepare(
     containers: &Containers,
     rec: &Record,
     opts: &ExecOptions,
-) -> Result<ExecOutcome, ContainerError> {
+) -> Result<Prepared, ContainerError> {
     let rt = lifecycle::runtime_of(containers, rec);
     match rt.status(&rec.id) {
         Status::Running => {}
@@ -137,28 +147,55 @@ pub fn exec(
     let tmp = Scratch(dir.join(format!(".{unique}.json")));
     std::fs::write(&tmp.0, serde_json::to_vec(&p).expect("process serialises"))
         .map_err(io_err(&tmp.0))?;
-    let log = Scratch(dir.join(format!(".{unique}.log")));
+    Ok(Prepared {
+        rt,
+        process: tmp,
+        log: Scratch(dir.join(format!(".{unique}.log"))),
+        pid_file: Scratch(dir.join(format!(".{unique}.pid"))),
+    })
+}
+
+/// Runs the exec and returns how it ended; fails with docker's "is not running" when the
+/// container is not.
+pub fn exec(
+    containers: &Containers,
+    rec: &Record,
+    opts: &ExecOptions,
+) -> Result<ExecOutcome, ContainerError> {
+    let Prepared {
+        rt,
+        process: tmp,
+        log,
+        ..
+    } = prepare(containers, rec, opts)?;
     let mut child = rt.exec(&rec.id, &tmp.0, opts.detach, opts.interactive, &log.0)?;
     let status = child.wait().map_err(io_err(&rt.bin))?;
+    let outcome = classify(&status, &log.0);
+    if opts.detach && matches!(outcome, ExecOutcome::Exited(c) if c != 0) {
+        return Err(RuntimeError::Start {
+            runtime: rt.bin.clone(),
+            message: status.to_string(),
+        }
+        .into());
+    }
+    Ok(outcome)
+}
+
+/// How an exec whose runtime ended with `status` went: the runtime's own logged error
+/// means the process never ran (126, or 127 when it is not there).
+pub(super) fn classify(status: &std::process::ExitStatus, log: &Path) -> ExecOutcome {
     use std::os::unix::process::ExitStatusExt;
     let code = status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     if code != 0 {
-        if let Some(message) = runtime::start_error(&log.0) {
+        if let Some(message) = runtime::start_error(log) {
             let code = match runtime::start_exit_code(&message) {
                 127 => 127,
                 _ => 126,
             };
-            return Ok(ExecOutcome::NotStarted { code, message });
-        }
-        if opts.detach {
-            return Err(RuntimeError::Start {
-                runtime: rt.bin.clone(),
-                message: status.to_string(),
-            }
-            .into());
+            return ExecOutcome::NotStarted { code, message };
         }
     }
-    Ok(ExecOutcome::Exited(code))
+    ExecOutcome::Exited(code)
 }

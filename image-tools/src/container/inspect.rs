@@ -45,10 +45,7 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
     let rec = &containers.load(&rec.id).unwrap_or_else(|_| rec.clone());
     let live = matches!(status, "running" | "paused");
     let pid = if live {
-        std::fs::read_to_string(dir.join("init.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .unwrap_or(0)
+        lifecycle::init_pid(containers, &rec.id).unwrap_or(0)
     } else {
         0
     };
@@ -98,7 +95,12 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
         })
         .unwrap_or_default();
     let zero = "0001-01-01T00:00:00Z";
-    json!({
+    // docker leaves Health out for a container without a health check.
+    let health = rec
+        .healthcheck
+        .as_ref()
+        .map(|_| super::health::load(containers, &rec.id).unwrap_or_default());
+    let mut doc = json!({
         "Id": rec.id,
         "Created": rec.created,
         "Path": rec.command.first().cloned().unwrap_or_default(),
@@ -115,6 +117,7 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
             "Error": "",
             "StartedAt": rec.started_at.clone().unwrap_or_else(|| zero.into()),
             "FinishedAt": rec.finished_at.clone().unwrap_or_else(|| zero.into()),
+            "Health": health,
         },
         "Image": rec.image_id,
         "Name": format!("/{}", rec.name),
@@ -145,12 +148,24 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
             "WorkingDir": process["cwd"],
             "StopSignal": spec["annotations"][crate::bundle::spec::STOP_SIGNAL_ANNOTATION],
             "StopTimeout": rec.stop_timeout,
+            "Healthcheck": rec.healthcheck,
             "Labels": spec["annotations"].as_object().cloned().unwrap_or_default()
                 .into_iter()
                 .filter(|(k, _)| !k.starts_with("org.opencontainers."))
                 .collect::<serde_json::Map<String, Value>>(),
         },
-    })
+    });
+    if doc["State"]["Health"].is_null() {
+        if let Some(state) = doc["State"].as_object_mut() {
+            state.remove("Health");
+        }
+    }
+    if doc["Config"]["Healthcheck"].is_null() {
+        if let Some(config) = doc["Config"].as_object_mut() {
+            config.remove("Healthcheck");
+        }
+    }
+    doc
 }
 
 /// docker's NetworkSettings: the attachment's address, gateway and published ports.

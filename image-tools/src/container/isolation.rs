@@ -240,9 +240,7 @@ pub fn namespace_of(
         super::lifecycle::status(containers, &target),
         super::runtime::Status::Running | super::runtime::Status::Paused
     );
-    let pid = std::fs::read_to_string(containers.path(&target.id).join("init.pid"))
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok())
+    let pid = super::lifecycle::init_pid(containers, &target.id)
         .filter(|_| running)
         .ok_or_else(|| super::ContainerError::NotRunning(target.name.clone()))?;
     Ok(PathBuf::from(format!("/proc/{pid}/ns/{kind}")))

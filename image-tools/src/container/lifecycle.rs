@@ -161,7 +161,14 @@ pub fn describe(containers: &Containers, rec: &Record) -> String {
             .unwrap_or_default()
     };
     match status(containers, rec) {
-        Status::Running => format!("Up{}", up()),
+        Status::Running => match rec
+            .healthcheck
+            .as_ref()
+            .and(super::health::load(containers, &rec.id))
+        {
+            Some(h) => format!("Up{} ({})", up(), h.ps_text()),
+            None => format!("Up{}", up()),
+        },
         Status::Paused => format!("Up{} (Paused)", up()),
         Status::Created => "Created".into(),
         Status::Stopped | Status::Gone => {
@@ -182,6 +189,14 @@ pub fn describe(containers: &Containers, rec: &Record) -> String {
             }
         }
     }
+}
+
+/// The host pid of the container's init as its monitor recorded it (`init.pid`); a
+/// stopped container's file may name a pid long gone: callers check the status.
+pub fn init_pid(containers: &Containers, id: &str) -> Option<i32> {
+    std::fs::read_to_string(containers.path(id).join("init.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
 }
 
 /// Made by `create` and not started yet.

@@ -13,6 +13,7 @@ pub mod commit;
 pub mod config;
 pub mod copy;
 pub mod exec;
+pub mod health;
 pub mod inspect;
 pub mod isolation;
 pub mod lifecycle;
@@ -24,6 +25,7 @@ pub mod record;
 pub mod run;
 pub mod runtime;
 pub mod snapshot;
+pub mod stats;
 
 use std::path::PathBuf;
 

@@ -186,7 +186,12 @@ pub fn main(store_root: &Path, id: &str, owner_fd: RawFd) -> i32 {
     let mut running = running;
     let mut rec = rec;
     let code = loop {
+        let checker = super::health::spawn(&containers, &rec).unwrap_or_else(|e| {
+            tracing::warn!(container = %rec.id, error = %e, "starting the health checker");
+            None
+        });
         let code = running.wait(|| rt.status(&rec.id));
+        drop(checker);
         // --restart: the same container again (same layer, same log), the count kept.
         let now = containers.load(&rec.id).unwrap_or_else(|_| rec.clone());
         if !now

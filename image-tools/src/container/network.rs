@@ -139,9 +139,7 @@ pub fn joined(containers: &Containers, rec: &Record) -> Result<Option<Joined>, C
         let (netns, files) = match t.net.as_ref().and_then(|n| n.attachment.as_ref()) {
             Some(a) => (a.netns.clone(), files(&tdir)),
             None => {
-                let pid = std::fs::read_to_string(tdir.join("init.pid"))
-                    .ok()
-                    .and_then(|s| s.trim().parse::<i32>().ok())
+                let pid = super::lifecycle::init_pid(containers, &t.id)
                     .ok_or_else(|| ContainerError::NotRunning(t.name.clone()))?;
                 (PathBuf::from(format!("/proc/{pid}/ns/net")), Vec::new())
             }

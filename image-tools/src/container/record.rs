@@ -60,6 +60,9 @@ pub struct Record {
     /// attachment (none and host keep nothing here).
     #[serde(default)]
     pub net: Option<super::network::NetSettings>,
+    /// The health check it runs (the image's HEALTHCHECK under `--health-*`), if any.
+    #[serde(default)]
+    pub healthcheck: Option<crate::dockerfile::instruction::Healthcheck>,
 }
 
 /// docker's `--restart` policies.

@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub restart: Option<String>,
     /// `--stop-timeout`, kept in the record for `stop`.
     pub stop_timeout: Option<u64>,
+    /// The resolved health check ([`super::health::resolve`]).
+    pub healthcheck: Option<crate::dockerfile::instruction::Healthcheck>,
 }
 
 pub enum Outcome {
@@ -241,6 +243,7 @@ fn create<'a>(
         stop_requested: false,
         stop_timeout: opts.stop_timeout,
         net,
+        healthcheck: opts.healthcheck.clone(),
     };
     // Saved before the network is attached: a crash from here on leaves a record whose
     // attachment `rm` can undo.
@@ -404,8 +407,14 @@ pub fn run(
     let mut child = rt.run_foreground(&dir, &rec.id, opts.interactive, &rt_log)?;
     CHILD.store(child.id() as i32, Ordering::SeqCst);
     crate::crash_point::reach("run-runtime-spawned");
+    // Probes fail (uncounted in a start period) until the runtime has started it.
+    let checker = super::health::spawn(&containers, &rec).unwrap_or_else(|e| {
+        tracing::warn!(container = %rec.id, error = %e, "starting the health checker");
+        None
+    });
     let status = child.wait().map_err(io_err(&rt.bin));
     CHILD.store(0, Ordering::SeqCst);
+    drop(checker);
     let status = status?;
     use std::os::unix::process::ExitStatusExt;
     let code = status

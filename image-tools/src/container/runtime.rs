@@ -115,7 +115,6 @@ impl Runtime {
         stdin: bool,
         log: &Path,
     ) -> Result<Child, RuntimeError> {
-        use std::os::unix::process::CommandExt;
         let mut cmd = self.logged(log);
         cmd.arg("run")
             .arg("--bundle")
@@ -131,20 +130,7 @@ impl Runtime {
         // (the runtime making state and mounts after rm looked). The container process,
         // once started, is not the runtime and stays, as with any runtime killed; its
         // state lets `rm -f` end it.
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid).
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // Already orphaned before the prctl: the signal would never come.
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                }
-                Ok(())
-            });
-        }
+        die_with_parent(&mut cmd);
         cmd.spawn().map_err(self.spawn_err())
     }
 
@@ -304,6 +290,30 @@ impl Runtime {
         self.simple(&["resume"], id).map(drop)
     }
 
+    /// `events --stats ID`: runc's stats object (the `data` of its one event line).
+    pub fn stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
+        let out = self
+            .cmd()
+            .arg("events")
+            .arg("--stats")
+            .arg(id)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(self.spawn_err())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let event: Option<serde_json::Value> =
+            text.lines().find_map(|l| serde_json::from_str(l).ok());
+        match event {
+            Some(mut e) if out.status.success() => Ok(e["data"].take()),
+            _ => Err(self.failed(
+                "events --stats",
+                id,
+                &out.status,
+                &String::from_utf8_lossy(&out.stderr),
+            )),
+        }
+    }
+
     /// `ps ID -- ARGS`: the host's `ps` output, only the container's processes.
     pub fn ps(&self, id: &str, ps_args: &[String]) -> Result<String, RuntimeError> {
         let out = self
@@ -349,12 +359,58 @@ impl Runtime {
         c.spawn().map_err(self.spawn_err())
     }
 
+    /// `exec --process FILE --pid-file PID ID` with stdin `/dev/null` and stdout and
+    /// stderr both on `output` (a health probe: its output kept, its process found by
+    /// pid when it overruns its time).
+    pub fn exec_captured(
+        &self,
+        id: &str,
+        process: &Path,
+        pid_file: &Path,
+        log: &Path,
+        output: std::os::fd::OwnedFd,
+    ) -> Result<Child, RuntimeError> {
+        let err = output.try_clone().map_err(self.spawn_err())?;
+        self.logged(log)
+            .arg("exec")
+            .arg("--process")
+            .arg(process)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(output))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .map_err(self.spawn_err())
+    }
+
     /// `delete --force`, quiet when the runtime has no such container.
     pub fn delete(&self, id: &str) -> Result<(), RuntimeError> {
         if self.status(id) == Status::Gone {
             return Ok(());
         }
         self.simple(&["delete", "--force"], id).map(drop)
+    }
+}
+
+/// The child gets SIGKILL when this thread ends (the caller spawns from the thread that
+/// lives as long as the child may: the main one).
+pub(super) fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Already orphaned before the prctl: the signal would never come.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
     }
 }
 

@@ -419,13 +419,43 @@ impl Client {
 
     /// The repository's tags (`GET /v2/<name>/tags/list`, following `Link` pages).
     pub fn tags(&self, repository: &str, scopes: &[String]) -> Result<Vec<String>, RegistryError> {
+        self.pages(
+            self.url(repository, "tags/list"),
+            "tags list",
+            repository,
+            scopes,
+            "tags",
+        )
+    }
+
+    /// Every repository the registry lists (`GET /v2/_catalog`, following `Link` pages);
+    /// a registry without the catalog API answers 404 (or refuses, 401/403).
+    pub fn catalog(&self) -> Result<Vec<String>, RegistryError> {
+        let scopes = ["registry:catalog:*".to_string()];
+        self.pages(
+            format!("{}/v2/_catalog?n=100", self.base),
+            "catalog",
+            "",
+            &scopes,
+            "repositories",
+        )
+    }
+
+    /// A paged list (`{"<key>": [...]}` pages, the next one named by `Link`).
+    fn pages(
+        &self,
+        mut url: String,
+        what: &str,
+        repository: &str,
+        scopes: &[String],
+        key: &str,
+    ) -> Result<Vec<String>, RegistryError> {
         let mut out = Vec::new();
-        let mut url = self.url(repository, "tags/list");
         loop {
             let resp = self.send(Request {
                 method: "GET",
                 url: url.clone(),
-                what: "tags list".into(),
+                what: what.into(),
                 repository,
                 scopes,
                 headers: vec![],
@@ -440,18 +470,20 @@ impl Client {
                         .trim_end_matches('>')
                         .to_string()
                 });
-            #[derive(serde::Deserialize)]
-            struct Tags {
-                #[serde(default)]
-                tags: Option<Vec<String>>,
-            }
-            let page: Tags = resp.into_json().map_err(|e| RegistryError::Invalid {
+            let page: serde_json::Value = resp.into_json().map_err(|e| RegistryError::Invalid {
                 registry: self.registry.clone(),
                 repository: repository.to_string(),
-                what: "tags list".into(),
+                what: what.into(),
                 message: e.to_string(),
             })?;
-            out.extend(page.tags.unwrap_or_default());
+            // A null list is an empty one (a repository whose tags were all deleted).
+            out.extend(
+                page[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string)),
+            );
             match next {
                 Some(n) if !n.is_empty() => url = self.resolve(&n),
                 _ => break,

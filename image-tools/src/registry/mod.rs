@@ -9,6 +9,7 @@ mod parallel;
 pub mod platform;
 pub mod pull;
 pub mod push;
+pub mod search;
 pub mod tls;
 
 pub use client::{Client, ClientOptions};
