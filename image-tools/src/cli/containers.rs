@@ -128,6 +128,10 @@ pub struct RunArgs {
     /// Seconds `stop` waits after the stop signal before SIGKILL (default 10).
     #[arg(long)]
     stop_timeout: Option<u64>,
+    /// Run an init (sangja-init, docker's tini) as PID 1: it forwards signals and
+    /// reaps zombies.
+    #[arg(long)]
+    init: bool,
     image: String,
     /// The command (after the image), replacing the image's Cmd.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -321,6 +325,10 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         seccomp_profile: seccomp,
         isolation,
         labels: labels(&a.label, &a.label_file)?,
+        init: a
+            .init
+            .then(sangja_image::container::init::locate)
+            .transpose()?,
     };
     // Bad flags are refused before any pull.
     sangja_image::container::config::validate(&cfg)?;

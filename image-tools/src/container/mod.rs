@@ -14,6 +14,7 @@ pub mod commit;
 pub mod config;
 pub mod copy;
 pub mod exec;
+pub mod init;
 pub mod inspect;
 pub mod isolation;
 pub mod lifecycle;

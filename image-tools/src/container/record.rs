@@ -60,6 +60,9 @@ pub struct Record {
     /// attachment (none and host keep nothing here).
     #[serde(default)]
     pub net: Option<super::network::NetSettings>,
+    /// `--init`: PID 1 is sangja-init, the command its child.
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// docker's `--restart` policies.

@@ -241,6 +241,7 @@ fn create<'a>(
         stop_requested: false,
         stop_timeout: opts.stop_timeout,
         net,
+        init: cfg.init.is_some(),
     };
     // Saved before the network is attached: a crash from here on leaves a record whose
     // attachment `rm` can undo.
