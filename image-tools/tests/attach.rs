@@ -229,7 +229,7 @@ impl Drop for Piped {
 }
 
 /// `-it` container: what is typed reaches the shell and its output comes back, the
-/// terminal is sized as ours, ctrl-p ctrl-q (and `--detach-keys ctrl-a,x`) detach with
+/// terminal is sized as ours and follows our resizes, ctrl-p ctrl-q (and `--detach-keys ctrl-a,x`) detach with
 /// the container running on, and attach exits with the shell's status.
 fn attach_tty() -> TestResult {
     let fx = Fx::new()?;
@@ -239,6 +239,14 @@ fn attach_tty() -> TestResult {
     p.send(b"[ -t 0 ] && echo TTY-$((40+2)); echo SIZE-$(stty size | tr ' ' x)\r")?;
     p.expect("TTY-42")?;
     p.expect("SIZE-33x101")?;
+    // A window size change follows (SIGWINCH to the client, TIOCSWINSZ on the master).
+    p.resize(40, 120)?;
+    wait_until("the container's terminal at 40x120", || {
+        Ok(fx
+            .ok(&["exec", "tty", "sh", "-c", "stty size < /proc/1/fd/0"])?
+            .trim()
+            == "40 120")
+    })?;
     p.send(b"\x10\x11")?;
     let code = p.wait()?;
     check(
@@ -361,7 +369,7 @@ fn sig_proxy() -> TestResult {
     )
 }
 
-/// docker's error and exit 1 for a created or exited container.
+/// docker's errors and exit 1 for a created, exited or paused container.
 fn attach_stopped() -> TestResult {
     let fx = Fx::new()?;
     fx.ok(&[
@@ -386,6 +394,18 @@ fn attach_stopped() -> TestResult {
             "You cannot attach to a stopped container, start it first",
         )?;
     }
+    fx.detached(&["--name", "frozen", "bb:1", "sleep", "1000"])?;
+    fx.ok(&["pause", "frozen"])?;
+    let o = fx.out(&["attach", "frozen"]);
+    check(
+        o.status.code() == Some(1),
+        format!("attach paused: {}", o.status),
+    )?;
+    contains(
+        &String::from_utf8_lossy(&o.stderr),
+        "You cannot attach to a paused container, unpause it first",
+    )?;
+    fx.ok(&["unpause", "frozen"])?;
     let o = fx.out(&["attach", "nonesuch"]);
     contains(
         &String::from_utf8_lossy(&o.stderr),

@@ -92,6 +92,22 @@ impl Pty {
         Ok(())
     }
 
+    /// Resizes the terminal (the kernel sends the client SIGWINCH).
+    pub fn resize(&self, rows: u16, cols: u16) -> TestResult {
+        let ws = Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: TIOCSWINSZ on our master, from a local struct.
+        if unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
+            return Err(format!("TIOCSWINSZ: {}", std::io::Error::last_os_error()).into());
+        }
+        Ok(())
+    }
+
     /// The client's exit code once it exits.
     pub fn wait(&mut self) -> Result<Option<i32>, Failed> {
         let child = &mut self.child;
