@@ -383,34 +383,28 @@ fn attach_stopped() -> TestResult {
     ])?;
     fx.detached(&["--name", "done", "bb:1", "true"])?;
     fx.ok(&["wait", "done"])?;
-    for name in ["new", "done"] {
+    let refused = |name: &str, message: &str| -> TestResult {
         let o = fx.out(&["attach", name]);
         check(
             o.status.code() == Some(1),
             format!("attach {name}: {}", o.status),
         )?;
-        contains(
-            &String::from_utf8_lossy(&o.stderr),
+        contains(&String::from_utf8_lossy(&o.stderr), message)
+    };
+    for name in ["new", "done"] {
+        refused(
+            name,
             "You cannot attach to a stopped container, start it first",
         )?;
     }
     fx.detached(&["--name", "frozen", "bb:1", "sleep", "1000"])?;
     fx.ok(&["pause", "frozen"])?;
-    let o = fx.out(&["attach", "frozen"]);
-    check(
-        o.status.code() == Some(1),
-        format!("attach paused: {}", o.status),
-    )?;
-    contains(
-        &String::from_utf8_lossy(&o.stderr),
+    refused(
+        "frozen",
         "You cannot attach to a paused container, unpause it first",
     )?;
     fx.ok(&["unpause", "frozen"])?;
-    let o = fx.out(&["attach", "nonesuch"]);
-    contains(
-        &String::from_utf8_lossy(&o.stderr),
-        "No such container: nonesuch",
-    )
+    refused("nonesuch", "No such container: nonesuch")
 }
 
 /// `start -a -i`: the output from the very start (written before the client
