@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 RELEASE_DIR := target/release
 SANGJA := $(CURDIR)/$(RELEASE_DIR)/sangja
 
-.PHONY: soak fuzz all deps build dist dist-runtime dist-shim test-dist install demo test test-runtime test-conformance test-image conformance conformance-checker prove-protections bench clean lint
+.PHONY: init soak fuzz all deps build dist dist-runtime dist-shim test-dist install demo test test-runtime test-conformance test-image conformance conformance-checker prove-protections bench clean lint
 
 all: build
 
@@ -14,6 +14,15 @@ deps:
 
 build:
 	$(CARGO) build --release --workspace
+	@$(MAKE) -s init
+
+# sangja-init, PID 1 of `sangja-image run --init` (docker's tini): static, as it runs
+# inside any image's rootfs, and its own workspace (init/), so nothing else is built
+# static. Copied next to sangja-image, where `run --init` looks for it.
+INIT_BIN = target/static/$(DIST_TARGET)/release/sangja-init
+init:
+	RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=$(CURDIR)/target/static $(CARGO) build --release --target $(DIST_TARGET) --manifest-path init/Cargo.toml
+	install -D -m 0755 $(INIT_BIN) $(RELEASE_DIR)/sangja-init
 
 # What ships. The runtime is a static PIE built for size: its resident memory follows its
 # code size (bench/results.md), and static linking saves the dynamic loader's work on every
@@ -39,7 +48,8 @@ dist-runtime:
 test-dist: build dist-runtime conformance-checker
 	$(RELEASE_DIR)/sangja-conformance --runtime sangja-dist=$(CURDIR)/$(DIST_SANGJA)
 
-install: dist
+install: dist init
+	install -D -m 0755 $(INIT_BIN) $(PREFIX)/bin/sangja-init
 	install -D -m 0755 $(DIST_SANGJA) $(PREFIX)/bin/sangja
 	install -D -m 0755 target/dist/sangja-image $(PREFIX)/bin/sangja-image
 	install -D -m 0755 $(DIST_SHIM) $(PREFIX)/bin/containerd-shim-sangja-v2

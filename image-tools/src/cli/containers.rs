@@ -8,7 +8,9 @@ use sangja_image::container::config::{Network, RunConfig, Volume};
 use sangja_image::container::record::{Containers, Record};
 use sangja_image::container::run::{self, Outcome, RunOptions};
 use sangja_image::container::runtime::{self, RuntimeError, Status};
-use sangja_image::container::{copy, exec, health, isolation, lifecycle, logs, ContainerError};
+use sangja_image::container::{
+    attach, copy, exec, health, isolation, lifecycle, logs, ContainerError,
+};
 use sangja_image::image::{self, Image, ImageError};
 use sangja_image::store::Store;
 use std::io::Write;
@@ -149,6 +151,10 @@ pub struct RunArgs {
     /// No health check, whatever the image says.
     #[arg(long)]
     no_healthcheck: bool,
+    /// Run an init (sangja-init, docker's tini) as PID 1: it forwards signals and
+    /// reaps zombies.
+    #[arg(long)]
+    init: bool,
     image: String,
     /// The command (after the image), replacing the image's Cmd.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -342,6 +348,10 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         seccomp_profile: seccomp,
         isolation,
         labels: labels(&a.label, &a.label_file)?,
+        init: a
+            .init
+            .then(sangja_image::container::init::locate)
+            .transpose()?,
     };
     let health_flags = health::HealthFlags {
         cmd: a.health_cmd,
@@ -407,12 +417,17 @@ pub enum ContainerVerb {
         /// Show the container's output until it exits, and exit with its status.
         #[arg(short, long)]
         attach: bool,
-        /// Attach stdin (not supported: the monitor keeps no stdin to hand over).
+        /// Attach stdin too (with -a).
         #[arg(short, long)]
         interactive: bool,
+        /// The keys that detach (docker's syntax: "ctrl-p,ctrl-q", "ctrl-a,x").
+        #[arg(long)]
+        detach_keys: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Attach our stdin, stdout and stderr to a running detached container.
+    Attach(AttachArgs),
     /// Show a detached container's output.
     Logs {
         #[arg(short, long)]
@@ -486,6 +501,20 @@ pub enum ContainerVerb {
         container: String,
         name: Option<String>,
     },
+}
+
+#[derive(clap::Args)]
+pub struct AttachArgs {
+    /// Do not attach stdin.
+    #[arg(long)]
+    no_stdin: bool,
+    /// Pass the signals we receive on to the container (not with a tty).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    sig_proxy: bool,
+    /// The keys that detach (docker's syntax: "ctrl-p,ctrl-q", "ctrl-a,x").
+    #[arg(long)]
+    detach_keys: Option<String>,
+    container: String,
 }
 
 #[derive(clap::Args)]
@@ -565,8 +594,16 @@ pub fn verb(store: &Store, v: ContainerVerb) -> Result<i32> {
         ContainerVerb::Start {
             attach,
             interactive,
+            detach_keys,
             containers,
-        } => start(store, attach, interactive, &containers),
+        } => start(
+            store,
+            attach,
+            interactive,
+            detach_keys.as_deref(),
+            &containers,
+        ),
+        ContainerVerb::Attach(a) => attach_verb(store, &a),
         ContainerVerb::Logs { follow, container } => logs(store, follow, &container).map(|_| 0),
         ContainerVerb::Stop { time, containers } => each(store, &containers, "stop", |c, r| {
             lifecycle::stop(c, r, time.or(r.stop_timeout).unwrap_or(10))
@@ -869,10 +906,15 @@ pub fn prune(store: &Store, force: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn start(store: &Store, attach: bool, interactive: bool, list: &[String]) -> Result<i32> {
-    if interactive {
-        bail!("start -i: attaching stdin is not supported (the monitor keeps no stdin to hand over); use exec -i");
-    }
+pub fn start(
+    store: &Store,
+    attach: bool,
+    interactive: bool,
+    detach_keys: Option<&str>,
+    list: &[String],
+) -> Result<i32> {
+    // docker: -i implies attaching.
+    let attach = attach || interactive;
     if !attach {
         return each(store, list, "start", lifecycle::start);
     }
@@ -886,9 +928,68 @@ pub fn start(store: &Store, attach: bool, interactive: bool, list: &[String]) ->
         .map(|m| m.len())
         .unwrap_or(0);
     lifecycle::start(&c, &r).with_context(|| format!("start container {}", list[0]))?;
+    if interactive {
+        let opts = attach::AttachOptions {
+            stdin: true,
+            sig_proxy: true,
+            detach_keys: attach::parse_detach_keys(
+                detach_keys.unwrap_or(attach::DEFAULT_DETACH_KEYS),
+            )?,
+            replay_from: Some(from),
+        };
+        // Gone already (a short command): its output is in the log.
+        if let Some(conn) = attach::connect(&c, &r) {
+            let r = c.load(&r.id).unwrap_or(r);
+            match attach::attach(&c, &r, conn, &opts)? {
+                attach::Attached::Exited(code) => return Ok(code),
+                attach::Attached::Detached => return Ok(0),
+                attach::Attached::Lost => return Ok(lifecycle::wait(&c, &r)?),
+            }
+        }
+    }
     logs::logs_from(&c, &r, from, true, &mut std::io::stdout().lock())
         .with_context(|| format!("output of container {}", list[0]))?;
     Ok(lifecycle::wait(&c, &r)?)
+}
+
+/// `attach`: docker's errors for a stopped or paused container (exit 1), then the
+/// container's exit status, or 0 when detached.
+fn attach_verb(store: &Store, a: &AttachArgs) -> Result<i32> {
+    let c = containers(store);
+    let r = find(&c, &a.container)?;
+    let opts = attach::AttachOptions {
+        stdin: !a.no_stdin,
+        sig_proxy: a.sig_proxy,
+        detach_keys: attach::parse_detach_keys(
+            a.detach_keys
+                .as_deref()
+                .unwrap_or(attach::DEFAULT_DETACH_KEYS),
+        )?,
+        replay_from: None,
+    };
+    attach::check_attachable(&c, &r)?;
+    let Some(conn) = attach::connect(&c, &r) else {
+        if !r.detached {
+            bail!(
+                "container {} runs in the foreground of its `run`: there is no monitor to attach to",
+                a.container
+            );
+        }
+        // It ended between the check and now.
+        attach::check_attachable(&c, &r)?;
+        bail!(
+            "container {}: its monitor does not answer on {}",
+            a.container,
+            c.path(&r.id).join(attach::SOCKET).display()
+        );
+    };
+    match attach::attach(&c, &r, conn, &opts)
+        .with_context(|| format!("attaching to container {}", a.container))?
+    {
+        attach::Attached::Exited(code) => Ok(code),
+        attach::Attached::Detached => Ok(0),
+        attach::Attached::Lost => Ok(lifecycle::wait(&c, &r)?),
+    }
 }
 
 fn exec(store: &Store, a: ExecArgs) -> Result<i32> {

@@ -332,6 +332,8 @@ pub struct RunConfig {
     /// `--label`/`--label-file`: the container's labels (config.json annotations, as
     /// inspect and `ps --filter label=` read them), over the image's.
     pub labels: Vec<(String, String)>,
+    /// `--init`: this host binary runs as PID 1 (see [`super::init`]).
+    pub init: Option<PathBuf>,
 }
 
 /// Docker's default capabilities: one list, kept with the docker profile conversion.
@@ -726,6 +728,14 @@ pub fn build(
         }
     }
 
+    if let Some(init) = &cfg.init {
+        let args = super::init::wrap(command(image, cfg));
+        spec["process"]["args"] = json!(args);
+        spec["mounts"]
+            .as_array_mut()
+            .expect("runc spec has mounts")
+            .push(super::init::mount(init));
+    }
     let mounts = spec["mounts"].as_array_mut().expect("runc spec has mounts");
     if cfg.network == Network::Host {
         for f in ["/etc/resolv.conf", "/etc/hosts"] {

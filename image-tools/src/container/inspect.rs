@@ -126,6 +126,8 @@ pub fn inspect(containers: &Containers, rec: &Record) -> Value {
         "Platform": "linux",
         "HostConfig": {
             "AutoRemove": rec.auto_remove,
+            // docker: null unless --init was given.
+            "Init": rec.init.then_some(true),
             "RestartPolicy": {
                 "Name": rec.restart_policy.as_deref().map(|p| p.split(':').next().unwrap_or(p)).unwrap_or("no"),
                 "MaximumRetryCount": rec.restart_policy.as_deref().and_then(|p| p.split_once(':')).and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0),

@@ -9,11 +9,13 @@
 //! `runtime.log` (the runtime's own messages); `containers/.state/` is the runtime's
 //! `--root` for them all.
 
+pub mod attach;
 pub mod commit;
 pub mod config;
 pub mod copy;
 pub mod exec;
 pub mod health;
+pub mod init;
 pub mod inspect;
 pub mod isolation;
 pub mod lifecycle;
@@ -47,6 +49,10 @@ pub enum ContainerError {
     NotRunning(String),
     #[error("Container {0} is paused, unpause the container first")]
     Paused(String),
+    #[error("You cannot attach to a stopped container, start it first")]
+    AttachStopped,
+    #[error("You cannot attach to a paused container, unpause it first")]
+    AttachPaused,
     #[error("Container {0} is not paused")]
     NotPaused(String),
     #[error("{flag} {value:?}: {reason}")]

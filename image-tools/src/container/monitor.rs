@@ -13,13 +13,16 @@
 //!    pty master it receives and keeps;
 //! 3. runs `runtime start` and reports on the pipe: `{"ok":true}`, or the error (the
 //!    caller cleans up and fails);
-//! 4. copies the terminal's output to `log`, reaps the init, and records the exit as a
-//!    foreground `run` does ([`lifecycle::exited`]): runtime state deleted, exit status
-//!    and time in the record, root unmounted, or everything removed with `--rm`.
+//! 4. copies the container's output (the terminal's, or its stdout and stderr pipes')
+//!    to `log` and to the clients attached on `attach.sock` (see [`attach`]), reaps the
+//!    init, and records the exit as a foreground `run` does ([`lifecycle::exited`]):
+//!    runtime state deleted, exit status and time in the record, root unmounted, or
+//!    everything removed with `--rm`; attached clients then get the exit status.
 //!
 //! The owner lock is let go when the monitor exits, so `stop` and `rm` know when the
 //! exit is recorded.
 
+use super::attach::{self, Hub, Stream};
 use super::owner::Owner;
 use super::record::{self, Containers, Record};
 use super::runtime::{Create, RuntimeError, Status};
@@ -35,6 +38,7 @@ use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The hidden subcommand.
@@ -158,13 +162,30 @@ pub fn main(store_root: &Path, id: &str, owner_fd: RawFd) -> i32 {
         }
     };
     let containers = Containers::new(store_root);
-    let (rec, running) = match start(&containers, id) {
+    let dir = containers.path(id);
+    let hub = match Hub::new(&dir.join("log")) {
+        Ok(h) => h,
+        Err(e) => {
+            report(&Report {
+                ok: false,
+                start_failed: false,
+                message: e.to_string(),
+            });
+            return 1;
+        }
+    };
+    // Without the socket the container still runs, only nobody can attach.
+    if let Err(e) = hub.listen(&dir) {
+        tracing::warn!(container = %id, error = %e, "attach socket");
+    }
+    let (rec, running) = match start(&containers, id, &hub) {
         Ok(r) => r,
         Err(e) => {
             let (start_failed, message) = match e {
                 ContainerError::Runtime(RuntimeError::Start { message, .. }) => (true, message),
                 e => (false, e.to_string()),
             };
+            hub.close(&dir);
             report(&Report {
                 ok: false,
                 start_failed,
@@ -190,7 +211,7 @@ pub fn main(store_root: &Path, id: &str, owner_fd: RawFd) -> i32 {
             tracing::warn!(container = %rec.id, error = %e, "starting the health checker");
             None
         });
-        let code = running.wait(|| rt.status(&rec.id));
+        let code = running.wait(&hub, || rt.status(&rec.id));
         drop(checker);
         // --restart: the same container again (same layer, same log), the count kept.
         let now = containers.load(&rec.id).unwrap_or_else(|_| rec.clone());
@@ -200,7 +221,7 @@ pub fn main(store_root: &Path, id: &str, owner_fd: RawFd) -> i32 {
         {
             break code;
         }
-        match restart(&containers, now, code) {
+        match restart(&containers, now, code, &hub) {
             Ok((r, again)) => {
                 rec = r;
                 running = again;
@@ -218,6 +239,8 @@ pub fn main(store_root: &Path, id: &str, owner_fd: RawFd) -> i32 {
             1
         }
     };
+    hub.exited(code.unwrap_or(-1));
+    hub.close(&dir);
     drop(owner);
     status
 }
@@ -228,6 +251,7 @@ fn restart(
     containers: &Containers,
     mut rec: Record,
     code: Option<i32>,
+    hub: &Arc<Hub>,
 ) -> Result<(Record, Running), ContainerError> {
     let rt = lifecycle::runtime_of(containers, &rec);
     rt.delete(&rec.id)?;
@@ -242,21 +266,24 @@ fn restart(
     if now.stop_requested {
         return Err(ContainerError::NotRunning(rec.id.clone()));
     }
-    start(containers, &rec.id)
+    start(containers, &rec.id, hub)
 }
 
 /// A started container, as the monitor holds it.
 struct Running {
     init: Pid,
-    log: File,
-    /// The pty master (`-t`).
-    master: Option<File>,
+    /// The pty master (`-t`), or the read ends of its stdout and stderr pipes.
+    output: Vec<(File, Stream)>,
     /// The write end of stdin (`-i` without `-t`), kept open until the exit.
     _stdin: Option<OwnedFd>,
 }
 
 /// create + start, with this process as the init's reaper.
-fn start(containers: &Containers, id: &str) -> Result<(Record, Running), ContainerError> {
+fn start(
+    containers: &Containers,
+    id: &str,
+    hub: &Arc<Hub>,
+) -> Result<(Record, Running), ContainerError> {
     let mut rec = containers.load(id)?;
     let dir = containers.path(id);
     let rt = lifecycle::runtime_of(containers, &rec);
@@ -273,8 +300,6 @@ fn start(containers: &Containers, id: &str) -> Result<(Record, Running), Contain
         .and_then(|d| serde_json::from_slice(&d).ok())
         .unwrap_or_default();
     let terminal = spec["process"]["terminal"].as_bool().unwrap_or(false);
-    let log_path = dir.join("log");
-    let log = open_append(&log_path)?;
     let rt_log = dir.join("runtime.log");
     let pid_file = dir.join("init.pid");
     for stale in [&rt_log, &pid_file] {
@@ -286,6 +311,7 @@ fn start(containers: &Containers, id: &str) -> Result<(Record, Running), Contain
         None
     };
     let mut keep_stdin = None;
+    let mut output = Vec::new();
     let stdio = if terminal {
         [Stdio::null(), Stdio::null(), Stdio::null()]
     } else {
@@ -296,11 +322,15 @@ fn start(containers: &Containers, id: &str) -> Result<(Record, Running), Contain
         } else {
             Stdio::null()
         };
-        let out = log.try_clone().map_err(io_err(&log_path))?;
-        let err = log.try_clone().map_err(io_err(&log_path))?;
-        [stdin, Stdio::from(out), Stdio::from(err)]
+        // Pipes, not the log itself: the monitor copies to the log and to attached
+        // clients.
+        let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(os_err("pipe"))?;
+        let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(os_err("pipe"))?;
+        output.push((File::from(out_r), Stream::Stdout));
+        output.push((File::from(err_r), Stream::Stderr));
+        [stdin, Stdio::from(out_w), Stdio::from(err_w)]
     };
-    rt.create(
+    let created = rt.create(
         Create {
             bundle: &dir,
             id,
@@ -309,7 +339,14 @@ fn start(containers: &Containers, id: &str) -> Result<(Record, Running), Contain
             log: &rt_log,
         },
         stdio,
-    )?;
+    );
+    if let Err(e) = created {
+        // What the runtime wrote on the way (its write ends are closed now).
+        for (f, stream) in output {
+            attach::copy_output(f, stream, hub);
+        }
+        return Err(e.into());
+    }
     let master = console.map(|c| c.receive()).transpose()?;
     let init = std::fs::read_to_string(&pid_file)
         .ok()
@@ -318,6 +355,16 @@ fn start(containers: &Containers, id: &str) -> Result<(Record, Running), Contain
             id: id.to_string(),
             message: format!("no init pid in {}", pid_file.display()),
         })?;
+    let clone = |f: &File| f.try_clone().ok();
+    let input = match (&master, &keep_stdin) {
+        (Some(m), _) => clone(m),
+        (None, Some(w)) => w.try_clone().ok().map(File::from),
+        (None, None) => None,
+    };
+    hub.set_process(init, input, master.as_ref().and_then(clone));
+    if let Some(m) = master {
+        output.push((m, Stream::Stdout));
+    }
     rt.start(id, &rt_log)?;
     rec.started_at = Some(record::now());
     containers.save(&rec)?;
@@ -325,24 +372,42 @@ fn start(containers: &Containers, id: &str) -> Result<(Record, Running), Contain
         rec,
         Running {
             init: Pid::from_raw(init),
-            log,
-            master,
+            output,
             _stdin: keep_stdin,
         },
     ))
 }
 
 impl Running {
-    /// Copies the terminal's output to the log until it closes, then reaps the init:
-    /// its exit status (128+signal when killed), `None` if it was not ours to reap.
-    fn wait(mut self, status: impl Fn() -> Status) -> Option<i32> {
-        if let Some(master) = self.master.take() {
-            copy_terminal(master, &mut self.log);
+    /// Copies the output to the hub while it reaps the init, then lets the copies finish
+    /// (every holder of the terminal or the pipes is gone with the container's PID
+    /// namespace; a process outside it is not waited for long): the init's exit status
+    /// (128+signal when killed), `None` if it was not ours to reap.
+    fn wait(self, hub: &Arc<Hub>, status: impl Fn() -> Status) -> Option<i32> {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let copies = self.output.len();
+        for (f, stream) in self.output {
+            let hub = Arc::clone(hub);
+            let done = done_tx.clone();
+            std::thread::spawn(move || {
+                attach::copy_output(f, stream, &hub);
+                let _ = done.send(());
+            });
         }
+        let code = Self::reap(self.init, status);
+        for _ in 0..copies {
+            if done_rx.recv_timeout(Duration::from_secs(5)).is_err() {
+                break;
+            }
+        }
+        code
+    }
+
+    fn reap(init: Pid, status: impl Fn() -> Status) -> Option<i32> {
         loop {
             match waitpid(Pid::from_raw(-1), None) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == self.init => return Some(code),
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == self.init => {
+                Ok(WaitStatus::Exited(pid, code)) if pid == init => return Some(code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => {
                     return Some(128 + sig as i32)
                 }
                 Ok(_) | Err(nix::Error::EINTR) => {}
@@ -355,24 +420,6 @@ impl Running {
                     return None;
                 }
             }
-        }
-    }
-}
-
-/// Until every process holding the terminal's other side has gone (read gives EIO).
-fn copy_terminal(mut master: File, log: &mut File) {
-    let mut buf = vec![0u8; 16 << 10];
-    loop {
-        match master.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                if log.write_all(&buf[..n]).is_err() {
-                    // The log is gone (a removed container); keep draining.
-                    continue;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct Record {
     /// The health check it runs (the image's HEALTHCHECK under `--health-*`), if any.
     #[serde(default)]
     pub healthcheck: Option<crate::dockerfile::instruction::Healthcheck>,
+    /// `--init`: PID 1 is sangja-init, the command its child.
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// docker's `--restart` policies.

@@ -244,6 +244,7 @@ fn create<'a>(
         stop_timeout: opts.stop_timeout,
         net,
         healthcheck: opts.healthcheck.clone(),
+        init: cfg.init.is_some(),
     };
     // Saved before the network is attached: a crash from here on leaves a record whose
     // attachment `rm` can undo.

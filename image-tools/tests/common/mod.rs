@@ -2,6 +2,8 @@
 //! running the binary, fixture rootfs trees, and tree snapshots to compare results.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use libtest_mimic::{Failed, Trial};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -487,4 +489,16 @@ pub fn processes_running(args: &[&str]) -> Vec<u32> {
         .filter_map(|p| p.parse::<u32>().ok())
         .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
         .collect()
+}
+
+/// Polls `done` every 50 ms until it holds; fails after a minute (a guard against a
+/// hang, not a time limit on what is tested).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> Result<bool, Failed>) -> TestResult {
+    for _ in 0..1200 {
+        if done()? {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(format!("gave up waiting for {what}").into())
 }
