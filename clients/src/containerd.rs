@@ -24,6 +24,25 @@ const SHARED_RUN_DIRS: [&str; 5] = [
     "/run/containerd",
 ];
 
+/// Where a private daemon under one temp dir keeps its store, state, socket and opt dir.
+pub struct Layout {
+    pub root: PathBuf,
+    pub state: PathBuf,
+    pub socket: PathBuf,
+    pub opt: PathBuf,
+}
+
+impl Layout {
+    pub fn under(dir: &Path) -> Layout {
+        Layout {
+            root: dir.join("root"),
+            state: dir.join("state"),
+            socket: dir.join("containerd.sock"),
+            opt: dir.join("opt"),
+        }
+    }
+}
+
 pub struct Containerd {
     dir: PathBuf,
     pub socket: PathBuf,
@@ -35,24 +54,29 @@ pub struct Containerd {
 }
 
 impl Containerd {
-    /// Starts the daemon under `dir` and waits until it answers.
+    /// Starts the daemon under `dir` (CRI off) and waits until it answers.
     pub fn start(dir: &Path, namespace: &str) -> Result<Containerd> {
+        let l = Layout::under(dir);
+        let config = format!(
+            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{sock}\"\n\
+             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
+            root = l.root.display(),
+            state = l.state.display(),
+            sock = l.socket.display(),
+            opt = l.opt.display(),
+        );
+        Containerd::start_with(dir, namespace, &config)
+    }
+
+    /// Starts the daemon under `dir` with this config.toml (which must use the
+    /// paths of `Layout::under(dir)`) and waits until it answers.
+    pub fn start_with(dir: &Path, namespace: &str, config_text: &str) -> Result<Containerd> {
         fs::create_dir_all(dir)?;
-        let socket = dir.join("containerd.sock");
+        let socket = Layout::under(dir).socket;
         let config = dir.join("config.toml");
-        fs::write(
-            &config,
-            format!(
-                "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
-                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-                 [grpc]\n  address = \"{sock}\"\n\
-                 [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
-                root = dir.join("root").display(),
-                state = dir.join("state").display(),
-                sock = socket.display(),
-                opt = dir.join("opt").display(),
-            ),
-        )?;
+        fs::write(&config, config_text)?;
         let created_run_dirs = SHARED_RUN_DIRS
             .into_iter()
             .filter(|d| !Path::new(d).exists())
@@ -243,10 +267,20 @@ impl Containerd {
         report.into_result()
     }
 
+    /// Shim processes serving our daemon: of our namespace and our socket (the CRI
+    /// plugin's namespace, k8s.io, is every CRI daemon's).
+    pub fn shims(&self) -> Vec<(i32, String)> {
+        let address = format!("-address {}", self.socket.display());
+        leftovers::processes_with(&format!("-namespace {} ", self.namespace))
+            .into_iter()
+            .filter(|(_, cmdline)| cmdline.contains(&address))
+            .collect()
+    }
+
     /// Stops the daemon (SIGTERM, then SIGKILL) and every shim it started, by PID;
     /// removes what it made outside its temp dir when empty.
     pub fn stop(&mut self) -> Result<()> {
-        let shims = leftovers::processes_with(&format!("-namespace {} ", self.namespace));
+        let shims = self.shims();
         if let Some(mut child) = self.child.take() {
             let pid = Pid::from_raw(child.id() as i32);
             let _ = kill(pid, Signal::SIGTERM);
