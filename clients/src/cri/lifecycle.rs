@@ -586,7 +586,23 @@ pub fn shared_pod(cri: &mut Cri, node: &Node, handler: &Handler, made: &mut Made
         "want one shim serving the pod, found {}: {shims:?}",
         shims.len()
     );
-    let shim = shims[0].0;
+    let (shim, cmdline) = &shims[0];
+    let shim = *shim;
+    ensure!(
+        cmdline.contains(handler.shim_binary),
+        "handler {} should run {}, the pod's shim is {cmdline}",
+        handler.name,
+        handler.shim_binary
+    );
+    for id in [&a, &b] {
+        let saved = node.runtime_binary_of(id);
+        ensure!(
+            saved.contains("sangja") == handler.sangja,
+            "handler {}: container {id}'s bundle names the runtime as {saved:?} (sangja expected: {})",
+            handler.name,
+            handler.sangja
+        );
+    }
     for id in [&a, &b] {
         let (_, info) = status(cri, id)?;
         let pid = init_pid(&info)?;

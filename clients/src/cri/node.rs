@@ -25,6 +25,9 @@ const CRI_PLUGIN_DIR: &str = "io.containerd.grpc.v1.cri";
 /// The PATH docker's and containerd's image builders give images.
 const IMAGE_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// containerd's Go shim for io.containerd.runc.v2.
+const GO_SHIM: &str = "containerd-shim-runc-v2";
+
 /// A RuntimeClass handler of the documented config, and what runs under it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handler {
@@ -32,6 +35,10 @@ pub struct Handler {
     /// Whose shim serves it: the state root its runtime keeps containers under is
     /// /run/containerd/<shim_root>/k8s.io.
     pub shim_root: &'static str,
+    /// The shim binary containerd starts for it.
+    pub shim_binary: &'static str,
+    /// Whether the runtime behind the shim is sangja (else runc).
+    pub sangja: bool,
 }
 
 /// The three handlers of docs/containerd-cri.toml, in the order the tests run them.
@@ -39,14 +46,20 @@ pub const HANDLERS: [Handler; 3] = [
     Handler {
         name: "sangja",
         shim_root: "sangja",
+        shim_binary: SHIM_NAME,
+        sangja: true,
     },
     Handler {
         name: "sangja-runc-shim",
         shim_root: "runc",
+        shim_binary: GO_SHIM,
+        sangja: true,
     },
     Handler {
         name: "runc",
         shim_root: "runc",
+        shim_binary: GO_SHIM,
+        sangja: false,
     },
 ];
 
@@ -152,6 +165,23 @@ impl Node {
             layout,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// The runtime binary the shim runs for this container: sangja's shim saves it
+    /// in the bundle's sangja-runtime.json, the Go shim its options in options.json
+    /// (BinaryName; none for plain runc).
+    pub fn runtime_binary_of(&self, id: &str) -> String {
+        let bundle = self
+            .layout
+            .state
+            .join("io.containerd.runtime.v2.task")
+            .join(CRI_NAMESPACE)
+            .join(id);
+        ["sangja-runtime.json", "options.json"]
+            .iter()
+            .filter_map(|f| fs::read_to_string(bundle.join(f)).ok())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub fn socket(&self) -> &Path {
