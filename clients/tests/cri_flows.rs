@@ -38,6 +38,19 @@ fn shared_pod(cri: &mut Cri, node: &Node, h: &Handler, made: &mut Made) -> anyho
     Ok(format!("two containers under shim {shim}"))
 }
 
+fn restricted_pod(
+    cri: &mut Cri,
+    node: &Node,
+    h: &Handler,
+    made: &mut Made,
+) -> anyhow::Result<String> {
+    lifecycle::restricted_pod(cri, node, h, made)?;
+    Ok(
+        "restricted pod: uid/gid, caps, no_new_privs, seccomp, read-only rootfs, sysctl seen"
+            .into(),
+    )
+}
+
 /// Why no CRI flow can run here, if so.
 fn missing() -> Vec<String> {
     let mut why: Vec<String> = ["containerd", "docker-registry"]
@@ -52,7 +65,11 @@ fn missing() -> Vec<String> {
 
 pub fn flows(shared: &SharedNode) -> Vec<Flow> {
     let missing = missing();
-    let table: [(&str, FlowFn); 2] = [("pod_lifecycle", pod_lifecycle), ("shared_pod", shared_pod)];
+    let table: [(&str, FlowFn); 3] = [
+        ("pod_lifecycle", pod_lifecycle),
+        ("shared_pod", shared_pod),
+        ("restricted_pod", restricted_pod),
+    ];
     let mut flows = Vec::new();
     for h in HANDLERS {
         for (name, f) in table {

@@ -100,8 +100,9 @@ pub fn pod_config(node: &Node, handler: &Handler, name: &str) -> cri::PodSandbox
 }
 
 /// A container running MAIN_SCRIPT from the busybox image, 64 MiB, the runtime's
-/// default seccomp profile and the kubelet's masked paths.
-fn container_config(node: &Node, name: &str) -> cri::ContainerConfig {
+/// default seccomp profile, the kubelet's masked paths, and as the kubelet does a
+/// host file bound at /dev/termination-log (`termination_log`, made here).
+fn container_config(node: &Node, name: &str, termination_log: &Path) -> cri::ContainerConfig {
     cri::ContainerConfig {
         metadata: Some(cri::ContainerMetadata {
             name: name.into(),
@@ -117,6 +118,11 @@ fn container_config(node: &Node, name: &str) -> cri::ContainerConfig {
             value: "y".into(),
         }],
         log_path: format!("{name}.log"),
+        mounts: vec![cri::Mount {
+            container_path: "/dev/termination-log".into(),
+            host_path: termination_log.display().to_string(),
+            ..Default::default()
+        }],
         linux: Some(cri::LinuxContainerConfig {
             resources: Some(cri::LinuxContainerResources {
                 memory_limit_in_bytes: MEMORY_START,
@@ -178,6 +184,8 @@ pub fn run_pod(
 }
 
 /// CreateContainer + StartContainer of a MAIN_SCRIPT container named `name`.
+/// CreateContainer + StartContainer of a MAIN_SCRIPT container named `name`, its
+/// config changed by `adjust` first.
 pub fn start_container(
     cri: &mut Cri,
     node: &Node,
@@ -185,10 +193,16 @@ pub fn start_container(
     pod_config: &cri::PodSandboxConfig,
     name: &str,
     made: &mut Made,
+    adjust: impl FnOnce(&mut cri::ContainerConfig),
 ) -> Result<String> {
+    let termination_log = termination_log(pod_config, name);
+    fs::write(&termination_log, "")
+        .with_context(|| format!("create {}", termination_log.display()))?;
+    let mut config = container_config(node, name, &termination_log);
+    adjust(&mut config);
     let req = cri::CreateContainerRequest {
         pod_sandbox_id: pod.into(),
-        config: Some(container_config(node, name)),
+        config: Some(config),
         sandbox_config: Some(pod_config.clone()),
     };
     let id = cri
@@ -204,6 +218,12 @@ pub fn start_container(
         c.start_container(req).await
     })?;
     Ok(id)
+}
+
+/// The host file a container's /dev/termination-log is bound to (in the pod's log
+/// directory, which the test removes with the node).
+fn termination_log(pod_config: &cri::PodSandboxConfig, name: &str) -> PathBuf {
+    Path::new(&pod_config.log_directory).join(format!("{name}.termination-log"))
 }
 
 /// ExecSync of `cmd` in the container: (exit code, stdout, stderr).
@@ -380,7 +400,7 @@ pub fn pod_lifecycle(
     pull(cri, &node.busybox)?;
     let config = pod_config(node, handler, "lifecycle");
     let pod = run_pod(cri, &config, handler, made)?;
-    let id = start_container(cri, node, &pod, &config, "main", made)?;
+    let id = start_container(cri, node, &pod, &config, "main", made, |_| {})?;
 
     let (code, out, err) = exec_sync(
         cri,
@@ -390,6 +410,22 @@ pub fn pod_lifecycle(
     ensure!(
         code == 3 && out.trim() == "exec-42-y" && err.trim() == "oops",
         "ExecSync: exit {code}, stdout {out:?}, stderr {err:?} (want 3, exec-42-y, oops)"
+    );
+
+    // The kubelet reads a container's last words from its termination log.
+    let (code, _, err) = exec_sync(
+        cri,
+        &id,
+        &["sh", "-c", "echo last-words > /dev/termination-log"],
+    )?;
+    ensure!(
+        code == 0,
+        "writing /dev/termination-log: exit {code}: {err}"
+    );
+    let words = fs::read_to_string(termination_log(&config, "main"))?;
+    ensure!(
+        words.trim() == "last-words",
+        "the host's termination log holds {words:?}, not what the container wrote"
     );
 
     let req = cri::ExecRequest {
@@ -541,8 +577,8 @@ pub fn shared_pod(cri: &mut Cri, node: &Node, handler: &Handler, made: &mut Made
     pull(cri, &node.busybox)?;
     let config = pod_config(node, handler, "shared");
     let pod = run_pod(cri, &config, handler, made)?;
-    let a = start_container(cri, node, &pod, &config, "a", made)?;
-    let b = start_container(cri, node, &pod, &config, "b", made)?;
+    let a = start_container(cri, node, &pod, &config, "a", made, |_| {})?;
+    let b = start_container(cri, node, &pod, &config, "b", made, |_| {})?;
     let probe = [
         "sh",
         "-c",
@@ -631,4 +667,97 @@ fn parent_of(pid: u32) -> Result<i32> {
         .and_then(|(_, rest)| rest.split_whitespace().nth(1))
         .and_then(|p| p.parse().ok())
         .with_context(|| format!("parse /proc/{pid}/stat"))
+}
+
+/// The uid and gid the restricted pod runs as.
+const RESTRICTED_ID: i64 = 1000;
+
+/// A pod as Kubernetes' "restricted" Pod Security Standard shapes it, plus a pod
+/// sysctl: run as 1000:1000, no_new_privs, every capability dropped, a read-only
+/// rootfs, RuntimeDefault seccomp, kernel.shm_rmid_forced=1 on the sandbox (an IPC
+/// sysctl, so the container sees it through the pod's IPC namespace). Each checked
+/// from inside by ExecSync.
+pub fn restricted_pod(
+    cri: &mut Cri,
+    node: &Node,
+    handler: &Handler,
+    made: &mut Made,
+) -> Result<()> {
+    pull(cri, &node.busybox)?;
+    let mut config = pod_config(node, handler, "restricted");
+    if let Some(l) = config.linux.as_mut() {
+        l.sysctls
+            .insert("kernel.shm_rmid_forced".into(), "1".into());
+        if let Some(sc) = l.security_context.as_mut() {
+            sc.run_as_user = Some(cri::Int64Value {
+                value: RESTRICTED_ID,
+            });
+            sc.run_as_group = Some(cri::Int64Value {
+                value: RESTRICTED_ID,
+            });
+        }
+    }
+    let pod = run_pod(cri, &config, handler, made)?;
+    let id = start_container(cri, node, &pod, &config, "main", made, |c| {
+        if let Some(sc) = c.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
+            sc.run_as_user = Some(cri::Int64Value {
+                value: RESTRICTED_ID,
+            });
+            sc.run_as_group = Some(cri::Int64Value {
+                value: RESTRICTED_ID,
+            });
+            sc.no_new_privs = true;
+            sc.readonly_rootfs = true;
+            sc.capabilities = Some(cri::Capability {
+                drop_capabilities: vec!["ALL".into()],
+                ..Default::default()
+            });
+        }
+    })?;
+    let probe = "id -u; id -g; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; \
+                 cat /proc/sys/kernel/shm_rmid_forced; touch /rootfs-write 2>/dev/null && echo writable || echo read-only";
+    let (code, out, err) = exec_sync(cri, &id, &["sh", "-c", probe])?;
+    ensure!(code == 0, "restricted probe: exit {code}: {err}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let lines: Vec<&str> = out.lines().collect();
+    let want_id = RESTRICTED_ID.to_string();
+    ensure!(
+        lines.first() == Some(&want_id.as_str()) && lines.get(1) == Some(&want_id.as_str()),
+        "restricted container runs as {:?}:{:?} (want {want_id}:{want_id}); it printed {out:?}",
+        lines.first(),
+        lines.get(1)
+    );
+    ensure!(
+        field("CapEff") == "0000000000000000" && field("CapBnd") == "0000000000000000",
+        "capabilities not all dropped: CapEff {}, CapBnd {}",
+        field("CapEff"),
+        field("CapBnd")
+    );
+    ensure!(
+        field("NoNewPrivs") == "1",
+        "NoNewPrivs is {}",
+        field("NoNewPrivs")
+    );
+    ensure!(
+        field("Seccomp") == "2",
+        "Seccomp mode is {} (want 2, a filter)",
+        field("Seccomp")
+    );
+    ensure!(
+        lines.iter().rev().nth(1) == Some(&"1"),
+        "kernel.shm_rmid_forced seen from the container is not 1: {out:?}"
+    );
+    ensure!(
+        lines.last() == Some(&"read-only"),
+        "the rootfs is writable in a readonly_rootfs container: {out:?}"
+    );
+    stop_container(cri, &id)?;
+    remove_container(cri, &id)?;
+    remove_pod(cri, &pod)?;
+    Ok(())
 }
