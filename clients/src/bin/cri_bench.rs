@@ -88,13 +88,19 @@ fn main() -> Result<()> {
     for ((_, rpc, k), mut v) in samples {
         let n = v.len();
         let (median, min, max) = stats(&mut v);
-        let group = if rpc == "whole pod lifecycle" {
-            "CRI whole pod lifecycle (checks included)".to_string()
+        let (group, note) = if rpc == "whole pod lifecycle" {
+            (
+                "CRI whole pod lifecycle (checks included)".to_string(),
+                format!("{n} lifecycles"),
+            )
         } else {
-            format!("CRI {rpc}")
+            (
+                format!("CRI {rpc}"),
+                format!("{n} calls over {rounds} lifecycles"),
+            )
         };
         println!(
-            "{group}\t{}\t{median:.2}\t{min:.2}\t{max:.2}\tms\t{n} calls over {rounds} lifecycles",
+            "{group}\t{}\t{median:.2}\t{min:.2}\t{max:.2}\tms\t{note}",
             tool(HANDLERS[k].name)
         );
     }
