@@ -48,10 +48,17 @@ pub struct Containerd {
     pub socket: PathBuf,
     pub namespace: String,
     child: Option<Child>,
-    /// Shared /run directories that did not exist before we started: removed at the
-    /// end when empty (another daemon's files keep them).
-    created_run_dirs: Vec<&'static str>,
+    /// Whether this daemon is counted in RUN_DIRS (until it stops).
+    counted: bool,
 }
+
+/// The shared /run directories that did not exist when this test process started its
+/// first private containerd, and how many of its daemons are running: the last one to
+/// stop removes them when empty (another daemon's files keep them). Counted across
+/// daemons because two can run at once (the clients lab's and the CRI node's), and
+/// whichever starts second finds the directories already there.
+static RUN_DIRS: std::sync::Mutex<(usize, Vec<&'static str>)> =
+    std::sync::Mutex::new((0, Vec::new()));
 
 impl Containerd {
     /// Starts the daemon under `dir` (CRI off) and waits until it answers.
@@ -77,10 +84,14 @@ impl Containerd {
         let socket = Layout::under(dir).socket;
         let config = dir.join("config.toml");
         fs::write(&config, config_text)?;
-        let created_run_dirs = SHARED_RUN_DIRS
-            .into_iter()
-            .filter(|d| !Path::new(d).exists())
-            .collect();
+        {
+            let mut run = RUN_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+            for d in SHARED_RUN_DIRS {
+                if !Path::new(d).exists() && !run.1.contains(&d) {
+                    run.1.push(d);
+                }
+            }
+        }
         let log = fs::File::create(dir.join("containerd.log"))?;
         let child = Command::new("containerd")
             .arg("--config")
@@ -90,12 +101,13 @@ impl Containerd {
             .stderr(log)
             .spawn()
             .context("start containerd")?;
+        RUN_DIRS.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
         let mut me = Containerd {
             dir: dir.to_path_buf(),
             socket,
             namespace: namespace.to_string(),
             child: Some(child),
-            created_run_dirs,
+            counted: true,
         };
         wait_for("containerd to answer `ctr version`", || {
             if let Some(c) = me.child.as_mut() {
@@ -301,8 +313,16 @@ impl Containerd {
             let _ = fs::remove_dir(Path::new(root).join(&self.namespace));
         }
         leftovers::remove_empty_cgroup(&self.namespace);
-        for d in &self.created_run_dirs {
-            let _ = fs::remove_dir(d);
+        if std::mem::take(&mut self.counted) {
+            let mut run = RUN_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+            run.0 -= 1;
+            if run.0 == 0 {
+                // SHARED_RUN_DIRS order: children before their parent.
+                for d in SHARED_RUN_DIRS.iter().filter(|d| run.1.contains(d)) {
+                    let _ = fs::remove_dir(d);
+                }
+                run.1.clear();
+            }
         }
         anyhow::ensure!(
             shims.is_empty() && stale.is_empty(),
