@@ -95,6 +95,7 @@ prove-protections: build conformance-checker
 # builds what ships (dist profile), prints the table and writes bench/results.md.
 bench: deps dist
 	$(CARGO) build --release --manifest-path bench/protect/Cargo.toml --target-dir $(CURDIR)/target/bench-protect
+	$(CARGO) build --release -p sangja-clients --bin sangja-cri-bench
 	@bash bench/run.sh
 
 # Every fuzz target (fuzz/, cargo-fuzz, installed when missing) for FUZZ_SECONDS each,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: sangja against runc, crun, skopeo and umoci, side by side in one run.
 # Prints the table and writes bench/results.md. Expects the binaries built (the Makefile's
-# bench target builds them); knobs: RUNS, WARMUP, SECTIONS, IMG_RUNS, CHURN_N, CHURN_ROUNDS, SHIM_N, SHIM_RUNS.
+# bench target builds them); knobs: RUNS, WARMUP, SECTIONS, IMG_RUNS, CHURN_N, CHURN_ROUNDS, SHIM_N, SHIM_RUNS, CRI_ROUNDS.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,7 +10,7 @@ SANGJA_IMAGE=${SANGJA_IMAGE:-$REPO/target/dist/sangja-image}
 PROTECT_BIN=${PROTECT_BIN:-$REPO/target/bench-protect/release/sangja-bench-protect}
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-3}
-SECTIONS=${SECTIONS:-footprint protect lifecycle churn images build shims}
+SECTIONS=${SECTIONS:-footprint protect lifecycle churn images build shims cri}
 OUT=${OUT:-$REPO/bench/results.md}
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (containers, mounts, cgroups)" >&2; exit 1; }
@@ -104,6 +104,7 @@ targets | tee "$WORK/targets.md"
   [ -n "${IMAGE_DESC:-}" ] && echo "- Image: $IMAGE_DESC, built with umoci and served by a local docker-registry. hyperfine: fetch+unpack rows $IMG_RUNS runs each (cold first; its last run leaves the stores filled for the warm rows), fetch-only rows 1 warm-up + $IMG_FETCH_RUNS runs."
   echo "- Churn: $CHURN_N containers, $CHURN_PAR at a time, $CHURN_ROUNDS rounds: create all, read memory, start all, wait, delete all."
   echo "- Shims: a private containerd 1.6 (CRI off); per row $SHIM_N containers (\`sleep\`) held with \`ctr run -d\`, Rss and Pss from each shim's smaps_rollup summed and divided by the containers; the sandbox rows give the containers one io.kubernetes.cri.sandbox-id. \`ctr run --rm\` of \`true\`: hyperfine, $WARMUP warm-up + $SHIM_RUNS runs."
+  echo "- CRI: a private containerd 1.6 with its CRI plugin from docs/containerd-cri.toml, driven by the clients suite's CRI v1 client (clients/src/cri); per handler 1 untimed warm-up + $CRI_ROUNDS pod lifecycles, handlers taking turns; each row is one CRI call's wall time (ContainerStatus twice per lifecycle), the whole-lifecycle row includes the suite's checks between calls (cgroup reads, the websocket exec exchange). Host-network pods, busybox from a local registry."
   echo "- Peak RSS: GNU time %M of the runtime command (itself and the children it waited for), $RSS_SAMPLES runs."
   echo
   markdown_table "$RESULTS"

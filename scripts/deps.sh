@@ -15,6 +15,7 @@ PKGS=(
   docker-registry apache2-utils openssl       # a local registry with htpasswd auth; test certs and tokens
   golang-github-containers-common             # /usr/share/containers/seccomp.json
   hyperfine time file curl                    # make bench (timings, peak RSS, linkage, registry probe)
+  protobuf-compiler                           # protoc: the k8s-cri crate generates the CRI v1 types (clients/)
 )
 # Installed without their Recommends: docker.io's (needrestart, apparmor, cgroupfs-mount,
 # git) would hook every later apt run or touch the host's cgroup mounts, and the tests

@@ -24,39 +24,74 @@ const SHARED_RUN_DIRS: [&str; 5] = [
     "/run/containerd",
 ];
 
+/// Where a private daemon under one temp dir keeps its store, state, socket and opt dir.
+pub struct Layout {
+    pub root: PathBuf,
+    pub state: PathBuf,
+    pub socket: PathBuf,
+    pub opt: PathBuf,
+}
+
+impl Layout {
+    pub fn under(dir: &Path) -> Layout {
+        Layout {
+            root: dir.join("root"),
+            state: dir.join("state"),
+            socket: dir.join("containerd.sock"),
+            opt: dir.join("opt"),
+        }
+    }
+}
+
 pub struct Containerd {
     dir: PathBuf,
     pub socket: PathBuf,
     pub namespace: String,
     child: Option<Child>,
-    /// Shared /run directories that did not exist before we started: removed at the
-    /// end when empty (another daemon's files keep them).
-    created_run_dirs: Vec<&'static str>,
+    /// Whether this daemon is counted in RUN_DIRS (until it stops).
+    counted: bool,
 }
 
+/// The shared /run directories that did not exist when this test process started its
+/// first private containerd, and how many of its daemons are running: the last one to
+/// stop removes them when empty (another daemon's files keep them). Counted across
+/// daemons because two can run at once (the clients lab's and the CRI node's), and
+/// whichever starts second finds the directories already there.
+static RUN_DIRS: std::sync::Mutex<(usize, Vec<&'static str>)> =
+    std::sync::Mutex::new((0, Vec::new()));
+
 impl Containerd {
-    /// Starts the daemon under `dir` and waits until it answers.
+    /// Starts the daemon under `dir` (CRI off) and waits until it answers.
     pub fn start(dir: &Path, namespace: &str) -> Result<Containerd> {
+        let l = Layout::under(dir);
+        let config = format!(
+            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{sock}\"\n\
+             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
+            root = l.root.display(),
+            state = l.state.display(),
+            sock = l.socket.display(),
+            opt = l.opt.display(),
+        );
+        Containerd::start_with(dir, namespace, &config)
+    }
+
+    /// Starts the daemon under `dir` with this config.toml (which must use the
+    /// paths of `Layout::under(dir)`) and waits until it answers.
+    pub fn start_with(dir: &Path, namespace: &str, config_text: &str) -> Result<Containerd> {
         fs::create_dir_all(dir)?;
-        let socket = dir.join("containerd.sock");
+        let socket = Layout::under(dir).socket;
         let config = dir.join("config.toml");
-        fs::write(
-            &config,
-            format!(
-                "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
-                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-                 [grpc]\n  address = \"{sock}\"\n\
-                 [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
-                root = dir.join("root").display(),
-                state = dir.join("state").display(),
-                sock = socket.display(),
-                opt = dir.join("opt").display(),
-            ),
-        )?;
-        let created_run_dirs = SHARED_RUN_DIRS
-            .into_iter()
-            .filter(|d| !Path::new(d).exists())
-            .collect();
+        fs::write(&config, config_text)?;
+        {
+            let mut run = RUN_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+            for d in SHARED_RUN_DIRS {
+                if !Path::new(d).exists() && !run.1.contains(&d) {
+                    run.1.push(d);
+                }
+            }
+        }
         let log = fs::File::create(dir.join("containerd.log"))?;
         let child = Command::new("containerd")
             .arg("--config")
@@ -66,12 +101,13 @@ impl Containerd {
             .stderr(log)
             .spawn()
             .context("start containerd")?;
+        RUN_DIRS.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
         let mut me = Containerd {
             dir: dir.to_path_buf(),
             socket,
             namespace: namespace.to_string(),
             child: Some(child),
-            created_run_dirs,
+            counted: true,
         };
         wait_for("containerd to answer `ctr version`", || {
             if let Some(c) = me.child.as_mut() {
@@ -243,10 +279,20 @@ impl Containerd {
         report.into_result()
     }
 
+    /// Shim processes serving our daemon: of our namespace and our socket (the CRI
+    /// plugin's namespace, k8s.io, is every CRI daemon's).
+    pub fn shims(&self) -> Vec<(i32, String)> {
+        let address = format!("-address {}", self.socket.display());
+        leftovers::processes_with(&format!("-namespace {} ", self.namespace))
+            .into_iter()
+            .filter(|(_, cmdline)| cmdline.contains(&address))
+            .collect()
+    }
+
     /// Stops the daemon (SIGTERM, then SIGKILL) and every shim it started, by PID;
     /// removes what it made outside its temp dir when empty.
     pub fn stop(&mut self) -> Result<()> {
-        let shims = leftovers::processes_with(&format!("-namespace {} ", self.namespace));
+        let shims = self.shims();
         if let Some(mut child) = self.child.take() {
             let pid = Pid::from_raw(child.id() as i32);
             let _ = kill(pid, Signal::SIGTERM);
@@ -267,8 +313,16 @@ impl Containerd {
             let _ = fs::remove_dir(Path::new(root).join(&self.namespace));
         }
         leftovers::remove_empty_cgroup(&self.namespace);
-        for d in &self.created_run_dirs {
-            let _ = fs::remove_dir(d);
+        if std::mem::take(&mut self.counted) {
+            let mut run = RUN_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+            run.0 -= 1;
+            if run.0 == 0 {
+                // SHARED_RUN_DIRS order: children before their parent.
+                for d in SHARED_RUN_DIRS.iter().filter(|d| run.1.contains(d)) {
+                    let _ = fs::remove_dir(d);
+                }
+                run.1.clear();
+            }
         }
         anyhow::ensure!(
             shims.is_empty() && stale.is_empty(),

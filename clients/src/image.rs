@@ -21,6 +21,27 @@ pub struct Archives {
 
 /// Builds the image under `dir`; returns both archives.
 pub fn build_busybox_archives(dir: &Path) -> Result<Archives> {
+    let image = build_busybox_layout(dir)?;
+    let archives = Archives {
+        oci: dir.join("busybox.oci.tar"),
+        docker: dir.join("busybox.docker.tar"),
+    };
+    for (format, path) in [
+        ("oci-archive", &archives.oci),
+        ("docker-archive", &archives.docker),
+    ] {
+        ok(Command::new("skopeo")
+            .arg("copy")
+            .arg(format!("oci:{image}"))
+            .arg(format!("{format}:{}:{IMAGE}", path.display())))
+        .with_context(|| format!("skopeo copy to {format}"))?;
+    }
+    Ok(archives)
+}
+
+/// Builds the busybox image (cmd `sh`) as an OCI layout under `dir`; returns its
+/// `LAYOUT:TAG` reference (what umoci and skopeo's `oci:` transport take).
+pub fn build_busybox_layout(dir: &Path) -> Result<String> {
     let layout = dir.join("layout");
     let bundle = dir.join("unpacked");
     let image = format!("{}:bb", layout.display());
@@ -47,19 +68,5 @@ pub fn build_busybox_archives(dir: &Path) -> Result<Archives> {
         .arg(&bundle))?;
     // The unpacked tree is only the packing source; it holds device-less busybox files.
     std::fs::remove_dir_all(&bundle).ok();
-    let archives = Archives {
-        oci: dir.join("busybox.oci.tar"),
-        docker: dir.join("busybox.docker.tar"),
-    };
-    for (format, path) in [
-        ("oci-archive", &archives.oci),
-        ("docker-archive", &archives.docker),
-    ] {
-        ok(Command::new("skopeo")
-            .arg("copy")
-            .arg(format!("oci:{image}"))
-            .arg(format!("{format}:{}:{IMAGE}", path.display())))
-        .with_context(|| format!("skopeo copy to {format}"))?;
-    }
-    Ok(archives)
+    Ok(image)
 }

@@ -7,10 +7,12 @@
 
 pub mod cmd;
 pub mod containerd;
+pub mod cri;
 pub mod docker;
 pub mod image;
 pub mod lab;
 pub mod leftovers;
 pub mod podman;
 pub mod pty;
+pub mod registry;
 pub mod runtimes;

@@ -6,6 +6,7 @@
 //! Flows of one client run one at a time (a per-client lock), so the leftover check
 //! after each flow sees only what that flow made.
 
+mod cri_flows;
 mod ctr_flows;
 mod docker_flows;
 mod podman_flows;
@@ -139,6 +140,8 @@ fn main() {
         flows.extend(of_rt.into_iter().map(|f| (Some(rt), f)));
     }
     flows.push((None, timing::flow(&shared, &runtimes)));
+    let cri_node: cri_flows::SharedNode = Arc::new(OnceLock::new());
+    flows.extend(cri_flows::flows(&cri_node).into_iter().map(|f| (None, f)));
 
     let mut trials = Vec::new();
     for (rt, flow) in flows {
@@ -175,6 +178,10 @@ fn main() {
             eprintln!("teardown: {problem}");
             teardown_failed = true;
         }
+    }
+    for problem in cri_flows::teardown(cri_node) {
+        eprintln!("teardown: {problem}");
+        teardown_failed = true;
     }
     if teardown_failed {
         std::process::exit(101);
