@@ -2288,6 +2288,17 @@ fn stats(runtime: PathBuf) -> TestResult {
             && row["BlockIO"].as_str().is_some_and(|m| m.contains(" / ")),
         format!("stats row: {row}"),
     )?;
+    // top through the runtime's ps (runc passes a `--` on to ps: none is sent).
+    let top = fx.ok(&["top", "busy"])?;
+    check(
+        top.starts_with("UID ") && top.contains("sleep 1000"),
+        format!("top:\n{top}"),
+    )?;
+    let top = fx.ok(&["top", "busy", "-o", "pid,comm"])?;
+    check(
+        top.starts_with("  PID COMMAND") || top.trim_start().starts_with("PID COMMAND"),
+        format!("top -o:\n{top}"),
+    )?;
     let table = fx.ok(&["stats", "--no-stream"])?;
     let lines: Vec<&str> = table.lines().collect();
     let id = fx.ok(&["inspect", "-f", "{{.Id}}", "busy"])?;

@@ -314,13 +314,13 @@ impl Runtime {
         }
     }
 
-    /// `ps ID -- ARGS`: the host's `ps` output, only the container's processes.
+    /// `ps ID ARGS`: the host's `ps` output, only the container's processes. No `--`
+    /// before the args: runc hands everything after the id to ps, a `--` included.
     pub fn ps(&self, id: &str, ps_args: &[String]) -> Result<String, RuntimeError> {
         let out = self
             .cmd()
             .arg("ps")
             .arg(id)
-            .arg("--")
             .args(ps_args)
             .stdin(Stdio::null())
             .output()
