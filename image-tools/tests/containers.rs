@@ -116,6 +116,7 @@ fn main() {
     add("health_checks_runc", &runc, health_runc, false);
     add("stats_columns_sangja", &TOOLS, stats_sangja, true);
     add("stats_columns_runc", &runc, stats_runc, false);
+    add("run_attach_streams_sangja", &TOOLS, attach_streams, true);
     run_trials(trials);
 }
 
@@ -2354,5 +2355,46 @@ fn stats(runtime: PathBuf) -> TestResult {
     )?;
     contains(&stderr(&o), "No such container: nosuch")?;
     fx.ok(&["rm", "-f", "busy", "done"])?;
+    fx.nothing_left()
+}
+
+/// `run -a`: only the named streams of a foreground run are ours; `-a` with `-d` and
+/// an unknown stream are docker's 125, nothing made.
+fn attach_streams() -> TestResult {
+    let fx = Fx::new(sangja_bin())?;
+    let img = fx.image.clone();
+    fx.ok(&["pull", "-q", &img])?;
+    let script = "echo out; echo err >&2";
+    let o = fx.out(&["run", "--rm", "-a", "stdout", &img, "sh", "-c", script]);
+    check(
+        o.status.success() && o.stdout == b"out\n" && !stderr(&o).contains("err"),
+        format!("-a stdout: {o:?}"),
+    )?;
+    let o = fx.out(&["run", "--rm", "-a", "STDERR", &img, "sh", "-c", script]);
+    check(
+        o.status.success() && o.stdout.is_empty() && stderr(&o).contains("err"),
+        format!("-a STDERR: {o:?}"),
+    )?;
+    let o = fx.out(&[
+        "run", "--rm", "-a", "stdout", "-a", "stderr", &img, "sh", "-c", script,
+    ]);
+    check(
+        o.stdout == b"out\n" && stderr(&o).contains("err"),
+        format!("-a stdout -a stderr: {o:?}"),
+    )?;
+    for (args, want) in [
+        (vec!["-d", "-a", "stdout"], "Conflicting options: -a and -d"),
+        (
+            vec!["-a", "stdlog"],
+            "valid streams are STDIN, STDOUT and STDERR",
+        ),
+    ] {
+        let mut a = vec!["run", "--name", "bad"];
+        a.extend(args);
+        a.extend([img.as_str(), "true"]);
+        let o = fx.out(&a);
+        check(code(&o) == Some(125), format!("{a:?}: {}", o.status))?;
+        contains(&stderr(&o), want)?;
+    }
     fx.nothing_left()
 }

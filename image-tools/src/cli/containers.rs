@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Keep stdin open (the container reads ours).
     #[arg(short, long)]
     interactive: bool,
+    /// STDIN, STDOUT or STDERR: only these streams of a foreground run are ours (may
+    /// repeat; default all three).
+    #[arg(short = 'a', long = "attach", value_name = "STREAM")]
+    attach: Vec<String>,
     /// Give the container a terminal.
     #[arg(short, long)]
     tty: bool,
@@ -279,6 +283,29 @@ fn isolation_flags(store: &Store, a: &RunArgs) -> Result<isolation::Isolation> {
     })
 }
 
+/// `-a` as docker takes it: which of stdin, stdout and stderr are attached (all three
+/// without `-a`); refused with `-d`.
+fn attached_streams(list: &[String], detach: bool) -> Result<[bool; 3]> {
+    if list.is_empty() {
+        return Ok([true; 3]);
+    }
+    if detach {
+        bail!("Conflicting options: -a and -d");
+    }
+    let mut on = [false; 3];
+    for s in list {
+        match s.to_ascii_lowercase().as_str() {
+            "stdin" => on[0] = true,
+            "stdout" => on[1] = true,
+            "stderr" => on[2] = true,
+            _ => bail!(
+                "invalid argument {s:?} for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
+            ),
+        }
+    }
+    Ok(on)
+}
+
 /// Runs (or with `create_only` creates); returns the exit status for the process.
 pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
     let publish = a
@@ -294,6 +321,7 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
     if let Network::Bridge(n) = &network {
         sangja_image::network::store::Networks::new(store.root()).get(n)?;
     }
+    let streams = attached_streams(&a.attach, a.detach)?;
     let mut seccomp = Some(PathBuf::from(bundle::DEFAULT_SECCOMP_PROFILE));
     let mut isolation = isolation_flags(store, &a)?;
     for o in &a.security_opt {
@@ -371,7 +399,8 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         name: a.name,
         detach: a.detach,
         auto_remove: a.rm,
-        interactive: a.interactive,
+        interactive: a.interactive && streams[0],
+        output: [streams[1], streams[2]],
         runtime: a.runtime,
         image_ref: a.image.clone(),
         create_only,

@@ -20,6 +20,8 @@ pub struct RunOptions {
     pub detach: bool,
     pub auto_remove: bool,
     pub interactive: bool,
+    /// Whether a foreground run's stdout and stderr are ours (`-a`); else discarded.
+    pub output: [bool; 2],
     pub runtime: Option<PathBuf>,
     /// What the user typed, for `ps`.
     pub image_ref: String,
@@ -405,7 +407,7 @@ pub fn run(
     containers.save(&rec)?;
     install_forwarding();
     let rt_log = dir.join("runtime.log");
-    let mut child = rt.run_foreground(&dir, &rec.id, opts.interactive, &rt_log)?;
+    let mut child = rt.run_foreground(&dir, &rec.id, opts.interactive, opts.output, &rt_log)?;
     CHILD.store(child.id() as i32, Ordering::SeqCst);
     crate::crash_point::reach("run-runtime-spawned");
     // Probes fail (uncounted in a start period) until the runtime has started it.

@@ -106,25 +106,26 @@ impl Runtime {
     }
 
     /// `run` in the foreground: the container's stdio are ours (stdin only when
-    /// `stdin`); the caller waits for the child, then asks [`start_error`] whether the
-    /// runtime failed rather than the container.
+    /// `stdin`, stdout and stderr when `output` says so, else `/dev/null`); the caller
+    /// waits for the child, then asks [`start_error`] whether the runtime failed rather
+    /// than the container.
     pub fn run_foreground(
         &self,
         bundle: &Path,
         id: &str,
         stdin: bool,
+        output: [bool; 2],
         log: &Path,
     ) -> Result<Child, RuntimeError> {
+        let ours = |on: bool| if on { Stdio::inherit() } else { Stdio::null() };
         let mut cmd = self.logged(log);
         cmd.arg("run")
             .arg("--bundle")
             .arg(bundle)
             .arg(id)
-            .stdin(if stdin {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
+            .stdin(ours(stdin))
+            .stdout(ours(output[0]))
+            .stderr(ours(output[1]));
         // The runtime goes with us: a foreground run killed while its runtime is still
         // creating the container would otherwise race the `rm -f` that cleans up after it
         // (the runtime making state and mounts after rm looked). The container process,
