@@ -368,6 +368,12 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                 send_seccomp_listener(&linux, &st, fd.as_fd())?;
             }
             Msg::Ready => {
+                // The Ack goes before the state says ready: an init that got its Ack
+                // waits on the exec fifo whatever becomes of us, so a `created` on disk
+                // always has an init that `start` can release. Saved first, a runtime
+                // killed between the two left a `created` whose init was about to die
+                // of the closed channel (issue 27's crash test caught it under load).
+                send(&mut chan, Msg::Ack(oci_json(&st, Status::Created)))?;
                 st.ready = true;
                 dir.save(&st)?;
                 crate::crash::point("create:ready-saved");
@@ -377,7 +383,6 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                 if let Some(p) = &opts.pidfd_socket {
                     send_pidfd(p, st.pid)?;
                 }
-                send(&mut chan, Msg::Ack(oci_json(&st, Status::Created)))?;
                 break;
             }
             Msg::Error(e) => return Err(other(e)),
