@@ -37,6 +37,16 @@ targets() {
     arc=$(median "$g" "skopeo copy (oci-archive)")
     [ -n "$arc" ] && check "$g, sangja-image / skopeo+umoci from the same oci-archive" "$(ratio "$s" "$arc")" "<=" 1.0
   done
+  # Round 2 (issue 28).
+  for g in "image: fetch+unpack, cold (empty store)" "image: fetch+unpack, warm (blobs stored)"; do
+    s=$(median "$g" sangja-image)
+    check "$g, sangja-image / skopeo+umoci (round 2: at least 3x faster)" "$(ratio "$s" "$(median "$g" "skopeo copy (registry)")")" "<=" 0.34
+    check "$g, sangja-image / tar -xzf of the layers (round 2: within 1.5x of the floor)" "$(ratio "$s" "$(median "$g" "tar -xzf")")" "<=" 1.5
+  done
+  check "lifecycle: run, sangja/crun (round 2)" "$(ratio "$(median "lifecycle: run" sangja)" "$(median "lifecycle: run" crun)")" "<=" 0.75
+  check "lifecycle: create+start+wait+delete, sangja/crun (round 2)" "$(ratio "$(median "lifecycle: create+start+wait+delete" sangja)" "$(median "lifecycle: create+start+wait+delete" crun)")" "<=" 0.7
+  g="churn: memory cgroup per held container"
+  check "$g, sangja/crun (round 2)" "$(ratio "$(median "$g" sangja)" "$(median "$g" crun)")" "<=" 1.5
   check "fetch of an image already stored, sangja-image (ms)" "$(median "image: fetch only, image already stored" sangja-image)" "<" 100
   local cold="build: cold, 6 steps (RUN, COPY, ADD tar)"
   check "$cold, sangja-image / buildah" "$(ratio "$(median "$cold" sangja-image)" "$(median "$cold" buildah)")" "<" 1.0
@@ -46,4 +56,19 @@ targets() {
   if ! grep -q 'sangja-image pull' "$RESULTS"; then
     echo "- note: sangja-image has no pull yet; its image rows load the registry's copy of the image from an oci-archive (see the tool column)."
   fi
+  baseline_rows
+}
+
+# Issue 28: no sangja row may get worse than the results at cd4f3f5 (kept in
+# bench/baseline-cd4f3f5.md). Timings move with the machine's load between runs, so a row
+# counts as worse only beyond 10%; the line gives both medians either way.
+BASELINE=${BASELINE:-$REPO/bench/baseline-cd4f3f5.md}
+baseline_rows() {
+  [ -f "$BASELINE" ] || { echo "- not measured: rows against the baseline ($BASELINE missing)"; return; }
+  local group tool old new
+  while IFS=$'\t' read -r group tool old; do
+    new=$(awk -F'\t' -v g="$group" -v t="$tool" '$1 == g && $2 == t && $3 ~ /^[0-9.]+$/ { print $3; exit }' "$RESULTS")
+    [ -n "$new" ] || continue
+    check "$group, $tool against cd4f3f5 ($old)" "$new" "<=" "$(awk -v o="$old" 'BEGIN { printf "%.2f", o * 1.10 }')"
+  done < <(awk -F' \\| ' '/^\| / && $2 ~ /^sangja/ && $3 ~ /^[0-9.]+$/ { sub(/^\| /, "", $1); print $1 "\t" $2 "\t" $3 }' "$BASELINE")
 }

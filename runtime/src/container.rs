@@ -246,30 +246,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
     drop(exe);
     cleanup.pids.push(stage1);
     // Owned by the cleanup before it is made, so a limit the kernel refuses leaves no cgroup.
-    let cg = cleanup.cgroup.insert(cg);
-    let cgroup_paths = match cg.apply(stage1.as_raw()) {
-        Ok(()) => cg.paths(),
-        Err(e) if opts.rootless && e.is_permission() => {
-            // runc's rootless mode: with no cgroup delegated to the caller the container
-            // stays in the caller's own, which is fine as long as it asks for no limit.
-            if let Some(controller) = cg.limited_controller() {
-                return Err(cgroup::CgroupError::cannot_set(&controller).into());
-            }
-            tracing::warn!("rootless: {e}; the container runs in the caller's cgroup");
-            if let Some(cg) = cleanup.cgroup.take() {
-                let _ = cg.destroy();
-            }
-            Default::default()
-        }
-        Err(e) => return Err(e.into()),
-    };
-    st.cgroup = cleanup
-        .cgroup
-        .as_ref()
-        .map(|c| c.save())
-        .unwrap_or_default();
-    dir.save(&st)?;
-    crate::crash::point("create:cgroup-applied");
+    cleanup.cgroup = Some(cg);
     let boot = Bootstrap {
         kind: InitKind::Create,
         id: opts.id.clone(),
@@ -285,7 +262,6 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         log_json: opts.log_json,
         debug: opts.debug,
         join: Vec::new(),
-        cgroup_paths,
         relay_tty: opts.relay_tty,
     };
     chan.send(&Msg::Bootstrap(Box::new(boot)))
@@ -321,6 +297,24 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                 cleanup.pids.push(Pid::from_raw(pid));
                 st.pid = pid;
                 st.pid_start = start_time(pid).unwrap_or(0);
+                // The init joins its cgroup only now, waiting for Go: the namespaces stage 1
+                // made and the init's own task, stack and page tables were allocated by
+                // processes outside it, as crun does, so the container's memory cgroup is
+                // charged with what the container does (its mounts, its pages), not with
+                // the runtime's setup (bench/README.md: 116 KiB of a network namespace).
+                let cg = cleanup.cgroup.as_mut().expect("set before the bootstrap");
+                if !join_cgroup(cg, pid, opts.rootless)? {
+                    if let Some(cg) = cleanup.cgroup.take() {
+                        let _ = cg.destroy();
+                    }
+                }
+                st.cgroup = cleanup
+                    .cgroup
+                    .as_ref()
+                    .map(|c| c.save())
+                    .unwrap_or_default();
+                dir.save(&st)?;
+                crate::crash::point("create:cgroup-applied");
                 if !net_devices.is_empty() {
                     cleanup.net_devices = net_devices.clone();
                     st.net_devices = net_devices.clone();
@@ -404,6 +398,23 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
         state: st,
         pty_master,
     })
+}
+
+/// Puts the container's init into its cgroup; false when rootless and no cgroup is
+/// delegated to the caller: as runc, the container then stays in the caller's, which is
+/// fine as long as it asks for no limit.
+fn join_cgroup(cg: &mut cgroup::Cgroup, pid: i32, rootless: bool) -> Result<bool, ContainerError> {
+    match cg.apply(pid) {
+        Ok(()) => Ok(true),
+        Err(e) if rootless && e.is_permission() => {
+            if let Some(controller) = cg.limited_controller() {
+                return Err(cgroup::CgroupError::cannot_set(&controller).into());
+            }
+            tracing::warn!("rootless: {e}; the container runs in the caller's cgroup");
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Hands the seccomp notify fd to the agent at listenerPath with the container's state.

@@ -7,8 +7,8 @@
 /// Every point the runtime has, in the order a lifecycle reaches them (the test walks this).
 pub const POINTS: &[&str] = &[
     "create:dir-made",
-    "create:cgroup-applied",
     "create:bootstrap-sent",
+    "create:cgroup-applied",
     "create:child-known",
     "create:hooks-done",
     "create:ready-saved",

@@ -256,7 +256,6 @@ pub fn exec(opts: &ExecOpts) -> Result<Started, ContainerError> {
         log_json: opts.log_json,
         debug: opts.debug,
         join,
-        cgroup_paths: Default::default(),
         relay_tty: opts.relay_tty,
     };
     chan.send(&Msg::Bootstrap(Box::new(boot)))

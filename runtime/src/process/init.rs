@@ -161,7 +161,9 @@ fn stage1(chan: &mut Channel, boot: &Bootstrap) -> Result<(), InitError> {
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .map_err(|e| other(format!("setuid 0 in the user namespace: {e}")))?;
     }
-    namespaces::unshare_flags(plan.unshare)?;
+    // A new cgroup namespace is rooted at the creator's cgroup: stage 2 makes it once the
+    // runtime has moved it into the container's (it joins only then, see container.rs).
+    namespaces::unshare_flags(plan.unshare - nix::sched::CloneFlags::CLONE_NEWCGROUP)?;
     if plan.unshare.bits() & libc::CLONE_NEWTIME != 0 {
         write_time_offsets(&boot.spec)?;
     }
@@ -217,6 +219,9 @@ fn stage2(chan: &mut Channel, boot: &Bootstrap) -> Result<Infallible, InitError>
         .process()
         .as_ref()
         .ok_or_else(|| other("process is missing"))?;
+    if boot.kind == InitKind::Create && rootfs::Ctx::has_new(spec, LinuxNamespaceType::Cgroup) {
+        namespaces::unshare_flags(nix::sched::CloneFlags::CLONE_NEWCGROUP)?;
+    }
     nix::unistd::setsid().map_err(|e| other(format!("setsid: {e}")))?;
     let mut console = None;
     if boot.kind == InitKind::Create {

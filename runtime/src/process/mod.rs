@@ -3,9 +3,10 @@
 //!
 //! The runtime (parent) forks a child that immediately re-executes sangja from a
 //! read-only copy of its own binary (`exe`), as `sangja init`. That stage-1 process joins
-//! and creates namespaces, then clones the container init (stage 2) as a sibling, so the
-//! runtime can wait on it. Stage 2 builds the root filesystem, drops privileges and waits
-//! on the exec FIFO until `start`.
+//! and creates namespaces (all but the cgroup namespace), then clones the container init
+//! (stage 2) as a sibling, so the runtime can wait on it. The runtime moves stage 2 into
+//! the container's cgroup and says Go; stage 2 makes its cgroup namespace there, builds
+//! the root filesystem, drops privileges and waits on the exec FIFO until `start`.
 
 pub mod channel;
 pub mod exe;
@@ -49,9 +50,6 @@ pub struct Bootstrap {
     /// For exec: the namespaces to join, as (type, /proc/<pid>/ns/<name>) in join order.
     #[serde(default)]
     pub join: Vec<(String, PathBuf)>,
-    /// The host's cgroup paths of the container, for the cgroup mount (controller -> dir).
-    #[serde(default)]
-    pub cgroup_paths: std::collections::BTreeMap<String, PathBuf>,
     /// Send the pty master back to the runtime instead of a console socket.
     #[serde(default)]
     pub relay_tty: bool,
@@ -67,7 +65,8 @@ pub enum Msg {
     MapsWritten,
     /// stage 1 -> runtime: the container process's host pid.
     Child(i32),
-    /// runtime -> stage 2: go on; carries the state JSON hooks will read.
+    /// runtime -> stage 2: in the container's cgroup now, go on; carries the state JSON
+    /// hooks will read.
     Go(String),
     /// stage 2 -> runtime: run prestart and createRuntime hooks now.
     RunHooks,
