@@ -38,7 +38,8 @@ impl Compression {
 /// hash whatever follows the compressed stream.
 pub enum Decompressor<R: BufRead> {
     Plain(R),
-    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    // Boxed: zlib-rs keeps its inflate state inline, which would make every variant big.
+    Gzip(Box<flate2::bufread::MultiGzDecoder<R>>),
     Zstd(zstd::stream::read::Decoder<'static, R>),
 }
 
@@ -47,7 +48,9 @@ impl<R: BufRead> Decompressor<R> {
         let kind = Compression::detect(source.fill_buf()?);
         let d = match kind {
             Compression::None => Decompressor::Plain(source),
-            Compression::Gzip => Decompressor::Gzip(flate2::bufread::MultiGzDecoder::new(source)),
+            Compression::Gzip => {
+                Decompressor::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(source)))
+            }
             Compression::Zstd => {
                 Decompressor::Zstd(zstd::stream::read::Decoder::with_buffer(source)?)
             }
@@ -58,7 +61,7 @@ impl<R: BufRead> Decompressor<R> {
     pub fn into_inner(self) -> R {
         match self {
             Decompressor::Plain(r) => r,
-            Decompressor::Gzip(d) => d.into_inner(),
+            Decompressor::Gzip(d) => (*d).into_inner(),
             Decompressor::Zstd(d) => d.finish(),
         }
     }

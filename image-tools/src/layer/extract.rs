@@ -47,15 +47,7 @@ fn copy_keeping_holes(from: &mut impl Read, to: &mut File) -> io::Result<u64> {
     let mut total = 0u64;
     let mut hole = false;
     loop {
-        let mut n = 0;
-        while n < BLOCK {
-            match from.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let n = super::read_full(from, &mut buf)?;
         if n == 0 {
             break;
         }
