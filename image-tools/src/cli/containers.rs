@@ -393,6 +393,7 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
     // Bad flags are refused before any pull.
     sangja_image::container::config::validate(&cfg)?;
     health::resolve(None, &health_flags)?;
+    let state_root = super::state_root()?;
     let img = find_or_pull(store, &a.image)?;
     let healthcheck = health::resolve(health::of_image(&img.config_raw).as_ref(), &health_flags)?;
     let opts = RunOptions {
@@ -407,6 +408,7 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         restart: a.restart.clone(),
         stop_timeout: a.stop_timeout,
         healthcheck,
+        state_root,
     };
     match run::run(store, &img, &cfg, &opts) {
         Ok(Outcome::Exited(code)) => Ok(code),

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub stop_timeout: Option<u64>,
     /// The resolved health check ([`super::health::resolve`]).
     pub healthcheck: Option<crate::dockerfile::instruction::Healthcheck>,
+    /// The runtime's `--root` (`None`: the store's `containers/.state`).
+    pub state_root: Option<PathBuf>,
 }
 
 pub enum Outcome {
@@ -176,11 +178,17 @@ fn create<'a>(
     if let Some(n) = &opts.name {
         record::valid_name(n)?;
     }
+    // Rootless: the root is a private copy in a user namespace's ids, not an overlay
+    // over the shared snapshot (see super::rootless).
+    let mapping = crate::rootless::active().then(crate::rootless::Mapping::for_caller);
     // The store lock only while blobs are read: a long-running container must not hold
     // off `rm` and `prune` of images.
-    let lower = {
-        let _shared = store.lock_shared()?;
-        snapshot::lower_dir(store, image)?
+    let lower = match mapping {
+        Some(_) => None,
+        None => {
+            let _shared = store.lock_shared()?;
+            Some(snapshot::lower_dir(store, image)?)
+        }
     };
     let lock = containers.lock()?;
     let id = record::new_id();
@@ -209,7 +217,16 @@ fn create<'a>(
     };
     guard.owner = Some(Owner::create(&dir)?);
     let rootfs = dir.join("rootfs");
-    snapshot::mount_overlay(&lower, &dir.join("upper"), &dir.join("work"), &rootfs)?;
+    match (&lower, &mapping) {
+        (Some(lower), _) => {
+            snapshot::mount_overlay(lower, &dir.join("upper"), &dir.join("work"), &rootfs)?
+        }
+        (None, Some(m)) => {
+            let _shared = store.lock_shared()?;
+            super::rootless::populate(store, image, &rootfs, m)?;
+        }
+        (None, None) => unreachable!("either a snapshot or a rootless mapping"),
+    }
     crate::crash_point::reach("run-rootfs-mounted");
     let mut cfg = cfg.clone();
     let volume_names = attach_volumes(
@@ -222,7 +239,10 @@ fn create<'a>(
     )?;
     let net = super::network::prepare(containers, &cfg, &image.config_raw, &id)?;
     crate::crash_point::reach("run-volumes-made");
-    let state = lifecycle::state_root(containers);
+    let state = opts
+        .state_root
+        .clone()
+        .unwrap_or_else(|| lifecycle::state_root(containers));
     std::fs::create_dir_all(&state).map_err(io_err(&state))?;
     let mut rec = Record {
         id: id.clone(),
@@ -247,6 +267,8 @@ fn create<'a>(
         net,
         healthcheck: opts.healthcheck.clone(),
         init: cfg.init.is_some(),
+        runtime_root: opts.state_root.clone(),
+        vfs: mapping.is_some(),
     };
     // Saved before the network is attached: a crash from here on leaves a record whose
     // attachment `rm` can undo.
@@ -263,7 +285,10 @@ fn create<'a>(
     }
     cfg.joined = super::network::joined(containers, &rec)?;
     let cfg = &cfg;
-    let spec = config::build(image, &rootfs, &id, cfg)?;
+    let mut spec = config::build(image, &rootfs, &id, cfg)?;
+    if let Some(m) = &mapping {
+        super::rootless::apply(&mut spec, m);
+    }
     // The working directory is made if the image lacks it, as docker does.
     if let Some(cwd) = spec["process"]["cwd"].as_str() {
         make_dir_in(&rootfs, cwd)?;

@@ -1,0 +1,198 @@
+//! Containers of a caller without root, as podman runs them rootless: a user namespace
+//! mapping the caller to 0 and its subordinate ids after it ([`crate::rootless`]), a
+//! root that is a private copy of the image's layers (podman's "vfs" driver: a
+//! non-root caller cannot mount an overlay on the host) with the ownership remapped, no
+//! cgroup limits unless a cgroup is delegated, and no network it cannot make (no bridge,
+//! no published ports: `--network none`, docker's default here, or `host`).
+
+use super::config::{self, ConfigError, Network, RunConfig};
+use super::isolation::Share;
+use super::{io_err, ContainerError};
+use crate::image::Image;
+use crate::rootless::{userns, Mapping};
+use crate::store::Store;
+use serde_json::{json, Value};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// What a rootless run cannot do, refused before anything is made.
+pub fn validate(cfg: &RunConfig) -> Result<(), ConfigError> {
+    match &cfg.network {
+        Network::Bridge(n) => {
+            return Err(config::flag(
+                "--network",
+                n,
+                "rootless: bridge networks need root (a CNI bridge and veth pairs); use --network none or host",
+            ))
+        }
+        Network::Container(c) => {
+            return Err(config::flag(
+                "--network",
+                &format!("container:{c}"),
+                "rootless: each rootless container has its own user namespace, which cannot join another container's namespaces",
+            ))
+        }
+        Network::None | Network::Host => {}
+    }
+    if let Some(p) = cfg.publish.first() {
+        return Err(config::flag(
+            "-p/--publish",
+            &p.to_string(),
+            "rootless: ports cannot be published (that needs a bridge network, which needs root); use --network host to serve on the host's ports",
+        ));
+    }
+    if cfg.publish_all {
+        return Err(config::flag(
+            "-P/--publish-all",
+            "",
+            "rootless: ports cannot be published (that needs a bridge network, which needs root)",
+        ));
+    }
+    for (flag, share) in [("--pid", &cfg.isolation.pid), ("--ipc", &cfg.isolation.ipc)] {
+        if let Share::Path(p) = share {
+            return Err(config::flag(
+                flag,
+                &p.display().to_string(),
+                "rootless: each rootless container has its own user namespace, which cannot join another container's namespaces",
+            ));
+        }
+    }
+    let limits = [
+        ("--memory", "memory", cfg.memory.clone()),
+        ("--cpus", "cpu", cfg.cpus.clone()),
+        ("--pids-limit", "pids", cfg.pids_limit.map(|p| p.to_string())),
+    ];
+    for (flag, controller, value) in limits {
+        let Some(value) = value else { continue };
+        if let Err(why) = delegated(controller) {
+            // runc's words for a limit a rootless container cannot have.
+            return Err(config::flag(
+                flag,
+                &value,
+                format!("cannot set {controller} limit: container could not join or create cgroup (rootless: {why})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the caller's own cgroup (v2) is delegated to it with `controller` enabled, so
+/// the runtime can make the container's cgroup below it; else why not.
+fn delegated(controller: &str) -> Result<(), String> {
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        })
+        .ok_or("no cgroup v2 hierarchy in /proc/self/cgroup")?;
+    let dir = Path::new("/sys/fs/cgroup").join(own.trim_start_matches('/'));
+    let uid = nix::unistd::geteuid();
+    if nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).is_err() {
+        return Err(format!(
+            "no cgroup is delegated to uid {uid}: {} is not writable",
+            dir.display()
+        ));
+    }
+    let enabled = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    if !enabled.split_whitespace().any(|c| c == controller) {
+        return Err(format!(
+            "the {controller} controller is not delegated to {}",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// config.json for a rootless container: runc's rootless spec over the usual one — the
+/// user namespace with `mapping`, /sys bound from the host (sysfs cannot be mounted for
+/// a network namespace the container does not own), devpts without `gid=5` when gid 5
+/// is not mapped, no cgroup device rules (there may be no cgroup to hold them; the
+/// runtime binds the devices instead of making them).
+pub fn apply(spec: &mut Value, mapping: &Mapping) {
+    let ranges = |r: &[crate::rootless::IdRange]| {
+        r.iter()
+            .map(|r| json!({ "containerID": r.container, "hostID": r.host, "size": r.size }))
+            .collect::<Vec<_>>()
+    };
+    let linux = &mut spec["linux"];
+    if let Some(ns) = linux["namespaces"].as_array_mut() {
+        if !ns.iter().any(|n| n["type"] == "user") {
+            ns.push(json!({ "type": "user" }));
+        }
+    }
+    linux["uidMappings"] = json!(ranges(&mapping.uids));
+    linux["gidMappings"] = json!(ranges(&mapping.gids));
+    if let Some(r) = linux["resources"].as_object_mut() {
+        r.remove("devices");
+    }
+    let gid5 = mapping.maps_gid(5);
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" && m["type"] == "sysfs" {
+                *m = json!({
+                    "destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+                });
+            }
+            if m["type"] == "devpts" && !gid5 {
+                if let Some(o) = m["options"].as_array_mut() {
+                    o.retain(|x| x != "gid=5");
+                }
+            }
+        }
+    }
+}
+
+/// Fills the container's `rootfs` with its own copy of the image's layers, each file
+/// owned by the host id its image owner maps to: unpacked here when only the caller's
+/// id is mapped (everything is then the caller's, 0 inside), else by a helper in a user
+/// namespace with the container's mapping.
+pub fn populate(
+    store: &Store,
+    image: &Image,
+    rootfs: &Path,
+    mapping: &Mapping,
+) -> Result<(), ContainerError> {
+    std::fs::create_dir_all(rootfs).map_err(io_err(rootfs))?;
+    if mapping.is_single() {
+        return crate::unpack::unpack_into(store, image, rootfs).map_err(|source| {
+            super::snapshot::SnapshotError::Unpack {
+                image: image.label(),
+                source: Box::new(source),
+            }
+            .into()
+        });
+    }
+    let op: Vec<OsString> = vec![
+        "unpack".into(),
+        image.id().to_string().into(),
+        rootfs.into(),
+    ];
+    userns::run_helper(
+        mapping,
+        Some(store.root()),
+        &op,
+        &format!("unpacking image {}", image.label()),
+    )?;
+    Ok(())
+}
+
+/// Removes a directory tree; one holding files of subordinate ids (which the caller may
+/// not delete) is removed by a helper in the caller's user namespace.
+pub fn remove_all(dir: &Path) -> Result<(), ContainerError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && crate::rootless::active() => {
+            let mapping = Mapping::for_caller();
+            if mapping.is_single() {
+                return Err(io_err(dir)(e));
+            }
+            let op: Vec<OsString> = vec!["remove".into(), PathBuf::from(dir).into()];
+            userns::run_helper(&mapping, None, &op, &format!("removing {}", dir.display()))?;
+            Ok(())
+        }
+        Err(e) => Err(io_err(dir)(e)),
+    }
+}
