@@ -61,6 +61,21 @@ impl Host {
             pushed: None,
             seed: None,
         };
+        // useradd may have given it a range already (SUB_UID_COUNT): only ours stays, so
+        // the mapping the container gets is known.
+        for file in ["/etc/subuid", "/etc/subgid"] {
+            let flag = if file.ends_with("uid") { "--del-subuids" } else { "--del-subgids" };
+            for line in fs::read_to_string(file)?.lines() {
+                let f: Vec<&str> = line.split(':').collect();
+                if let [who, start, count] = f[..] {
+                    if who == host.name || who == host.uid.to_string() {
+                        let (s, c): (u64, u64) = (start.parse()?, count.parse()?);
+                        let range = format!("{s}-{}", s + c - 1);
+                        run_root(Command::new("usermod").args([flag, &range, &host.name]))?;
+                    }
+                }
+            }
+        }
         let range = format!("{sub}-{}", sub + 65_535);
         run_root(Command::new("usermod").args([
             "--add-subuids",
@@ -209,11 +224,17 @@ impl Host {
             if e.file_name().to_string_lossy().parse::<u32>().is_err() {
                 continue;
             }
-            let mine = fs::read_to_string(p.join("status"))
-                .unwrap_or_default()
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .is_some_and(|u| u.split_whitespace().next() == Some(&self.uid.to_string()));
+            let status = fs::read_to_string(p.join("status")).unwrap_or_default();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.split_whitespace().next())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            // A zombie holds nothing but its pid until its parent reaps it.
+            let mine = field("Uid:") == self.uid.to_string() && field("State:") != "Z";
             if mine {
                 let cmd = fs::read(p.join("cmdline")).unwrap_or_default();
                 out.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
@@ -237,9 +258,6 @@ impl Drop for Host {
         let ids = self.user(&["ps", "-aq"]);
         for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
             let _ = self.user(&["rm", "-f", id]);
-        }
-        if let Some(r) = self.registry.as_mut() {
-            r.stop();
         }
         let _ = fs::remove_dir_all(&self.dir);
         let range = format!("{}-{}", self.sub, self.sub + 65_535);
@@ -389,7 +407,7 @@ fn detached_lifecycle(h: &Host, rt: &str) -> TestResult {
     check(out.status.success(), format!("run -d failed: {stderr}"))?;
     contains(&stderr, "device node skipped")?;
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let result = (|| {
+    let result = (|| -> TestResult {
         let owned = h.store().join("containers").join(&id).join("rootfs/owned");
         let meta = fs::symlink_metadata(&owned)?;
         let want = h.sub + 999;
