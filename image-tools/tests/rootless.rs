@@ -64,7 +64,11 @@ impl Host {
         // useradd may have given it a range already (SUB_UID_COUNT): only ours stays, so
         // the mapping the container gets is known.
         for file in ["/etc/subuid", "/etc/subgid"] {
-            let flag = if file.ends_with("uid") { "--del-subuids" } else { "--del-subgids" };
+            let flag = if file.ends_with("uid") {
+                "--del-subuids"
+            } else {
+                "--del-subgids"
+            };
             for line in fs::read_to_string(file)?.lines() {
                 let f: Vec<&str> = line.split(':').collect();
                 if let [who, start, count] = f[..] {
@@ -106,7 +110,9 @@ impl Host {
         busybox_rootfs(&rootfs)?;
         fs::write(rootfs.join("owned"), "bob's\n")?;
         std::os::unix::fs::chown(rootfs.join("owned"), Some(1000), Some(1000))?;
-        sh(Command::new("mknod").arg(rootfs.join("nulldev")).args(["c", "1", "3"]))?;
+        sh(Command::new("mknod")
+            .arg(rootfs.join("nulldev"))
+            .args(["c", "1", "3"]))?;
         seed.ok([
             "import".as_ref(),
             "--change".as_ref(),
@@ -114,7 +120,12 @@ impl Host {
             rootfs.as_os_str(),
             IMAGE.as_ref(),
         ])?;
-        seed.ok(["save".as_ref(), "-o".as_ref(), host.archive.as_os_str(), IMAGE.as_ref()])?;
+        seed.ok([
+            "save".as_ref(),
+            "-o".as_ref(),
+            host.archive.as_os_str(),
+            IMAGE.as_ref(),
+        ])?;
         fs::set_permissions(&host.archive, fs::Permissions::from_mode(0o644))?;
         if have_tool("docker-registry") {
             let registry = Registry::start(&seed.path("registry"), Auth::None)?;
@@ -332,7 +343,10 @@ fn load_images_rmi(h: &Host) -> TestResult {
     h.user_ok(&["tag", IMAGE, "rl/other:1"])?;
     h.user_ok(&["rmi", "rl/other:1"])?;
     let out = h.user_ok(&["images", "-q", "rl/other"])?;
-    check(out.trim().is_empty(), format!("rl/other still listed: {out}"))
+    check(
+        out.trim().is_empty(),
+        format!("rl/other still listed: {out}"),
+    )
 }
 
 fn pull_as_user(h: &Host) -> TestResult {
@@ -357,7 +371,11 @@ fn run_rm_maps_user(h: &Host, rt: &str) -> TestResult {
     let rows: Vec<Vec<u64>> = out
         .lines()
         .filter(|l| l.split_whitespace().count() == 3)
-        .map(|l| l.split_whitespace().filter_map(|w| w.parse().ok()).collect())
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect()
+        })
         .collect();
     check(
         rows.contains(&vec![0, h.uid as u64, 1]),
@@ -380,7 +398,15 @@ fn host_file_not_writable(h: &Host, rt: &str) -> TestResult {
     let args = with_runtime(
         "run",
         rt,
-        &["--rm", "-v", &vol, IMAGE, "sh", "-c", "echo changed > /host-file"],
+        &[
+            "--rm",
+            "-v",
+            &vol,
+            IMAGE,
+            "sh",
+            "-c",
+            "echo changed > /host-file",
+        ],
     );
     let out = h.user(&args);
     check(
@@ -433,7 +459,14 @@ fn detached_lifecycle(h: &Host, rt: &str) -> TestResult {
             format!("no runtime state under {}", h.state().display()),
         )?;
         h.user_ok(&["stop", "-t", "1", &id])?;
-        let status = h.user_ok(&["ps", "-a", "--filter", &format!("id={id}"), "--format", "{{.Status}}"])?;
+        let status = h.user_ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("id={id}"),
+            "--format",
+            "{{.Status}}",
+        ])?;
         contains(&status, "Exited")?;
         h.user_ok(&["rm", &id])?;
         Ok(())
@@ -449,7 +482,10 @@ fn detached_lifecycle(h: &Host, rt: &str) -> TestResult {
 fn no_runtime_dir(h: &Host) -> TestResult {
     let out = h.image_cmd(&["run", "--rm", IMAGE, "true"], None);
     let err = String::from_utf8_lossy(&out.stderr);
-    check(!out.status.success(), "run without XDG_RUNTIME_DIR succeeded")?;
+    check(
+        !out.status.success(),
+        "run without XDG_RUNTIME_DIR succeeded",
+    )?;
     contains(&err, "XDG_RUNTIME_DIR is not set")?;
     h.nothing_left()
 }
@@ -458,7 +494,10 @@ fn limit_without_delegation(h: &Host, rt: &str) -> TestResult {
     let args = with_runtime("run", rt, &["--rm", "--memory", "64m", IMAGE, "true"]);
     let out = h.user(&args);
     let err = String::from_utf8_lossy(&out.stderr);
-    check(!out.status.success(), "a memory limit without a delegated cgroup ran")?;
+    check(
+        !out.status.success(),
+        "a memory limit without a delegated cgroup ran",
+    )?;
     contains(&err, "cannot set memory limit")?;
     h.nothing_left()
 }
@@ -546,27 +585,35 @@ fn main() {
     let mut trials = Vec::new();
     for (name, _) in names {
         let h = host.clone();
-        let rt = if name.ends_with("_runc") { "runc" } else { "sangja" };
+        let rt = if name.ends_with("_runc") {
+            "runc"
+        } else {
+            "sangja"
+        };
         let base = name
             .trim_end_matches("_runc")
             .trim_end_matches("_sangja")
             .to_string();
-        let skip = (rt == "runc" && no_runc).then(|| format!("{RUNC} (apt runc) not installed"))
-            .or_else(|| (base == "pull_as_user" && no_registry).then(|| "docker-registry not installed".to_string()));
+        let skip = (rt == "runc" && no_runc)
+            .then(|| format!("{RUNC} (apt runc) not installed"))
+            .or_else(|| {
+                (base == "pull_as_user" && no_registry)
+                    .then(|| "docker-registry not installed".to_string())
+            });
         let t = Trial::test(name.clone(), move || {
             // One at a time: each trial checks that the user has nothing left running.
             static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
             let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
             match base.as_str() {
-            "load_images_rmi" => load_images_rmi(&h),
-            "pull_as_user" => pull_as_user(&h),
-            "no_runtime_dir" => no_runtime_dir(&h),
-            "publish_refused" => publish_refused(&h),
-            "run_rm_maps_user" => run_rm_maps_user(&h, rt),
-            "host_file_not_writable" => host_file_not_writable(&h, rt),
-            "detached_lifecycle" => detached_lifecycle(&h, rt),
-            "limit_without_delegation" => limit_without_delegation(&h, rt),
-            other => Err(format!("no trial {other}").into()),
+                "load_images_rmi" => load_images_rmi(&h),
+                "pull_as_user" => pull_as_user(&h),
+                "no_runtime_dir" => no_runtime_dir(&h),
+                "publish_refused" => publish_refused(&h),
+                "run_rm_maps_user" => run_rm_maps_user(&h, rt),
+                "host_file_not_writable" => host_file_not_writable(&h, rt),
+                "detached_lifecycle" => detached_lifecycle(&h, rt),
+                "limit_without_delegation" => limit_without_delegation(&h, rt),
+                other => Err(format!("no trial {other}").into()),
             }
         });
         trials.push(match skip {

@@ -42,7 +42,12 @@ pub struct Cli {
     pub store: Option<PathBuf>,
     /// The OCI runtime's state directory (its --root) [default: the store's
     /// containers/.state; without root $XDG_RUNTIME_DIR/sangja-image].
-    #[arg(long, global = true, env = "SANGJA_IMAGE_RUNROOT", visible_alias = "root")]
+    #[arg(
+        long,
+        global = true,
+        env = "SANGJA_IMAGE_RUNROOT",
+        visible_alias = "root"
+    )]
     pub runroot: Option<PathBuf>,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn")]
@@ -413,7 +418,12 @@ pub(crate) fn prune_snapshots(store: &Store) -> Result<()> {
 /// Runs the command; returns the process exit status (docker's: 0, 1 for most failures,
 /// 125 for run/create, the container's or exec'd process's own status).
 pub fn run(cli: Cli) -> Result<i32> {
-    if let Command::UsernsHelper { ready_fd, go_fd, op } = cli.command {
+    if let Command::UsernsHelper {
+        ready_fd,
+        go_fd,
+        op,
+    } = cli.command
+    {
         userns_helper(cli.store, ready_fd, go_fd, op)?;
         return Ok(0);
     }

@@ -60,7 +60,11 @@ pub fn validate(cfg: &RunConfig) -> Result<(), ConfigError> {
     let limits = [
         ("--memory", "memory", cfg.memory.clone()),
         ("--cpus", "cpu", cfg.cpus.clone()),
-        ("--pids-limit", "pids", cfg.pids_limit.map(|p| p.to_string())),
+        (
+            "--pids-limit",
+            "pids",
+            cfg.pids_limit.map(|p| p.to_string()),
+        ),
     ];
     for (flag, controller, value) in limits {
         let Some(value) = value else { continue };

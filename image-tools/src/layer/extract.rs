@@ -290,7 +290,10 @@ pub fn apply<R: Read>(root: &Root, reader: R) -> Result<ApplyStats, LayerError> 
                     // nodes cannot be made: skipped, as podman does; the runtime binds
                     // the devices a container gets.
                     Err(Errno::EPERM) if sflag != SFlag::S_IFIFO => {
-                        tracing::warn!(entry = label.as_str(), "device node skipped: mknod needs root on the host");
+                        tracing::warn!(
+                            entry = label.as_str(),
+                            "device node skipped: mknod needs root on the host"
+                        );
                         continue;
                     }
                     Err(e) => return Err(LayerError::errno(&label, "mknod", e)),

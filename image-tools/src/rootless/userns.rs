@@ -89,7 +89,10 @@ pub fn run_helper(
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     match mapped {
         Err(Some(e)) => Err(e),
-        Err(None) => Err(err(format!("it exited ({}) before mapping: {stderr}", out.status))),
+        Err(None) => Err(err(format!(
+            "it exited ({}) before mapping: {stderr}",
+            out.status
+        ))),
         Ok(()) if !out.status.success() => Err(err(format!("{}: {stderr}", out.status))),
         Ok(()) => {
             // Its warnings (device nodes skipped) are the user's to see.
