@@ -181,11 +181,15 @@ fn find_or_pull(store: &Store, query: &str) -> Result<Image> {
 }
 
 /// docker's default, the `bridge` network, where it can work (root and the CNI plugins
-/// installed); else loopback only, saying why.
+/// installed); else loopback only, saying why (rootless, that is simply the default).
 fn default_network() -> Network {
     let root = nix::unistd::geteuid().is_root();
     if root && sangja_image::network::cni::available() {
         return Network::Bridge(sangja_image::network::store::DEFAULT_NETWORK.into());
+    }
+    if !root {
+        tracing::info!("rootless: --network none (a bridge network needs root)");
+        return Network::None;
     }
     tracing::warn!(
         root,

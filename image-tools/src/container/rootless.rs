@@ -200,3 +200,69 @@ pub fn remove_all(dir: &Path) -> Result<(), ContainerError> {
         Err(e) => Err(io_err(dir)(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rootless::IdRange;
+
+    fn spec() -> Value {
+        json!({
+            "linux": {
+                "namespaces": [{ "type": "pid" }, { "type": "mount" }],
+                "resources": { "devices": [{ "allow": false, "access": "rwm" }], "pids": { "limit": 5 } },
+            },
+            "mounts": [
+                { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"] },
+                { "destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["newinstance", "gid=5"] },
+            ],
+        })
+    }
+
+    fn own(id: u32) -> IdRange {
+        IdRange {
+            container: 0,
+            host: id,
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn runc_rootless_changes() {
+        let single = Mapping {
+            uids: vec![own(1001)],
+            gids: vec![own(1001)],
+        };
+        let mut s = spec();
+        apply(&mut s, &single);
+        assert_eq!(s["linux"]["namespaces"][2]["type"], "user");
+        assert_eq!(
+            s["linux"]["uidMappings"],
+            json!([{ "containerID": 0, "hostID": 1001, "size": 1 }])
+        );
+        assert!(s["linux"]["resources"].get("devices").is_none());
+        assert_eq!(s["linux"]["resources"]["pids"]["limit"], 5);
+        assert_eq!(s["mounts"][0]["type"], "none");
+        assert_eq!(s["mounts"][0]["source"], "/sys");
+        assert_eq!(s["mounts"][1]["options"], json!(["newinstance"]));
+
+        let ranged = Mapping {
+            uids: vec![own(1001)],
+            gids: vec![
+                own(1001),
+                IdRange {
+                    container: 1,
+                    host: 100000,
+                    size: 65536,
+                },
+            ],
+        };
+        let mut s = spec();
+        apply(&mut s, &ranged);
+        assert_eq!(s["mounts"][1]["options"], json!(["newinstance", "gid=5"]));
+        assert_eq!(s["linux"]["gidMappings"][1]["hostID"], 100000);
+        // Applied twice (a restart rewrites nothing, but it must stay one namespace).
+        apply(&mut s, &ranged);
+        assert_eq!(s["linux"]["namespaces"].as_array().unwrap().len(), 3);
+    }
+}
