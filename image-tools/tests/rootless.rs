@@ -50,9 +50,18 @@ impl Host {
         // Its own range, far from the usual 100000+ allocations (and from the runtime's
         // rootless test, which uses 1_000_000_000 + ...).
         let sub = 1_500_000_000 + (pid % 10_000) * 65_536;
+        let ids = id_of(&name, "-u").and_then(|u| Ok((u, id_of(&name, "-g")?)));
+        let (uid, gid) = match ids {
+            Ok(ids) => ids,
+            Err(e) => {
+                let _ = run_root(Command::new("userdel").arg(&name));
+                return Err(e.into());
+            }
+        };
+        // From here on the drop of `host` undoes everything, whatever fails.
         let mut host = Host {
-            uid: id_of(&name, "-u")?,
-            gid: id_of(&name, "-g")?,
+            uid,
+            gid,
             name,
             sub,
             archive: dir.join("image.tar"),
@@ -266,9 +275,11 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         // Whatever a failed trial left: containers (as the user), then the files.
-        let ids = self.user(&["ps", "-aq"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.user(&["rm", "-f", id]);
+        if self.dir.join("bin/sangja-image").is_file() && self.home().is_dir() {
+            let ids = self.user(&["ps", "-aq"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.user(&["rm", "-f", id]);
+            }
         }
         let _ = fs::remove_dir_all(&self.dir);
         let range = format!("{}-{}", self.sub, self.sub + 65_535);
