@@ -489,6 +489,29 @@ fn detached_lifecycle(h: &Host, rt: &str) -> TestResult {
     h.wait_nothing_left()
 }
 
+/// `--device HOST:CTR` works without mknod: the host's node is bound at CTR.
+fn device_bound(h: &Host, rt: &str) -> TestResult {
+    let args = with_runtime(
+        "run",
+        rt,
+        &[
+            "--rm",
+            "--device",
+            "/dev/null:/dev/xnull",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo gone > /dev/xnull && stat -c %t,%T /dev/xnull",
+        ],
+    );
+    let out = h.user_ok(&args)?;
+    check(
+        out.trim() == "1,3",
+        format!("/dev/xnull is not /dev/null: {out}"),
+    )?;
+    h.wait_nothing_left()
+}
+
 /// Without $XDG_RUNTIME_DIR (and no --store or --runroot) a run is refused naming it.
 fn no_runtime_dir(h: &Host) -> TestResult {
     let out = h.image_cmd(&["run", "--rm", IMAGE, "true"], None);
@@ -558,6 +581,7 @@ fn main() {
                 "host_file_not_writable",
                 "detached_lifecycle",
                 "limit_without_delegation",
+                "device_bound",
             ] {
                 v.push((format!("{t}_{rt}"), true));
             }
@@ -624,6 +648,7 @@ fn main() {
                 "host_file_not_writable" => host_file_not_writable(&h, rt),
                 "detached_lifecycle" => detached_lifecycle(&h, rt),
                 "limit_without_delegation" => limit_without_delegation(&h, rt),
+                "device_bound" => device_bound(&h, rt),
                 other => Err(format!("no trial {other}").into()),
             }
         });

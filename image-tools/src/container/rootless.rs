@@ -112,8 +112,9 @@ fn delegated(controller: &str) -> Result<(), String> {
 /// user namespace with `mapping`, /sys bound from the host (sysfs cannot be mounted for
 /// a network namespace the container does not own), devpts without `gid=5` when gid 5
 /// is not mapped, no cgroup device rules (there may be no cgroup to hold them; the
-/// runtime binds the devices instead of making them).
-pub fn apply(spec: &mut Value, mapping: &Mapping) {
+/// runtime binds the devices instead of making them; `--device` nodes become bind
+/// mounts of the host's node).
+pub fn apply(spec: &mut Value, mapping: &Mapping, devices: &[super::isolation::Device]) {
     let ranges = |r: &[crate::rootless::IdRange]| {
         r.iter()
             .map(|r| json!({ "containerID": r.container, "hostID": r.host, "size": r.size }))
@@ -130,8 +131,22 @@ pub fn apply(spec: &mut Value, mapping: &Mapping) {
     if let Some(r) = linux["resources"].as_object_mut() {
         r.remove("devices");
     }
+    // `--device HOST:CTR`: the runtime binds a device from the host path the container
+    // names, so a node seen elsewhere in the container is bound here, as podman does.
+    if let Some(list) = spec["linux"]["devices"].as_array_mut() {
+        list.retain(|d| !devices.iter().any(|x| d["path"] == x.path.as_str()));
+    }
     let gid5 = mapping.maps_gid(5);
     if let Some(mounts) = spec["mounts"].as_array_mut() {
+        // The access (`:r`) is a cgroup device rule, which a rootless container has
+        // none of (nor would a read-only mount stop writes to a device node).
+        for d in devices {
+            mounts.retain(|m| m["destination"] != d.path.as_str());
+            mounts.push(json!({
+                "destination": d.path, "type": "bind", "source": d.host,
+                "options": ["rbind", "rprivate"],
+            }));
+        }
         for m in mounts.iter_mut() {
             if m["destination"] == "/sys" && m["type"] == "sysfs" {
                 *m = json!({
@@ -234,7 +249,7 @@ mod tests {
             gids: vec![own(1001)],
         };
         let mut s = spec();
-        apply(&mut s, &single);
+        apply(&mut s, &single, &[]);
         assert_eq!(s["linux"]["namespaces"][2]["type"], "user");
         assert_eq!(
             s["linux"]["uidMappings"],
@@ -258,11 +273,11 @@ mod tests {
             ],
         };
         let mut s = spec();
-        apply(&mut s, &ranged);
+        apply(&mut s, &ranged, &[]);
         assert_eq!(s["mounts"][1]["options"], json!(["newinstance", "gid=5"]));
         assert_eq!(s["linux"]["gidMappings"][1]["hostID"], 100000);
         // Applied twice (a restart rewrites nothing, but it must stay one namespace).
-        apply(&mut s, &ranged);
+        apply(&mut s, &ranged, &[]);
         assert_eq!(s["linux"]["namespaces"].as_array().unwrap().len(), 3);
     }
 }

@@ -287,7 +287,7 @@ fn create<'a>(
     let cfg = &cfg;
     let mut spec = config::build(image, &rootfs, &id, cfg)?;
     if let Some(m) = &mapping {
-        super::rootless::apply(&mut spec, m);
+        super::rootless::apply(&mut spec, m, &cfg.isolation.devices);
     }
     // The working directory is made if the image lacks it, as docker does.
     if let Some(cwd) = spec["process"]["cwd"].as_str() {
