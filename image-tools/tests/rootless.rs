@@ -173,13 +173,18 @@ impl Host {
     /// `sangja-image args...` as the user, with its HOME and XDG_RUNTIME_DIR (`None`:
     /// unset). Output through files: a detached container's monitor keeps pipes open.
     fn image_cmd(&self, args: &[&str], runtime_dir: Option<&Path>) -> Output {
+        self.as_user(&self.dir.join("bin/sangja-image"), args, runtime_dir)
+    }
+
+    /// `program args...` as the user, as [`Host::image_cmd`].
+    fn as_user(&self, program: &Path, args: &[&str], runtime_dir: Option<&Path>) -> Output {
         static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let out_path = self.dir.join(format!("out-{n}.log"));
         let err_path = self.dir.join(format!("err-{n}.log"));
         let out = fs::File::create(&out_path).expect("creating out log");
         let err = fs::File::create(&err_path).expect("creating err log");
-        let mut cmd = Command::new(self.dir.join("bin/sangja-image"));
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(out)
@@ -197,7 +202,7 @@ impl Host {
         if let Some(d) = runtime_dir {
             cmd.env("XDG_RUNTIME_DIR", d);
         }
-        let status = cmd.status().expect("running sangja-image");
+        let status = cmd.status().expect("running a command as the user");
         Output {
             status,
             stdout: fs::read(&out_path).unwrap_or_default(),
@@ -512,6 +517,63 @@ fn device_bound(h: &Host, rt: &str) -> TestResult {
     h.wait_nothing_left()
 }
 
+/// `bundle` as the user makes a rootless bundle the runtime runs as that user.
+fn bundle_runs(h: &Host, rt: &str) -> TestResult {
+    let dir = h.home().join(format!("bundle-{rt}"));
+    let dir_s = dir.display().to_string();
+    h.user_ok(&[
+        "bundle",
+        IMAGE,
+        &dir_s,
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; id -u",
+    ])?;
+    let bin = if rt == "runc" {
+        PathBuf::from(RUNC)
+    } else {
+        h.dir.join("bin/sangja")
+    };
+    let root = h.run_dir().join(format!("bundle-state-{rt}"));
+    let root_s = root.display().to_string();
+    let out = h.as_user(
+        &bin,
+        &[
+            "--root",
+            &root_s,
+            "run",
+            "--bundle",
+            &dir_s,
+            &format!("bundle-{rt}"),
+        ],
+        Some(&h.run_dir()),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let result = check(
+        out.status.success(),
+        format!(
+            "{rt} run of the bundle: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+    .and_then(|_| {
+        let own = format!("0 {} 1", h.uid);
+        let rows: Vec<String> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        check(
+            rows.contains(&own) && rows.last().map(String::as_str) == Some("0"),
+            format!("want uid 0 = {} only: {text}", h.uid),
+        )
+    })
+    .and_then(|_| check(dir_names(&root).is_empty(), "the runtime kept state for it"));
+    let _ = fs::remove_dir_all(&dir);
+    let _ = fs::remove_dir_all(&root);
+    result
+}
+
 /// Without $XDG_RUNTIME_DIR (and no --store or --runroot) a run is refused naming it.
 fn no_runtime_dir(h: &Host) -> TestResult {
     let out = h.image_cmd(&["run", "--rm", IMAGE, "true"], None);
@@ -582,6 +644,7 @@ fn main() {
                 "detached_lifecycle",
                 "limit_without_delegation",
                 "device_bound",
+                "bundle_runs",
             ] {
                 v.push((format!("{t}_{rt}"), true));
             }
@@ -649,6 +712,7 @@ fn main() {
                 "detached_lifecycle" => detached_lifecycle(&h, rt),
                 "limit_without_delegation" => limit_without_delegation(&h, rt),
                 "device_bound" => device_bound(&h, rt),
+                "bundle_runs" => bundle_runs(&h, rt),
                 other => Err(format!("no trial {other}").into()),
             }
         });

@@ -108,35 +108,15 @@ fn delegated(controller: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// config.json for a rootless container: runc's rootless spec over the usual one — the
-/// user namespace with `mapping`, /sys bound from the host (sysfs cannot be mounted for
-/// a network namespace the container does not own), devpts without `gid=5` when gid 5
-/// is not mapped, no cgroup device rules (there may be no cgroup to hold them; the
-/// runtime binds the devices instead of making them; `--device` nodes become bind
-/// mounts of the host's node).
+/// config.json for a rootless container: runc's rootless changes
+/// ([`crate::rootless::rootless_spec`]), and `--device` nodes bound from the host.
 pub fn apply(spec: &mut Value, mapping: &Mapping, devices: &[super::isolation::Device]) {
-    let ranges = |r: &[crate::rootless::IdRange]| {
-        r.iter()
-            .map(|r| json!({ "containerID": r.container, "hostID": r.host, "size": r.size }))
-            .collect::<Vec<_>>()
-    };
-    let linux = &mut spec["linux"];
-    if let Some(ns) = linux["namespaces"].as_array_mut() {
-        if !ns.iter().any(|n| n["type"] == "user") {
-            ns.push(json!({ "type": "user" }));
-        }
-    }
-    linux["uidMappings"] = json!(ranges(&mapping.uids));
-    linux["gidMappings"] = json!(ranges(&mapping.gids));
-    if let Some(r) = linux["resources"].as_object_mut() {
-        r.remove("devices");
-    }
+    crate::rootless::rootless_spec(spec, mapping);
     // `--device HOST:CTR`: the runtime binds a device from the host path the container
     // names, so a node seen elsewhere in the container is bound here, as podman does.
     if let Some(list) = spec["linux"]["devices"].as_array_mut() {
         list.retain(|d| !devices.iter().any(|x| d["path"] == x.path.as_str()));
     }
-    let gid5 = mapping.maps_gid(5);
     if let Some(mounts) = spec["mounts"].as_array_mut() {
         // The access (`:r`) is a cgroup device rule, which a rootless container has
         // none of (nor would a read-only mount stop writes to a device node).
@@ -146,19 +126,6 @@ pub fn apply(spec: &mut Value, mapping: &Mapping, devices: &[super::isolation::D
                 "destination": d.path, "type": "bind", "source": d.host,
                 "options": ["rbind", "rprivate"],
             }));
-        }
-        for m in mounts.iter_mut() {
-            if m["destination"] == "/sys" && m["type"] == "sysfs" {
-                *m = json!({
-                    "destination": "/sys", "type": "none", "source": "/sys",
-                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
-                });
-            }
-            if m["type"] == "devpts" && !gid5 {
-                if let Some(o) = m["options"].as_array_mut() {
-                    o.retain(|x| x != "gid=5");
-                }
-            }
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod userns;
 
 use nix::unistd::{getegid, geteuid};
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +138,21 @@ impl Mapping {
         }
     }
 
+    /// The caller's own ids as 0 and nothing else (`runc spec --rootless`'s mapping).
+    pub fn own() -> Mapping {
+        let one = |host| {
+            vec![IdRange {
+                container: 0,
+                host,
+                size: 1,
+            }]
+        };
+        Mapping {
+            uids: one(geteuid().as_raw()),
+            gids: one(getegid().as_raw()),
+        }
+    }
+
     /// Only the caller's own ids: nothing needs the setuid helpers, and every file of
     /// the container's root is simply the caller's.
     pub fn is_single(&self) -> bool {
@@ -155,6 +171,46 @@ impl Mapping {
             .iter()
             .find(|r| uid >= r.container && uid - r.container < r.size)
             .map(|r| r.host + (uid - r.container))
+    }
+}
+
+/// runc's rootless changes to a config.json (`runc spec --rootless`): the user namespace
+/// with `mapping`, /sys bound from the host (sysfs cannot be mounted for a network
+/// namespace the container does not own), devpts without `gid=5` when gid 5 is not
+/// mapped, no cgroup device rules (there may be no cgroup to hold them; the runtime
+/// binds the devices instead of making them).
+pub fn rootless_spec(spec: &mut Value, mapping: &Mapping) {
+    let ranges = |r: &[IdRange]| {
+        r.iter()
+            .map(|r| json!({ "containerID": r.container, "hostID": r.host, "size": r.size }))
+            .collect::<Vec<_>>()
+    };
+    let linux = &mut spec["linux"];
+    if let Some(ns) = linux["namespaces"].as_array_mut() {
+        if !ns.iter().any(|n| n["type"] == "user") {
+            ns.push(json!({ "type": "user" }));
+        }
+    }
+    linux["uidMappings"] = json!(ranges(&mapping.uids));
+    linux["gidMappings"] = json!(ranges(&mapping.gids));
+    if let Some(r) = linux["resources"].as_object_mut() {
+        r.remove("devices");
+    }
+    let gid5 = mapping.maps_gid(5);
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" && m["type"] == "sysfs" {
+                *m = json!({
+                    "destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+                });
+            }
+            if m["type"] == "devpts" && !gid5 {
+                if let Some(o) = m["options"].as_array_mut() {
+                    o.retain(|x| x != "gid=5");
+                }
+            }
+        }
     }
 }
 
