@@ -574,27 +574,30 @@ fn bundle_runs(h: &Host, rt: &str) -> TestResult {
     result
 }
 
+/// `out` failed, saying `needle` on stderr.
+fn refused(out: &Output, what: &str, needle: &str) -> TestResult {
+    check(!out.status.success(), format!("{what}: it ran"))?;
+    contains(&String::from_utf8_lossy(&out.stderr), needle)
+}
+
 /// Without $XDG_RUNTIME_DIR (and no --store or --runroot) a run is refused naming it.
 fn no_runtime_dir(h: &Host) -> TestResult {
     let out = h.image_cmd(&["run", "--rm", IMAGE, "true"], None);
-    let err = String::from_utf8_lossy(&out.stderr);
-    check(
-        !out.status.success(),
-        "run without XDG_RUNTIME_DIR succeeded",
+    refused(
+        &out,
+        "run without XDG_RUNTIME_DIR",
+        "XDG_RUNTIME_DIR is not set",
     )?;
-    contains(&err, "XDG_RUNTIME_DIR is not set")?;
     h.nothing_left()
 }
 
 fn limit_without_delegation(h: &Host, rt: &str) -> TestResult {
     let args = with_runtime("run", rt, &["--rm", "--memory", "64m", IMAGE, "true"]);
-    let out = h.user(&args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    check(
-        !out.status.success(),
-        "a memory limit without a delegated cgroup ran",
+    refused(
+        &h.user(&args),
+        "--memory without a delegated cgroup",
+        "cannot set memory limit",
     )?;
-    contains(&err, "cannot set memory limit")?;
     h.nothing_left()
 }
 
@@ -603,10 +606,7 @@ fn publish_refused(h: &Host) -> TestResult {
         vec!["run", "--rm", "-p", "8080:80", IMAGE, "true"],
         vec!["run", "--rm", "--network", "bridge", IMAGE, "true"],
     ] {
-        let out = h.user(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        check(!out.status.success(), format!("{args:?} ran"))?;
-        contains(&err, "rootless")?;
+        refused(&h.user(&args), &format!("{args:?}"), "rootless")?;
     }
     h.nothing_left()
 }
