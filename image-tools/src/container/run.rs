@@ -137,6 +137,14 @@ pub fn sweep_abandoned_creations(containers: &Containers) {
     }
 }
 
+/// Where a new container's root comes from.
+enum RootFrom {
+    /// An overlay over the image's shared lower dir.
+    Snapshot(PathBuf),
+    /// Its own copy of the layers, owned as this mapping says (rootless).
+    Copy(crate::rootless::Mapping),
+}
+
 /// Creates the container: snapshot, config.json, record. Returns it with a guard that
 /// removes it again if the caller fails before disarming.
 fn create<'a>(
@@ -179,16 +187,17 @@ fn create<'a>(
         record::valid_name(n)?;
     }
     // Rootless: the root is a private copy in a user namespace's ids, not an overlay
-    // over the shared snapshot (see super::rootless).
-    let mapping = crate::rootless::active().then(crate::rootless::Mapping::for_caller);
-    // The store lock only while blobs are read: a long-running container must not hold
-    // off `rm` and `prune` of images.
-    let lower = match mapping {
-        Some(_) => None,
-        None => {
-            let _shared = store.lock_shared()?;
-            Some(snapshot::lower_dir(store, image)?)
-        }
+    // over the shared snapshot (see super::rootless). The store lock only while blobs
+    // are read: a long-running container must not hold off `rm` and `prune` of images.
+    let root_from = if crate::rootless::active() {
+        RootFrom::Copy(crate::rootless::Mapping::for_caller())
+    } else {
+        let _shared = store.lock_shared()?;
+        RootFrom::Snapshot(snapshot::lower_dir(store, image)?)
+    };
+    let mapping = match &root_from {
+        RootFrom::Copy(m) => Some(m.clone()),
+        RootFrom::Snapshot(_) => None,
     };
     let lock = containers.lock()?;
     let id = record::new_id();
@@ -217,15 +226,14 @@ fn create<'a>(
     };
     guard.owner = Some(Owner::create(&dir)?);
     let rootfs = dir.join("rootfs");
-    match (&lower, &mapping) {
-        (Some(lower), _) => {
+    match &root_from {
+        RootFrom::Snapshot(lower) => {
             snapshot::mount_overlay(lower, &dir.join("upper"), &dir.join("work"), &rootfs)?
         }
-        (None, Some(m)) => {
+        RootFrom::Copy(m) => {
             let _shared = store.lock_shared()?;
             super::rootless::populate(store, image, &rootfs, m)?;
         }
-        (None, None) => unreachable!("either a snapshot or a rootless mapping"),
     }
     crate::crash_point::reach("run-rootfs-mounted");
     let mut cfg = cfg.clone();
