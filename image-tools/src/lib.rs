@@ -32,6 +32,7 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod remove;
+pub mod rootless;
 pub mod store;
 pub mod template;
 pub mod unpack;

@@ -86,12 +86,17 @@ pub fn bundle(store: &Store, image: &Image, dir: &Path, opts: &Options) -> Resul
         .and_then(|u| u.as_str())
         .unwrap_or("");
     let exec_user = user::resolve(&root, user_spec)?;
-    let spec = spec::build(spec::SpecInputs {
+    let mut spec = spec::build(spec::SpecInputs {
         image,
         user: exec_user,
         args: opts.args.clone(),
         seccomp_profile: profile,
     })?;
+    // Without root the files unpacked are all the caller's: a bundle for a rootless
+    // runtime, mapping just the caller's ids, as `runc spec --rootless`.
+    if crate::rootless::active() {
+        crate::rootless::rootless_spec(&mut spec, &crate::rootless::Mapping::own());
+    }
     let path = dir.join("config.json");
     let data = serde_json::to_vec_pretty(&spec).map_err(|e| BundleError::Spec(e.to_string()))?;
     std::fs::write(&path, data).map_err(|source| BundleError::Write { path, source })?;

@@ -181,11 +181,15 @@ fn find_or_pull(store: &Store, query: &str) -> Result<Image> {
 }
 
 /// docker's default, the `bridge` network, where it can work (root and the CNI plugins
-/// installed); else loopback only, saying why.
+/// installed); else loopback only, saying why (rootless, that is simply the default).
 fn default_network() -> Network {
     let root = nix::unistd::geteuid().is_root();
     if root && sangja_image::network::cni::available() {
         return Network::Bridge(sangja_image::network::store::DEFAULT_NETWORK.into());
+    }
+    if !root {
+        tracing::info!("rootless: --network none (a bridge network needs root)");
+        return Network::None;
     }
     tracing::warn!(
         root,
@@ -393,6 +397,7 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
     // Bad flags are refused before any pull.
     sangja_image::container::config::validate(&cfg)?;
     health::resolve(None, &health_flags)?;
+    let state_root = super::state_root()?;
     let img = find_or_pull(store, &a.image)?;
     let healthcheck = health::resolve(health::of_image(&img.config_raw).as_ref(), &health_flags)?;
     let opts = RunOptions {
@@ -407,6 +412,7 @@ pub fn run(store: &Store, a: RunArgs, create_only: bool) -> Result<i32> {
         restart: a.restart.clone(),
         stop_timeout: a.stop_timeout,
         healthcheck,
+        state_root,
     };
     match run::run(store, &img, &cfg, &opts) {
         Ok(Outcome::Exited(code)) => Ok(code),

@@ -27,6 +27,7 @@ use sangja_image::bundle;
 use sangja_image::image::{self, Image};
 use sangja_image::store::{Store, DEFAULT_STORE};
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 #[derive(Parser)]
 #[command(
@@ -35,9 +36,19 @@ use std::path::PathBuf;
     about = "Images and containers for sangja, with docker's command line: images, pull, push, build, run, exec, cp, ..."
 )]
 pub struct Cli {
-    /// The OCI image layout directory holding the images.
-    #[arg(long, global = true, env = "SANGJA_IMAGE_STORE", default_value = DEFAULT_STORE)]
-    pub store: PathBuf,
+    /// The OCI image layout directory holding the images [default: /var/lib/sangja/images;
+    /// without root $XDG_DATA_HOME/sangja-image, XDG's default ~/.local/share].
+    #[arg(long, global = true, env = "SANGJA_IMAGE_STORE")]
+    pub store: Option<PathBuf>,
+    /// The OCI runtime's state directory (its --root) [default: the store's
+    /// containers/.state; without root $XDG_RUNTIME_DIR/sangja-image].
+    #[arg(
+        long,
+        global = true,
+        env = "SANGJA_IMAGE_RUNROOT",
+        visible_alias = "root"
+    )]
+    pub runroot: Option<PathBuf>,
     /// Log level (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn")]
     pub log_level: String,
@@ -261,6 +272,79 @@ pub enum Command {
     /// A container's health checker (started beside it by its monitor or run).
     #[command(name = "container-health", hide = true)]
     ContainerHealth { id: String },
+    /// Rootless work as the container's ids, in a user namespace its parent maps
+    /// (sangja_image::rootless::userns).
+    #[command(name = "userns-helper", hide = true)]
+    UsernsHelper {
+        #[arg(long)]
+        ready_fd: i32,
+        #[arg(long)]
+        go_fd: i32,
+        #[command(subcommand)]
+        op: HelperOp,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum HelperOp {
+    /// Applies an image's layers onto an existing directory.
+    Unpack { image: String, dir: PathBuf },
+    /// Removes a directory tree.
+    Remove { dir: PathBuf },
+}
+
+/// What the global flags say about where containers' runtime state goes.
+struct StatePlace {
+    runroot: Option<PathBuf>,
+    store_given: bool,
+}
+
+static STATE_PLACE: OnceLock<StatePlace> = OnceLock::new();
+
+/// The runtime's `--root` for new containers: `--runroot`; else, rootless,
+/// `$XDG_RUNTIME_DIR/sangja-image` (the store's own when `--store` is given and
+/// XDG_RUNTIME_DIR is not set); else `None`, the store's `containers/.state`.
+pub(crate) fn state_root() -> Result<Option<PathBuf>> {
+    let place = STATE_PLACE.get().expect("run() sets the state place");
+    if let Some(r) = &place.runroot {
+        return Ok(Some(std::path::absolute(r).unwrap_or_else(|_| r.clone())));
+    }
+    if !sangja_image::rootless::active() {
+        return Ok(None);
+    }
+    match sangja_image::rootless::runroot() {
+        Ok(dir) => Ok(Some(dir)),
+        Err(sangja_image::rootless::RootlessError::NoVar { .. }) if place.store_given => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `--store`, else the default for root or for a rootless caller.
+fn store_path(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p),
+        None if sangja_image::rootless::active() => Ok(sangja_image::rootless::default_store()?),
+        None => Ok(PathBuf::from(DEFAULT_STORE)),
+    }
+}
+
+/// The hidden `userns-helper`: into the namespace first (a single thread still), then
+/// the work.
+fn userns_helper(store: Option<PathBuf>, ready_fd: i32, go_fd: i32, op: HelperOp) -> Result<()> {
+    sangja_image::rootless::userns::enter(ready_fd, go_fd)?;
+    match op {
+        HelperOp::Unpack { image, dir } => {
+            let path = store_path(store)?;
+            let store = Store::open(&path)
+                .with_context(|| format!("opening image store {}", path.display()))?;
+            let img = image::find(&store, &image)?;
+            sangja_image::unpack::unpack_into(&store, &img, &dir)?;
+        }
+        HelperOp::Remove { dir } => {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -334,6 +418,20 @@ pub(crate) fn prune_snapshots(store: &Store) -> Result<()> {
 /// Runs the command; returns the process exit status (docker's: 0, 1 for most failures,
 /// 125 for run/create, the container's or exec'd process's own status).
 pub fn run(cli: Cli) -> Result<i32> {
+    if let Command::UsernsHelper {
+        ready_fd,
+        go_fd,
+        op,
+    } = cli.command
+    {
+        userns_helper(cli.store, ready_fd, go_fd, op)?;
+        return Ok(0);
+    }
+    let _ = STATE_PLACE.set(StatePlace {
+        runroot: cli.runroot.clone(),
+        store_given: cli.store.is_some(),
+    });
+    let store_path = store_path(cli.store)?;
     let command = match cli.command {
         Command::Login {
             username,
@@ -350,15 +448,15 @@ pub fn run(cli: Cli) -> Result<i32> {
             return Ok(0);
         }
         Command::ContainerMonitor { owner_fd, id } => std::process::exit(
-            sangja_image::container::monitor::main(&cli.store, &id, owner_fd),
+            sangja_image::container::monitor::main(&store_path, &id, owner_fd),
         ),
         Command::ContainerHealth { id } => {
-            std::process::exit(sangja_image::container::health::main(&cli.store, &id))
+            std::process::exit(sangja_image::container::health::main(&store_path, &id))
         }
         other => other,
     };
-    let store = Store::open(&cli.store)
-        .with_context(|| format!("opening image store {}", cli.store.display()))?;
+    let store = Store::open(&store_path)
+        .with_context(|| format!("opening image store {}", store_path.display()))?;
     let containers = sangja_image::container::record::Containers::new(store.root());
     sangja_image::container::lifecycle::sweep_interrupted_removals(&containers);
     sangja_image::container::run::sweep_abandoned_creations(&containers);
@@ -433,7 +531,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Login { .. }
         | Command::Logout { .. }
         | Command::ContainerMonitor { .. }
-        | Command::ContainerHealth { .. } => {
+        | Command::ContainerHealth { .. }
+        | Command::UsernsHelper { .. } => {
             unreachable!("handled above")
         }
     }

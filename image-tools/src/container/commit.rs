@@ -20,6 +20,8 @@ pub enum CommitError {
         #[source]
         source: pack::PackError,
     },
+    #[error("container {0} has a rootless copy of its image for a root, no overlay writable layer to commit")]
+    NoLayer(String),
     #[error("image config of {0} has no rootfs.diff_ids")]
     Config(String),
     #[error(transparent)]
@@ -39,6 +41,9 @@ pub fn commit(
     name: Option<Reference>,
     message: Option<&str>,
 ) -> Result<Committed, CommitError> {
+    if rec.vfs {
+        return Err(CommitError::NoLayer(rec.name.clone()));
+    }
     let _lock = store.lock_shared()?;
     let base = image::find(store, &rec.image_id).map_err(|_| CommitError::ImageGone {
         container: rec.name.clone(),

@@ -475,6 +475,9 @@ fn resolve_env(entries: &[String]) -> Result<Vec<String>, ConfigError> {
 /// Checks what can be checked before anything is created: volume sources, env files,
 /// sizes, capabilities, the seccomp profile.
 pub fn validate(cfg: &RunConfig) -> Result<(), ConfigError> {
+    if crate::rootless::active() {
+        super::rootless::validate(cfg)?;
+    }
     let bridge = matches!(cfg.network, Network::Bridge(_));
     if let Some(p) = cfg.publish.first().filter(|_| !bridge) {
         return Err(flag(

@@ -64,13 +64,13 @@ pub fn with_root<T>(
     match Owner::try_acquire(&dir)? {
         Try::Gone => Err(ContainerError::NotFound(rec.name.clone()).into()),
         Try::Held => {
-            if !snapshot::is_mounted(&rootfs) {
+            if !rec.vfs && !snapshot::is_mounted(&rootfs) {
                 return Err(ContainerError::Busy(rec.name.clone()).into());
             }
             f(&rootfs)
         }
         Try::Taken(owner) => {
-            let was = snapshot::is_mounted(&rootfs);
+            let was = rec.vfs || snapshot::is_mounted(&rootfs);
             if !was {
                 lifecycle::ensure_mounted(containers, rec)?;
             }

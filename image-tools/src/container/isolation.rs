@@ -31,6 +31,8 @@ pub struct Ulimit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
     pub path: String,
+    /// The node on the host it is read off (bound there by a rootless container).
+    pub host: String,
     pub kind: &'static str,
     pub major: u64,
     pub minor: u64,
@@ -168,6 +170,7 @@ pub fn parse_device(s: &str) -> Result<Device, ConfigError> {
     let (kind, major, minor, mode) = node(Path::new(host), s)?;
     Ok(Device {
         path: path.to_string(),
+        host: host.to_string(),
         kind,
         major,
         minor,
@@ -213,7 +216,8 @@ fn host_devices() -> Vec<Device> {
                 let shown = path.display().to_string();
                 if let Ok((kind, major, minor, mode)) = node(&path, &shown) {
                     out.push(Device {
-                        path: shown,
+                        path: shown.clone(),
+                        host: shown,
                         kind,
                         major,
                         minor,

@@ -8,7 +8,7 @@
 use super::owner::{self, Owner, Try};
 use super::record::{self, Containers, Record};
 use super::runtime::{Runtime, Status};
-use super::{io_err, monitor, snapshot, ContainerError};
+use super::{monitor, snapshot, ContainerError};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,10 @@ pub fn state_root(containers: &Containers) -> std::path::PathBuf {
 pub fn runtime_of(containers: &Containers, rec: &Record) -> Runtime {
     Runtime {
         bin: rec.runtime.clone(),
-        root: state_root(containers),
+        root: rec
+            .runtime_root
+            .clone()
+            .unwrap_or_else(|| state_root(containers)),
     }
 }
 
@@ -41,11 +44,7 @@ pub fn remove_dir(dir: &Path) -> Result<(), ContainerError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(_) => dir,
     };
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(dir)(e)),
-    }
+    super::rootless::remove_all(dir)
 }
 
 /// The prefix [`remove_dir`] renames a container directory to before deleting it.
@@ -75,11 +74,10 @@ pub fn sweep_interrupted_removals(containers: &Containers) {
                 continue;
             }
         }
-        match std::fs::remove_dir_all(&path) {
+        match super::rootless::remove_all(&path) {
             Ok(()) => {
                 tracing::info!(dir = %path.display(), "finished an interrupted container removal")
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 tracing::warn!(dir = %path.display(), error = %e, "interrupted removal: could not finish it")
             }
@@ -91,7 +89,8 @@ pub fn sweep_interrupted_removals(containers: &Containers) {
 pub fn ensure_mounted(containers: &Containers, rec: &Record) -> Result<(), ContainerError> {
     let dir = containers.path(&rec.id);
     let rootfs = dir.join("rootfs");
-    if snapshot::is_mounted(&rootfs) {
+    // A private copy (rootless) stays in place while the container exists.
+    if rec.vfs || snapshot::is_mounted(&rootfs) {
         return Ok(());
     }
     let hex = rec.image_id.trim_start_matches("sha256:");

@@ -7,7 +7,8 @@
 //! `containers/<id>/` with `container.json`, `config.json`, `rootfs/` (the overlay
 //! mount), `upper/`, `work/`, `owner.lock`, `log` (a detached container's output),
 //! `runtime.log` (the runtime's own messages); `containers/.state/` is the runtime's
-//! `--root` for them all.
+//! `--root` for them all (rootless: `$XDG_RUNTIME_DIR/sangja-image`, and `rootfs/` a
+//! private copy of the layers instead of a mount: see [`rootless`]).
 
 pub mod attach;
 pub mod commit;
@@ -24,6 +25,7 @@ pub mod monitor;
 pub mod network;
 pub mod owner;
 pub mod record;
+pub mod rootless;
 pub mod run;
 pub mod runtime;
 pub mod snapshot;
@@ -87,6 +89,14 @@ pub enum ContainerError {
     Volume(Box<crate::volume::VolumeError>),
     #[error(transparent)]
     Network(Box<crate::network::NetworkError>),
+    #[error(transparent)]
+    Rootless(Box<crate::rootless::RootlessError>),
+}
+
+impl From<crate::rootless::RootlessError> for ContainerError {
+    fn from(e: crate::rootless::RootlessError) -> Self {
+        ContainerError::Rootless(Box::new(e))
+    }
 }
 
 impl From<crate::network::NetworkError> for ContainerError {

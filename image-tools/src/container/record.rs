@@ -66,6 +66,14 @@ pub struct Record {
     /// `--init`: PID 1 is sangja-init, the command its child.
     #[serde(default)]
     pub init: bool,
+    /// The runtime's `--root` it was made under (`None`: the store's `containers/.state`;
+    /// a rootless container's is under `$XDG_RUNTIME_DIR`).
+    #[serde(default)]
+    pub runtime_root: Option<PathBuf>,
+    /// Its `rootfs/` is its own copy of the image's layers (rootless: podman's vfs
+    /// driver), not an overlay mounted over the shared snapshot.
+    #[serde(default)]
+    pub vfs: bool,
 }
 
 /// docker's `--restart` policies.

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub stop_timeout: Option<u64>,
     /// The resolved health check ([`super::health::resolve`]).
     pub healthcheck: Option<crate::dockerfile::instruction::Healthcheck>,
+    /// The runtime's `--root` (`None`: the store's `containers/.state`).
+    pub state_root: Option<PathBuf>,
 }
 
 pub enum Outcome {
@@ -135,6 +137,14 @@ pub fn sweep_abandoned_creations(containers: &Containers) {
     }
 }
 
+/// Where a new container's root comes from.
+enum RootFrom {
+    /// An overlay over the image's shared lower dir.
+    Snapshot(PathBuf),
+    /// Its own copy of the layers, owned as this mapping says (rootless).
+    Copy(crate::rootless::Mapping),
+}
+
 /// Creates the container: snapshot, config.json, record. Returns it with a guard that
 /// removes it again if the caller fails before disarming.
 fn create<'a>(
@@ -176,11 +186,18 @@ fn create<'a>(
     if let Some(n) = &opts.name {
         record::valid_name(n)?;
     }
-    // The store lock only while blobs are read: a long-running container must not hold
-    // off `rm` and `prune` of images.
-    let lower = {
+    // Rootless: the root is a private copy in a user namespace's ids, not an overlay
+    // over the shared snapshot (see super::rootless). The store lock only while blobs
+    // are read: a long-running container must not hold off `rm` and `prune` of images.
+    let root_from = if crate::rootless::active() {
+        RootFrom::Copy(crate::rootless::Mapping::for_caller())
+    } else {
         let _shared = store.lock_shared()?;
-        snapshot::lower_dir(store, image)?
+        RootFrom::Snapshot(snapshot::lower_dir(store, image)?)
+    };
+    let mapping = match &root_from {
+        RootFrom::Copy(m) => Some(m.clone()),
+        RootFrom::Snapshot(_) => None,
     };
     let lock = containers.lock()?;
     let id = record::new_id();
@@ -209,7 +226,15 @@ fn create<'a>(
     };
     guard.owner = Some(Owner::create(&dir)?);
     let rootfs = dir.join("rootfs");
-    snapshot::mount_overlay(&lower, &dir.join("upper"), &dir.join("work"), &rootfs)?;
+    match &root_from {
+        RootFrom::Snapshot(lower) => {
+            snapshot::mount_overlay(lower, &dir.join("upper"), &dir.join("work"), &rootfs)?
+        }
+        RootFrom::Copy(m) => {
+            let _shared = store.lock_shared()?;
+            super::rootless::populate(store, image, &rootfs, m)?;
+        }
+    }
     crate::crash_point::reach("run-rootfs-mounted");
     let mut cfg = cfg.clone();
     let volume_names = attach_volumes(
@@ -222,7 +247,10 @@ fn create<'a>(
     )?;
     let net = super::network::prepare(containers, &cfg, &image.config_raw, &id)?;
     crate::crash_point::reach("run-volumes-made");
-    let state = lifecycle::state_root(containers);
+    let state = opts
+        .state_root
+        .clone()
+        .unwrap_or_else(|| lifecycle::state_root(containers));
     std::fs::create_dir_all(&state).map_err(io_err(&state))?;
     let mut rec = Record {
         id: id.clone(),
@@ -247,6 +275,8 @@ fn create<'a>(
         net,
         healthcheck: opts.healthcheck.clone(),
         init: cfg.init.is_some(),
+        runtime_root: opts.state_root.clone(),
+        vfs: mapping.is_some(),
     };
     // Saved before the network is attached: a crash from here on leaves a record whose
     // attachment `rm` can undo.
@@ -263,7 +293,10 @@ fn create<'a>(
     }
     cfg.joined = super::network::joined(containers, &rec)?;
     let cfg = &cfg;
-    let spec = config::build(image, &rootfs, &id, cfg)?;
+    let mut spec = config::build(image, &rootfs, &id, cfg)?;
+    if let Some(m) = &mapping {
+        super::rootless::apply(&mut spec, m, &cfg.isolation.devices);
+    }
     // The working directory is made if the image lacks it, as docker does.
     if let Some(cwd) = spec["process"]["cwd"].as_str() {
         make_dir_in(&rootfs, cwd)?;

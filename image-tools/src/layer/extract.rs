@@ -69,6 +69,7 @@ fn copy_keeping_holes(from: &mut impl Read, to: &mut File) -> io::Result<u64> {
 }
 
 /// Metadata an entry carries, with PAX records taking precedence over the ustar header.
+#[derive(Clone)]
 struct Meta {
     uid: u32,
     gid: u32,
@@ -83,6 +84,10 @@ pub fn apply<R: Read>(root: &Root, reader: R) -> Result<ApplyStats, LayerError> 
     let mut stats = ApplyStats::default();
     let mut unpacked: HashSet<InPath> = HashSet::new();
     let mut dir_times: Vec<(InPath, TimeSpec, TimeSpec)> = Vec::new();
+    // An unprivileged caller has no CAP_DAC_OVERRIDE: a directory whose mode keeps its
+    // owner out (0555 /proc) gets that mode only after its children are in.
+    let mut dir_modes: Vec<(InPath, u32)> = Vec::new();
+    let privileged = may_chown();
     let entries = archive.entries().map_err(LayerError::tar)?;
     for entry in entries {
         let mut entry = entry.map_err(LayerError::tar)?;
@@ -173,7 +178,12 @@ pub fn apply<R: Read>(root: &Root, reader: R) -> Result<ApplyStats, LayerError> 
                     Mode::empty(),
                 )
                 .map_err(|e| LayerError::errno(&label, "open directory", e))?;
-                set_owner_mode_fd(fd.as_fd(), &meta)
+                let mut dir_meta = meta.clone();
+                if !privileged && meta.mode & 0o700 != 0o700 {
+                    dir_meta.mode |= 0o700;
+                    dir_modes.push((path.clone(), meta.mode));
+                }
+                set_owner_mode_fd(fd.as_fd(), &dir_meta)
                     .map_err(|e| LayerError::errno(&label, "set owner/mode of", e))?;
                 set_xattrs(dir, &name, &meta, &label)?;
                 dir_times.push((path.clone(), meta.atime, meta.mtime));
@@ -260,14 +270,26 @@ pub fn apply<R: Read>(root: &Root, reader: R) -> Result<ApplyStats, LayerError> 
                 };
                 let major = entry.header().device_major().ok().flatten().unwrap_or(0);
                 let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
-                mknodat(
+                match mknodat(
                     dir,
                     name.as_str(),
                     sflag,
                     Mode::from_bits_truncate(0o600),
                     libc::makedev(major, minor),
-                )
-                .map_err(|e| LayerError::errno(&label, "mknod", e))?;
+                ) {
+                    Ok(()) => {}
+                    // Without root on the host (rootless, or in a user namespace) device
+                    // nodes cannot be made: skipped, as podman does; the runtime binds
+                    // the devices a container gets.
+                    Err(Errno::EPERM) if sflag != SFlag::S_IFIFO => {
+                        tracing::warn!(
+                            entry = label.as_str(),
+                            "device node skipped: mknod needs root on the host"
+                        );
+                        continue;
+                    }
+                    Err(e) => return Err(LayerError::errno(&label, "mknod", e)),
+                }
                 finish_node(dir, &name, &meta, &label, true)?;
             }
             other => {
@@ -278,6 +300,11 @@ pub fn apply<R: Read>(root: &Root, reader: R) -> Result<ApplyStats, LayerError> 
             }
         }
         unpacked.insert(path);
+    }
+    for (path, mode) in dir_modes.iter().rev() {
+        if let Ok(fd) = root.open_dir_rw(path) {
+            let _ = fchmod(fd.as_fd(), Mode::from_bits_truncate(*mode));
+        }
     }
     // Directory times last, deepest first: creating children changed them.
     for (path, atime, mtime) in dir_times.iter().rev() {
@@ -345,14 +372,16 @@ fn finish_node(
     label: &str,
     set_mode: bool,
 ) -> Result<(), LayerError> {
-    fchownat(
-        dir,
-        name,
-        Some(Uid::from_raw(meta.uid)),
-        Some(Gid::from_raw(meta.gid)),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .map_err(|e| LayerError::errno(label, "chown", e))?;
+    if may_chown() {
+        fchownat(
+            dir,
+            name,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| chown_err(label, meta, e))?;
+    }
     if set_mode {
         // The caller just created the node and it is not a symlink, so following is moot
         // (Linux has no fchmodat that refuses to follow).
@@ -375,13 +404,35 @@ fn finish_node(
     .map_err(|e| LayerError::errno(label, "set times of", e))
 }
 
+/// Whether entries can get their owners: root can (in its user namespace, the ids that
+/// namespace maps); an unprivileged caller cannot, and what it unpacks is simply its own,
+/// as podman's rootless unpacking with only the caller's id mapped.
+fn may_chown() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// EINVAL from chown in a user namespace: the id is not mapped there.
+fn chown_err(label: &str, meta: &Meta, e: Errno) -> LayerError {
+    let op = if e == Errno::EINVAL {
+        format!(
+            "chown to {}:{} (an id this user namespace does not map: too few ids in /etc/subuid or /etc/subgid?)",
+            meta.uid, meta.gid
+        )
+    } else {
+        "chown".to_string()
+    };
+    LayerError::errno(label, &op, e)
+}
+
 /// Owner first: chown clears set-id bits, so the mode goes on after it.
 fn set_owner_mode_fd(fd: BorrowedFd<'_>, meta: &Meta) -> Result<(), Errno> {
-    fchown(
-        fd,
-        Some(Uid::from_raw(meta.uid)),
-        Some(Gid::from_raw(meta.gid)),
-    )?;
+    if may_chown() {
+        fchown(
+            fd,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        )?;
+    }
     fchmod(fd, Mode::from_bits_truncate(meta.mode))
 }
 
