@@ -413,7 +413,9 @@ fn tty_bundle(env: &Env) -> PathBuf {
 fn receive_master(l: &std::os::unix::net::UnixListener) -> (String, std::os::fd::OwnedFd) {
     use std::os::fd::{AsRawFd, FromRawFd};
     l.set_nonblocking(true).unwrap();
-    let (conn, _) = l.accept().expect("the runtime connected to the console socket");
+    let (conn, _) = l
+        .accept()
+        .expect("the runtime connected to the console socket");
     conn.set_nonblocking(false).unwrap();
     let mut buf = [0u8; 256];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
@@ -465,7 +467,10 @@ fn read_until(master: &std::os::fd::OwnedFd, want: &str) -> String {
             Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
         }
     }
-    assert!(seen.contains(want), "no {want:?} on the terminal; saw {seen:?}");
+    assert!(
+        seen.contains(want),
+        "no {want:?} on the terminal; saw {seen:?}"
+    );
     seen
 }
 
@@ -510,7 +515,10 @@ fn checkpoint_marks_the_terminal_external() {
     let meta = std::fs::metadata(format!("/proc/{pid}/fd/0")).unwrap();
     use std::os::unix::fs::MetadataExt;
     let key = format!("tty[{:x}:{:x}]", meta.rdev(), meta.dev());
-    assert!(has_pair(&a, "--external", &key), "{key} not external: {a:?}");
+    assert!(
+        has_pair(&a, "--external", &key),
+        "{key} not external: {a:?}"
+    );
     assert!(
         has_pair(&a, "--external", "mnt[/dev/console]:/dev/console"),
         "{a:?}"
@@ -634,7 +642,10 @@ fn foreground_restore_relays_the_new_terminal() {
         "stdout: {:?}",
         text(&o.stdout)
     );
-    assert!(!env.root().join(&cid).exists(), "the exited container is left");
+    assert!(
+        !env.root().join(&cid).exists(),
+        "the exited container is left"
+    );
 }
 
 #[test]
@@ -685,15 +696,26 @@ fn terminal_restore_refuses_bad_input_and_leaves_nothing() {
     for (extra, want) in cases {
         let o = restore(&extra);
         assert!(!o.status.success(), "{extra:?} succeeded");
-        assert!(text(&o.stderr).contains(&want), "{extra:?}: {}", text(&o.stderr));
-        assert!(!env.root().join(&cid).exists(), "{extra:?}: state left behind");
+        assert!(
+            text(&o.stderr).contains(&want),
+            "{extra:?}: {}",
+            text(&o.stderr)
+        );
+        assert!(
+            !env.root().join(&cid).exists(),
+            "{extra:?}: state left behind"
+        );
         assert!(criu_args(&env).is_empty(), "{extra:?}: CRIU ran");
     }
     // A checkpoint without the terminal record, for a config with a terminal.
     std::fs::remove_file(img.join("tty.info")).unwrap();
     let o = restore(&["-d", "--console-socket", live.to_str().unwrap()]);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("tty.info missing"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("tty.info missing"),
+        "{}",
+        text(&o.stderr)
+    );
     // A terminal record for a config without one.
     std::fs::write(img.join("tty.info"), "tty[8800:1a]\n").unwrap();
     let path = b.join("config.json");

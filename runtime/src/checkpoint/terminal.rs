@@ -117,7 +117,10 @@ pub struct Replacement {
 
 impl Replacement {
     /// A new pty sized as the config says, to stand in for the recorded one.
-    pub fn new(spec: &oci_spec::runtime::Spec, recorded: Recorded) -> Result<Self, CheckpointError> {
+    pub fn new(
+        spec: &oci_spec::runtime::Spec,
+        recorded: Recorded,
+    ) -> Result<Self, CheckpointError> {
         let size = spec
             .process()
             .as_ref()
