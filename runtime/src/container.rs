@@ -241,7 +241,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
     };
     let exe = exe::protected_self_exe(&root).map_err(|e| other(e.to_string()))?;
 
-    let cg = cgroup::Cgroup::new(&spec, &opts.id, opts.systemd_cgroup)?;
+    let cg = cgroup::Cgroup::new(&spec, &opts.id, opts.systemd_cgroup, opts.rootless)?;
     let (stage1, mut chan) = spawn::spawn_init(&exe).map_err(|e| other(e.to_string()))?;
     drop(exe);
     cleanup.pids.push(stage1);
@@ -253,6 +253,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
             // runc's rootless mode: with no cgroup delegated to the caller the container
             // stays in the caller's own, which is fine as long as it asks for no limit.
             if let Some(controller) = cg.limited_controller() {
+                tracing::debug!("rootless: {e}");
                 return Err(cgroup::CgroupError::cannot_set(&controller).into());
             }
             tracing::warn!("rootless: {e}; the container runs in the caller's cgroup");

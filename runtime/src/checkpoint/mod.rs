@@ -381,7 +381,8 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Checkpoint
     )
     .map_err(|e| CheckpointError::Invalid(format!("binding {} for CRIU: {e}", rootfs.display())))?;
     undo.criu_root = Some(criu_root.clone());
-    let cg = cgroup::Cgroup::new(&spec, id, o.systemd_cgroup).map_err(ContainerError::from)?;
+    let cg =
+        cgroup::Cgroup::new(&spec, id, o.systemd_cgroup, false).map_err(ContainerError::from)?;
     let cg = undo.cgroup.insert(cg);
     let pid_path = dir.path.join("restore.pid");
     let mut args = criu::base_args("restore", &o.common, "restore.log");
