@@ -733,3 +733,34 @@ fn terminal_restore_refuses_bad_input_and_leaves_nothing() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains("criu-root"), "criu-root still mounted");
 }
+
+#[test]
+fn features_report_checkpoint_as_criu_check_does() {
+    if !is_sangja() {
+        return; // the annotation checked is sangja's
+    }
+    let env = Env::new("features");
+    let enabled = |global: &[&str]| {
+        let o = env.rt_global(global, &["features"]);
+        assert!(o.status.success(), "features: {}", text(&o.stderr));
+        let f: Value = serde_json::from_slice(&o.stdout).unwrap();
+        f["annotations"]["org.sangja.checkpoint.enabled"].clone()
+    };
+    // The CRIU features would run: here apt's, whose `criu check` fails on this kernel.
+    let real = std::process::Command::new("criu")
+        .arg("check")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert_eq!(enabled(&[]), json!(real.to_string()));
+    let passing = fake_criu(&env, "exit 0");
+    assert_eq!(
+        enabled(&["--criu", passing.to_str().unwrap()]),
+        json!("true")
+    );
+    let failing = fake_criu(&env, "exit 1");
+    assert_eq!(
+        enabled(&["--criu", failing.to_str().unwrap()]),
+        json!("false")
+    );
+    assert_eq!(enabled(&["--criu", "/nonexistent/criu"]), json!("false"));
+}
