@@ -1005,9 +1005,20 @@ impl Drop for CriuStandIn {
 /// check` fails on its vDSO, so no memory image is ever really restored here).
 fn restore_from_checkpoint(x: &Ctx) -> Result<()> {
     let standin = CriuStandIn::new(x)?;
-    let shim = standin.shim.to_string_lossy().into_owned();
     let id = x.id("");
     let ckpt = format!("sangja.test/{id}-checkpoint:1");
+    let res = restore_flow(x, &standin, &id, &ckpt);
+    if res.is_err() {
+        // The shim runs sangja through the stand-in's directory: clean up before it goes.
+        x.c.force_remove(&id);
+        let _ = x.c.ctr(&["image", "rm", &ckpt]);
+    }
+    res
+}
+
+fn restore_flow(x: &Ctx, standin: &CriuStandIn, id: &str, ckpt: &str) -> Result<()> {
+    let shim = standin.shim.to_string_lossy().into_owned();
+    let (id, ckpt) = (id.to_string(), ckpt.to_string());
     cmd::ok(
         &mut x
             .c
