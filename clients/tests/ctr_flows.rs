@@ -115,6 +115,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
             criu_missing(),
         ));
         table.push(("update_rpc", update_rpc, None));
+        table.push(("restore_from_checkpoint", restore_from_checkpoint, None));
     }
     crate::client_flows("containerd", shared, runtimes, rt, &tools, table, run_flow)
 }
@@ -905,8 +906,6 @@ fn events_flow(x: &Ctx, lines: &std::sync::Mutex<Vec<String>>) -> Result<()> {
     Ok(())
 }
 
-/// `ctr task checkpoint` gets the shim's clear refusal (sangja has no
-/// checkpoint/restore yet), and the task runs on.
 /// Why the checkpoint flow cannot run: no CRIU installed (apt criu).
 fn criu_missing() -> Option<String> {
     (!crate::have("criu")).then(|| "criu not installed (apt criu)".to_string())
@@ -931,6 +930,157 @@ fn checkpoint_through_criu(x: &Ctx) -> Result<()> {
     x.c.wait_status(&id, "RUNNING")?;
     x.c.ctr_ok(&["task", "exec", "--exec-id", "after-ckpt", &id, "true"])?;
     x.stop_and_delete(&id)
+}
+
+/// A shim beside a `sangja` that runs the real one with `--criu` naming a recording
+/// stand-in for CRIU: its dump succeeds, its restore starts `sleep 1000` (in the cgroup
+/// sangja put it in) and writes CRIU's --pidfile, so a restored task really runs. Each
+/// call's arguments are appended to `criu.args`, one per line, after a `--call` line.
+struct CriuStandIn {
+    dir: std::path::PathBuf,
+    shim: std::path::PathBuf,
+}
+
+impl CriuStandIn {
+    fn new(x: &Ctx) -> Result<CriuStandIn> {
+        use std::os::unix::fs::PermissionsExt;
+        let shim = x.rt.shim.as_ref().context("a shim runtime")?;
+        let dir = std::env::temp_dir().join(format!("{}-criu-{}", x.base, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let criu = dir.join("criu");
+        let log = dir.join("criu.args");
+        std::fs::write(
+            &criu,
+            format!(
+                "#!/bin/sh\nprintf -- '--call\\n' >> '{log}'\nprintf '%s\\n' \"$@\" >> '{log}'\n\
+                 [ \"$1\" = restore ] || exit 0\n\
+                 pidfile=$(printf '%s\\n' \"$@\" | sed -n '/^--pidfile$/{{n;p}}')\n\
+                 setsid sleep 1000 </dev/null >/dev/null 2>&1 &\n\
+                 echo $! > \"$pidfile\"\n",
+                log = log.display()
+            ),
+        )?;
+        let sangja = dir.join("sangja");
+        std::fs::write(
+            &sangja,
+            format!(
+                "#!/bin/sh\nexec '{}' --criu '{}' \"$@\"\n",
+                x.rt.path.display(),
+                criu.display()
+            ),
+        )?;
+        for f in [&criu, &sangja] {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755))?;
+        }
+        let link = dir.join(sangja_clients::runtimes::SHIM_NAME);
+        std::os::unix::fs::symlink(shim, &link)?;
+        Ok(CriuStandIn { dir, shim: link })
+    }
+
+    /// The arguments of each CRIU call so far.
+    fn calls(&self) -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(self.dir.join("criu.args")).unwrap_or_default();
+        let mut calls: Vec<Vec<String>> = Vec::new();
+        for l in text.lines() {
+            if l == "--call" {
+                calls.push(Vec::new());
+            } else if let Some(c) = calls.last_mut() {
+                c.push(l.to_string());
+            }
+        }
+        calls
+    }
+}
+
+impl Drop for CriuStandIn {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `ctr container checkpoint --task`, then `ctr container restore --live`: the shim
+/// keeps the checkpoint at Create and runs `sangja restore --detach` at Start, CRIU
+/// being a recording stand-in (the real CRIU 3.17 cannot run on this kernel: `criu
+/// check` fails on its vDSO, so no memory image is ever really restored here).
+fn restore_from_checkpoint(x: &Ctx) -> Result<()> {
+    let standin = CriuStandIn::new(x)?;
+    let id = x.id("");
+    let ckpt = format!("sangja.test/{id}-checkpoint:1");
+    let res = restore_flow(x, &standin, &id, &ckpt);
+    if res.is_err() {
+        // The shim runs sangja through the stand-in's directory: clean up before it goes.
+        x.c.force_remove(&id);
+        let _ = x.c.ctr(&["image", "rm", &ckpt]);
+    }
+    res
+}
+
+fn restore_flow(x: &Ctx, standin: &CriuStandIn, id: &str, ckpt: &str) -> Result<()> {
+    let shim = standin.shim.to_string_lossy().into_owned();
+    let (id, ckpt) = (id.to_string(), ckpt.to_string());
+    cmd::ok(
+        &mut x
+            .c
+            .ctr_cmd(&["run", "-d", "--runtime", &shim, IMAGE, &id, "sleep", "1000"]),
+    )?;
+    let first = x.c.wait_status(&id, "RUNNING")?;
+    x.c.ctr_ok(&["container", "checkpoint", "--task", &id, &ckpt])?;
+    let calls = standin.calls();
+    ensure!(
+        calls.len() == 1 && calls[0].first().map(String::as_str) == Some("dump"),
+        "one criu dump expected: {calls:?}"
+    );
+    ensure!(
+        calls[0]
+            .windows(2)
+            .any(|w| w[0] == "--tree" && w[1] == first.to_string()),
+        "the dump is not of the task's init {first}: {:?}",
+        calls[0]
+    );
+    x.c.wait_status(&id, "RUNNING")?;
+    x.stop_and_delete(&id)?;
+
+    // Without a terminal, ctr returns once the restored task has started.
+    x.c.ctr_ok(&["container", "restore", "--live", &id, &ckpt])?;
+    let pid = x.c.wait_status(&id, "RUNNING")?;
+    let calls = standin.calls();
+    let r = calls
+        .iter()
+        .find(|c| c.first().map(String::as_str) == Some("restore"))
+        .with_context(|| format!("no criu restore: {calls:?}"))?;
+    for f in ["--restore-detached", "--restore-sibling"] {
+        ensure!(r.iter().any(|a| a == f), "{f} missing: {r:?}");
+    }
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))?;
+    ensure!(
+        cmdline
+            .split('\0')
+            .collect::<Vec<_>>()
+            .starts_with(&["sleep", "1000"]),
+        "task pid {pid} is not what CRIU restored: {cmdline:?}"
+    );
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+    ensure!(
+        cg.contains(&format!("/{}/{id}", x.c.namespace)),
+        "the restored process is outside the task's cgroup: {cg}"
+    );
+    // sangja's own record of the restored container is the task.
+    let st = Command::new(&x.rt.path)
+        .arg("--root")
+        .arg(x.rt.shim_root(&x.c.namespace))
+        .args(["state", &id])
+        .output()?;
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout)
+        .with_context(|| String::from_utf8_lossy(&st.stderr).into_owned())?;
+    ensure!(
+        st["status"] == "running" && st["pid"] == pid,
+        "sangja state {st} for task pid {pid}"
+    );
+    x.c.ctr_ok(&["task", "exec", "--exec-id", "after-restore", &id, "true"])?;
+    x.stop_and_delete(&id)?;
+    x.c.ctr_ok(&["image", "rm", &ckpt])?;
+    Ok(())
 }
 
 /// The shim's Update RPC, sent over the task socket containerd itself uses (ctr 1.6

@@ -23,17 +23,9 @@ fn msg_err(msg: String) -> CgroupError {
 }
 
 fn err(e: sangja_cgroups::Error) -> CgroupError {
-    use sangja_cgroups::Error as E;
-    let permission = match &e {
-        E::Create { source, .. } | E::Join { source, .. } | E::Write { source, .. } => matches!(
-            source.raw_os_error(),
-            Some(libc::EACCES | libc::EPERM | libc::EROFS)
-        ),
-        _ => false,
-    };
     CgroupError {
+        permission: e.is_permission(),
         msg: e.to_string(),
-        permission,
     }
 }
 
@@ -53,11 +45,19 @@ impl CgroupError {
 pub struct Cgroup {
     manager: Box<dyn Manager>,
     resources: Option<oci_spec::runtime::LinuxResources>,
+    /// runc's rootless mode: device rules are tried but their failure is ignored (an
+    /// unprivileged caller may not write them even in a cgroup delegated to it).
+    rootless: bool,
 }
 
 impl Cgroup {
     /// The cgroup a new container will live in, with the limits and device rules runc applies.
-    pub fn new(spec: &Spec, id: &str, systemd: bool) -> Result<Cgroup, CgroupError> {
+    pub fn new(
+        spec: &Spec,
+        id: &str,
+        systemd: bool,
+        rootless: bool,
+    ) -> Result<Cgroup, CgroupError> {
         let linux = spec.linux().as_ref();
         let path = linux
             .and_then(|l| l.cgroups_path().as_ref())
@@ -66,6 +66,7 @@ impl Cgroup {
             cgroups_path: path.as_deref(),
             container_id: id,
             systemd,
+            rootless,
         })
         .map_err(err)?;
         let mut resources = linux
@@ -75,14 +76,27 @@ impl Cgroup {
         Ok(Cgroup {
             manager,
             resources: Some(resources),
+            rootless,
         })
     }
 
     /// Creates the cgroup, moves `pid` in and applies the limits, before any user code runs.
     pub fn apply(&mut self, pid: i32) -> Result<(), CgroupError> {
         self.manager.apply(pid).map_err(err)?;
-        if let Some(r) = &self.resources {
-            self.manager.set(r).map_err(err)?;
+        let Some(r) = &self.resources else {
+            return Ok(());
+        };
+        if !self.rootless {
+            return self.manager.set(r).map_err(err);
+        }
+        let mut limits = r.clone();
+        let devices = limits.devices().clone();
+        limits.set_devices(None);
+        self.manager.set(&limits).map_err(err)?;
+        let mut rules = oci_spec::runtime::LinuxResources::default();
+        rules.set_devices(devices);
+        if let Err(e) = self.manager.set(&rules) {
+            tracing::debug!("rootless: device rules not applied: {e}");
         }
         Ok(())
     }
@@ -184,6 +198,7 @@ impl Cgroup {
             Ok(manager) => Some(Cgroup {
                 manager,
                 resources: None,
+                rootless: false,
             }),
             Err(e) => {
                 tracing::warn!("reading the saved cgroup state: {e}");

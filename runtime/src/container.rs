@@ -241,7 +241,7 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
     };
     let exe = exe::protected_self_exe(&root).map_err(|e| other(e.to_string()))?;
 
-    let cg = cgroup::Cgroup::new(&spec, &opts.id, opts.systemd_cgroup)?;
+    let cg = cgroup::Cgroup::new(&spec, &opts.id, opts.systemd_cgroup, opts.rootless)?;
     let (stage1, mut chan) = spawn::spawn_init(&exe).map_err(|e| other(e.to_string()))?;
     drop(exe);
     cleanup.pids.push(stage1);
@@ -408,6 +408,7 @@ fn join_cgroup(cg: &mut cgroup::Cgroup, pid: i32, rootless: bool) -> Result<bool
         Ok(()) => Ok(true),
         Err(e) if rootless && e.is_permission() => {
             if let Some(controller) = cg.limited_controller() {
+                tracing::debug!("rootless: {e}");
                 return Err(cgroup::CgroupError::cannot_set(&controller).into());
             }
             tracing::warn!("rootless: {e}; the container runs in the caller's cgroup");

@@ -63,41 +63,16 @@ pub fn setup_console(
     if console_fd.is_none() && !relay {
         return Err(TtyError::NoSocket);
     }
-    let master = nix::pty::posix_openpt(
-        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
-    )
-    .map_err(|e| err("opening /dev/ptmx", e))?;
-    nix::pty::grantpt(&master).map_err(|e| err("grantpt", e))?;
-    nix::pty::unlockpt(&master).map_err(|e| err("unlockpt", e))?;
-    let name = nix::pty::ptsname_r(&master).map_err(|e| err("ptsname", e))?;
-    if let Some(size) = process.console_size() {
-        set_size(
-            master.as_raw_fd(),
-            size.height() as u16,
-            size.width() as u16,
-        )
-        .map_err(|e| err("process.consoleSize", e))?;
-    }
-    // SAFETY: posix_openpt returned a descriptor we own; convert it for generic handling.
-    let master: OwnedFd =
-        unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) };
+    let size = process
+        .console_size()
+        .as_ref()
+        .map(|s| (s.height() as u16, s.width() as u16));
+    let pair = open_pair(size)?;
+    let (master, name) = (pair.master, pair.name);
     if bind_console {
         mount_console(&name)?;
     }
-    let cname = CString::new(name.clone()).map_err(|e| err("pty name", e))?;
-    // SAFETY: open of the slave path we were just given.
-    let slave = unsafe {
-        libc::open(
-            cname.as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if slave < 0 {
-        return Err(err(
-            &format!("opening {name}"),
-            std::io::Error::last_os_error(),
-        ));
-    }
+    let slave = std::os::fd::IntoRawFd::into_raw_fd(pair.slave);
     for target in 0..3 {
         // SAFETY: dup2 onto the stdio numbers.
         if unsafe { libc::dup2(slave, target) } < 0 {
@@ -124,6 +99,51 @@ pub fn setup_console(
     }
     Ok(Console {
         master: Some(master),
+    })
+}
+
+/// A new pty: the master, the slave (both close-on-exec) and the slave's path.
+pub struct Pair {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+    pub name: String,
+}
+
+/// Opens a pty pair from /dev/ptmx (the devpts of the caller's mount namespace), sized
+/// `rows, cols` when given; the slave does not become the caller's terminal.
+pub fn open_pair(size: Option<(u16, u16)>) -> Result<Pair, TtyError> {
+    let master = nix::pty::posix_openpt(
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
+    )
+    .map_err(|e| err("opening /dev/ptmx", e))?;
+    nix::pty::grantpt(&master).map_err(|e| err("grantpt", e))?;
+    nix::pty::unlockpt(&master).map_err(|e| err("unlockpt", e))?;
+    let name = nix::pty::ptsname_r(&master).map_err(|e| err("ptsname", e))?;
+    if let Some((rows, cols)) = size {
+        set_size(master.as_raw_fd(), rows, cols).map_err(|e| err("process.consoleSize", e))?;
+    }
+    // SAFETY: posix_openpt returned a descriptor we own; convert it for generic handling.
+    let master: OwnedFd =
+        unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) };
+    let cname = CString::new(name.clone()).map_err(|e| err("pty name", e))?;
+    // SAFETY: open of the slave path we were just given.
+    let slave = unsafe {
+        libc::open(
+            cname.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave < 0 {
+        return Err(err(
+            &format!("opening {name}"),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(Pair {
+        master,
+        // SAFETY: open just returned this descriptor; nothing else owns it.
+        slave: unsafe { OwnedFd::from_raw_fd(slave) },
+        name,
     })
 }
 

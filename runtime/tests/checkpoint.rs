@@ -397,3 +397,370 @@ fn failed_restore_leaves_nothing() {
     }
     assert!(!Path::new("/sys/fs/cgroup/unified").join(id("r2")).exists());
 }
+
+/// A bundle like `bundle`'s whose process has a terminal.
+fn tty_bundle(env: &Env) -> PathBuf {
+    let b = bundle(env);
+    let path = b.join("config.json");
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["process"]["terminal"] = true.into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    b
+}
+
+/// The message and descriptor the runtime sent to the console socket `l` (it connects
+/// and sends before it exits, so the connection is already queued).
+fn receive_master(l: &std::os::unix::net::UnixListener) -> (String, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    l.set_nonblocking(true).unwrap();
+    let (conn, _) = l
+        .accept()
+        .expect("the runtime connected to the console socket");
+    conn.set_nonblocking(false).unwrap();
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut master = None;
+    for c in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel installed this descriptor for us.
+            master = Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    let n = msg.bytes;
+    let name = String::from_utf8_lossy(&buf[..n]).into_owned();
+    (name, master.expect("a descriptor arrived"))
+}
+
+/// The pts number of a pty master.
+fn pts_number(master: &std::os::fd::OwnedFd) -> u32 {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int we own.
+    let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) };
+    assert_eq!(r, 0, "TIOCGPTN: {}", std::io::Error::last_os_error());
+    n
+}
+
+/// Reads the master until `want` shows (a pty reader waits for output; the poll bound
+/// only keeps a broken run from hanging the suite).
+fn read_until(master: &std::os::fd::OwnedFd, want: &str) -> String {
+    use std::os::fd::AsFd;
+    let mut seen = String::new();
+    while !seen.contains(want) {
+        let mut fds = [nix::poll::PollFd::new(
+            master.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(60_000u16)).unwrap();
+        assert!(ready > 0, "no {want:?} on the terminal; saw {seen:?}");
+        let mut buf = [0u8; 512];
+        match nix::unistd::read(master, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(
+        seen.contains(want),
+        "no {want:?} on the terminal; saw {seen:?}"
+    );
+    seen
+}
+
+#[test]
+fn checkpoint_marks_the_terminal_external() {
+    if !is_sangja() {
+        return; // the CRIU command line checked is sangja's (runc speaks RPC)
+    }
+    let env = Env::new("ttydump");
+    let b = tty_bundle(&env);
+    let sock = env.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let cid = id("t1");
+    let o = env.rt(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        b.to_str().unwrap(),
+        &cid,
+    ]);
+    assert!(o.status.success(), "create: {}", text(&o.stderr));
+    let (_, _master) = receive_master(&listener);
+    let o = env.rt(&["start", &cid]);
+    assert!(o.status.success(), "start: {}", text(&o.stderr));
+    let pid = state(&env, &cid)["pid"].as_i64().unwrap();
+    let criu = fake_criu(&env, "exit 0");
+    let img = env.dir.join("img");
+    let o = env.rt_global(
+        &["--criu", criu.to_str().unwrap()],
+        &[
+            "checkpoint",
+            "--leave-running",
+            "--image-path",
+            img.to_str().unwrap(),
+            &cid,
+        ],
+    );
+    assert!(o.status.success(), "checkpoint: {}", text(&o.stderr));
+    let a = criu_args(&env);
+    // CRIU's key of the init's slave: its device on the container's devpts, in hex.
+    let meta = std::fs::metadata(format!("/proc/{pid}/fd/0")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let key = format!("tty[{:x}:{:x}]", meta.rdev(), meta.dev());
+    assert!(
+        has_pair(&a, "--external", &key),
+        "{key} not external: {a:?}"
+    );
+    assert!(
+        has_pair(&a, "--external", "mnt[/dev/console]:/dev/console"),
+        "{a:?}"
+    );
+    let info = std::fs::read_to_string(img.join("tty.info")).unwrap();
+    assert_eq!(info.lines().next(), Some(key.as_str()), "{info}");
+    let d: Vec<String> =
+        serde_json::from_slice(&std::fs::read(img.join("descriptors.json")).unwrap()).unwrap();
+    assert!(d.iter().all(|x| x.starts_with("/dev/pts/")), "{d:?}");
+    assert!(alive(pid));
+}
+
+/// A checkpoint image directory with a terminal recorded under `key`.
+fn tty_checkpoint(env: &Env, key: &str) -> PathBuf {
+    let img = env.dir.join("img");
+    std::fs::create_dir_all(&img).unwrap();
+    std::fs::write(
+        img.join("descriptors.json"),
+        r#"["/dev/pts/0","/dev/pts/0","/dev/pts/0"]"#,
+    )
+    .unwrap();
+    std::fs::write(img.join("tty.info"), format!("{key}\nmnt[/dev/console]\n")).unwrap();
+    img
+}
+
+/// A stand-in restore: the process it "restores" runs `script` on the descriptor
+/// --inherit-fd names for the tty (as stdio, in a session of its own), and its pid goes
+/// where --pidfile says.
+fn fake_tty_restore(env: &Env, script: &str) -> PathBuf {
+    fake_criu(
+        env,
+        &format!(
+            "pidfile=$(printf '%s\\n' \"$@\" | sed -n '/^--pidfile$/{{n;p}}')\n\
+             fd=$(printf '%s\\n' \"$@\" | sed -n 's/^fd\\[\\([0-9]*\\)\\]:tty\\[.*$/\\1/p')\n\
+             [ -n \"$fd\" ] && [ -t \"$fd\" ] || {{ echo \"fd '$fd' is no terminal\" >&2; exit 9; }}\n\
+             setsid sh -c '{script}' <&\"$fd\" >&\"$fd\" 2>&\"$fd\" &\n\
+             echo $! > \"$pidfile\""
+        ),
+    )
+}
+
+#[test]
+fn restore_gives_a_new_terminal_to_the_console_socket() {
+    if !is_sangja() {
+        return; // the CRIU command line checked is sangja's (runc speaks RPC)
+    }
+    let env = Env::new("ttyrestore");
+    let b = tty_bundle(&env);
+    let img = tty_checkpoint(&env, "tty[8800:1a]");
+    let criu = fake_tty_restore(&env, "echo restored-on-the-new-tty; exec sleep 1000");
+    let sock = env.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let cid = id("t2");
+    let o = env.rt_global(
+        &["--criu", criu.to_str().unwrap()],
+        &[
+            "restore",
+            "-d",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--image-path",
+            img.to_str().unwrap(),
+            "--bundle",
+            b.to_str().unwrap(),
+            &cid,
+        ],
+    );
+    assert!(o.status.success(), "restore: {}", text(&o.stderr));
+    let a = criu_args(&env);
+    assert!(
+        a.windows(2).any(|w| w[0] == "--inherit-fd"
+            && w[1].starts_with("fd[")
+            && w[1].ends_with("]:tty[8800:1a]")),
+        "the tty is not inherited: {a:?}"
+    );
+    let (name, master) = receive_master(&listener);
+    assert_eq!(name, "orphan-pts-master", "runc's name for the master");
+    let n = pts_number(&master);
+    assert!(
+        has_pair(&a, "--external", &format!("mnt[/dev/console]:/dev/pts/{n}")),
+        "/dev/console not bound to the new slave: {a:?}"
+    );
+    read_until(&master, "restored-on-the-new-tty");
+    let st = state(&env, &cid);
+    assert_eq!(st["status"], "running", "{st}");
+    let pid = st["pid"].as_i64().unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap(),
+        PathBuf::from(format!("/dev/pts/{n}")),
+        "the restored process is not on the slave of the master sent"
+    );
+    let o = env.rt(&["delete", "--force", &cid]);
+    assert!(o.status.success(), "delete: {}", text(&o.stderr));
+    assert!(!alive(pid));
+}
+
+#[test]
+fn foreground_restore_relays_the_new_terminal() {
+    if !is_sangja() {
+        return; // the CRIU command line checked is sangja's (runc speaks RPC)
+    }
+    let env = Env::new("ttyfg");
+    let b = tty_bundle(&env);
+    let img = tty_checkpoint(&env, "tty[8800:1a]");
+    let criu = fake_tty_restore(&env, "echo relayed-from-the-tty; exit 7");
+    let cid = id("t3");
+    let o = env.rt_global(
+        &["--criu", criu.to_str().unwrap()],
+        &[
+            "restore",
+            "--image-path",
+            img.to_str().unwrap(),
+            "--bundle",
+            b.to_str().unwrap(),
+            &cid,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(7), "restore: {}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("relayed-from-the-tty"),
+        "stdout: {:?}",
+        text(&o.stdout)
+    );
+    assert!(
+        !env.root().join(&cid).exists(),
+        "the exited container is left"
+    );
+}
+
+#[test]
+fn terminal_restore_refuses_bad_input_and_leaves_nothing() {
+    if !is_sangja() {
+        return; // the CRIU command line checked is sangja's (runc speaks RPC)
+    }
+    let env = Env::new("ttybad");
+    let b = tty_bundle(&env);
+    let img = tty_checkpoint(&env, "tty[8800:1a]");
+    let criu = fake_tty_restore(&env, "exec sleep 1000");
+    let cid = id("t4");
+    let restore = |extra: &[&str]| {
+        let mut a = vec!["restore"];
+        a.extend_from_slice(extra);
+        a.extend([
+            "--image-path",
+            img.to_str().unwrap(),
+            "--bundle",
+            b.to_str().unwrap(),
+            cid.as_str(),
+        ]);
+        env.rt_global(&["--criu", criu.to_str().unwrap()], &a)
+    };
+    let plain = env.dir.join("plain-file");
+    std::fs::write(&plain, "").unwrap();
+    let missing = env.dir.join("no-such.sock");
+    let live = env.dir.join("console.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&live).unwrap();
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["-d"],
+            "cannot allocate tty if sangja will detach without setting console socket".into(),
+        ),
+        (
+            vec!["-d", "--console-socket", missing.to_str().unwrap()],
+            format!("--console-socket {}", missing.display()),
+        ),
+        (
+            vec!["-d", "--console-socket", plain.to_str().unwrap()],
+            "not a unix socket".into(),
+        ),
+        (
+            vec!["--console-socket", live.to_str().unwrap()],
+            "cannot use console socket if sangja will not detach or allocate tty".into(),
+        ),
+    ];
+    for (extra, want) in cases {
+        let o = restore(&extra);
+        assert!(!o.status.success(), "{extra:?} succeeded");
+        assert!(
+            text(&o.stderr).contains(&want),
+            "{extra:?}: {}",
+            text(&o.stderr)
+        );
+        assert!(
+            !env.root().join(&cid).exists(),
+            "{extra:?}: state left behind"
+        );
+        assert!(criu_args(&env).is_empty(), "{extra:?}: CRIU ran");
+    }
+    // A checkpoint without the terminal record, for a config with a terminal.
+    std::fs::remove_file(img.join("tty.info")).unwrap();
+    let o = restore(&["-d", "--console-socket", live.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("tty.info missing"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A terminal record for a config without one.
+    std::fs::write(img.join("tty.info"), "tty[8800:1a]\n").unwrap();
+    let path = b.join("config.json");
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["process"]["terminal"] = false.into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    let o = restore(&["-d"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("process.terminal is not set"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!env.root().join(&cid).exists(), "state left behind");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("criu-root"), "criu-root still mounted");
+}
+
+#[test]
+fn features_report_checkpoint_as_criu_check_does() {
+    if !is_sangja() {
+        return; // the annotation checked is sangja's
+    }
+    let env = Env::new("features");
+    let enabled = |global: &[&str]| {
+        let o = env.rt_global(global, &["features"]);
+        assert!(o.status.success(), "features: {}", text(&o.stderr));
+        let f: Value = serde_json::from_slice(&o.stdout).unwrap();
+        f["annotations"]["org.sangja.checkpoint.enabled"].clone()
+    };
+    // The CRIU features would run: here apt's, whose `criu check` fails on this kernel.
+    let real = std::process::Command::new("criu")
+        .arg("check")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert_eq!(enabled(&[]), json!(real.to_string()));
+    let passing = fake_criu(&env, "exit 0");
+    assert_eq!(
+        enabled(&["--criu", passing.to_str().unwrap()]),
+        json!("true")
+    );
+    let failing = fake_criu(&env, "exit 1");
+    assert_eq!(
+        enabled(&["--criu", failing.to_str().unwrap()]),
+        json!("false")
+    );
+    assert_eq!(enabled(&["--criu", "/nonexistent/criu"]), json!("false"));
+}

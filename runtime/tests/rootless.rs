@@ -388,6 +388,140 @@ fn limits_refused(h: &Host, rt: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// The mount points of the cgroup v1 hierarchies (fstype `cgroup`).
+fn v1_hierarchies() -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let mount = pre.split(' ').nth(4)?;
+            (post.split(' ').next() == Some("cgroup")).then(|| PathBuf::from(mount))
+        })
+        .collect()
+}
+
+/// Why the delegated-cgroup trial cannot run here, if it cannot.
+fn no_v1_limits() -> Option<&'static str> {
+    let v1 = v1_hierarchies();
+    let has = |c: &str| v1.iter().any(|m| m.file_name().is_some_and(|n| n == c));
+    (!has("memory") || !has("pids")).then_some(
+        "no cgroup v1 memory and pids hierarchies here (a cgroup2 host with controllers \
+         needs a v2 delegation test instead)",
+    )
+}
+
+/// A cgroup subtree an admin hands to the test user: `/<name>` in every v1 hierarchy
+/// (runc joins them all when cgroupsPath is set), the directory and its files chowned to
+/// the user. Removed when dropped, children first, whatever the trial did.
+struct Delegated {
+    dirs: Vec<PathBuf>,
+}
+
+impl Delegated {
+    fn new(h: &Host, name: &str) -> Result<Delegated, Failed> {
+        let mut d = Delegated { dirs: Vec::new() };
+        for m in v1_hierarchies() {
+            let dir = m.join(name);
+            std::fs::create_dir(&dir)?;
+            d.dirs.push(dir.clone());
+            run_root(
+                Command::new("chown")
+                    .arg("-R")
+                    .arg(format!("{}:{}", h.uid, h.gid))
+                    .arg(&dir),
+            )?;
+        }
+        Ok(d)
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        for dir in &self.dirs {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// With a cgroup subtree delegated to the user, a rootless container whose cgroupsPath
+/// is inside it gets its memory and pids limits: written on the host, and enforced
+/// (forks past the pids limit fail and are counted in pids.events).
+fn delegated_cgroup_limits(h: &Host, rt: &Path) -> Result<(), Failed> {
+    let name = format!("sjdeleg-{}-{}", short(rt), std::process::id());
+    let _delegated = Delegated::new(h, &name)?;
+    let inner = format!("/{name}/ctr");
+    let cg_path = inner.clone();
+    let b = h.bundle(rt, "deleg", move |c| {
+        c["linux"]["cgroupsPath"] = json!(cg_path);
+        c["linux"]["resources"] = json!({"pids": {"limit": 42}, "memory": {"limit": 67108864}});
+        c["process"]["args"] = json!(["sleep", "1000"]);
+    })?;
+    let id = id(rt, "deleg");
+    let bs = b.to_string_lossy().into_owned();
+    let result = (|| -> Result<(), Failed> {
+        ok(
+            &h.as_user(rt, &["run", "-d", "--bundle", &bs, &id], &b),
+            "run -d with cgroupsPath in the delegated subtree",
+        )?;
+        let st: Value = serde_json::from_slice(&h.as_user(rt, &["state", &id], &b).stdout)?;
+        let pid = st["pid"].as_i64().ok_or("no pid in state")?;
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+        for c in ["memory", "pids"] {
+            assert!(
+                cg.lines().any(|l| l.ends_with(&format!(":{c}:{inner}"))),
+                "not in {c}:{inner}: {cg}"
+            );
+        }
+        let host = |c: &str, f: &str| {
+            std::fs::read_to_string(
+                Path::new("/sys/fs/cgroup")
+                    .join(c)
+                    .join(&name)
+                    .join("ctr")
+                    .join(f),
+            )
+            .map(|s| s.trim().to_string())
+        };
+        assert_eq!(host("pids", "pids.max")?, "42");
+        assert_eq!(host("memory", "memory.limit_in_bytes")?, "67108864");
+        // 60 sleeps cannot all start under a limit of 42 tasks (they end soon, so the
+        // cgroup is not left full).
+        let _ = h.as_user(
+            rt,
+            &[
+                "exec",
+                &id,
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 60 ]; do sleep 2 & i=$((i+1)); done; wait",
+            ],
+            &b,
+        );
+        let events = host("pids", "pids.events")?;
+        let refused: u64 = events
+            .strip_prefix("max ")
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        assert!(refused > 0, "no fork refused by the pids limit: {events}");
+        let current: u64 = host("pids", "pids.current")?.parse()?;
+        assert!(current <= 42, "pids.current {current} over the limit");
+        Ok(())
+    })();
+    let _ = h.as_user(rt, &["delete", "--force", &id], &b);
+    result?;
+    for c in ["memory", "pids"] {
+        let d = Path::new("/sys/fs/cgroup").join(c).join(&name).join("ctr");
+        assert!(!d.exists(), "delete left {}", d.display());
+    }
+    Ok(())
+}
+
 type TrialFn = fn(&Host, &Path) -> Result<(), Failed>;
 
 fn main() {
@@ -399,6 +533,7 @@ fn main() {
         ("lifecycle", lifecycle),
         ("multi-map-newuidmap", multi_map),
         ("limits-refused", limits_refused),
+        ("delegated-cgroup-limits", delegated_cgroup_limits),
     ];
     let runtimes = [
         PathBuf::from(env!("CARGO_BIN_EXE_sangja")),
@@ -426,6 +561,8 @@ fn main() {
                 Some("runtime binary not installed")
             } else if *name == "multi-map-newuidmap" && !Path::new("/usr/bin/newuidmap").exists() {
                 Some("newuidmap missing (apt uidmap)")
+            } else if *name == "delegated-cgroup-limits" && no_v1_limits().is_some() {
+                no_v1_limits()
             } else {
                 None
             };

@@ -7,6 +7,7 @@ pub mod info;
 pub mod metrics;
 pub mod mounts;
 pub mod oom;
+pub mod restore;
 pub mod runtime;
 pub mod service;
 pub mod shim;
@@ -15,7 +16,3 @@ pub mod stdio;
 
 /// The runtime type containerd selects this shim by.
 pub const RUNTIME_TYPE: &str = "io.containerd.sangja.v2";
-
-/// Restoring a task from a checkpoint at Create is not wired to `sangja restore` yet.
-pub const CHECKPOINT_UNSUPPORTED: &str =
-    "restoring a task from a checkpoint is not supported by containerd-shim-sangja-v2 yet";

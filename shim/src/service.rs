@@ -165,10 +165,19 @@ impl Service {
     }
 
     async fn start_init(&self, id: &str) -> TtrpcResult<u32> {
-        let (rt, log, _) = self.container_ctx(id)?;
-        rt.call(&log, &args(&["start", id]), CallIo::default())
-            .await
-            .map_err(|e| runtime_failed("start", e))?;
+        let (rt, log, bundle) = self.container_ctx(id)?;
+        let restore = self
+            .lock()
+            .containers
+            .get(id)
+            .and_then(|c| c.restore.clone());
+        if let Some(r) = restore {
+            self.restore_init(id, &rt, &log, &bundle, &r).await?;
+        } else {
+            rt.call(&log, &args(&["start", id]), CallIo::default())
+                .await
+                .map_err(|e| runtime_failed("start", e))?;
+        }
         let pid = {
             let mut st = self.lock();
             let c = st
@@ -196,6 +205,39 @@ impl Service {
         )
         .await;
         Ok(pid)
+    }
+
+    /// `restore --detach` for a task created from a checkpoint, with the stdio the
+    /// task was created with (a terminal through a console socket, as for create).
+    async fn restore_init(
+        &self,
+        id: &str,
+        rt: &Runtime,
+        log: &Path,
+        bundle: &Path,
+        r: &crate::restore::Pending,
+    ) -> TtrpcResult<()> {
+        let paths = {
+            let st = self.lock();
+            let c = st
+                .containers
+                .get(id)
+                .ok_or_else(|| not_found(&format!("container {id}")))?;
+            c.init.paths.clone()
+        };
+        let pid_file = bundle.join("init.pid");
+        let a = r.args(bundle, &pid_file);
+        let live = self
+            .run_with_stdio(rt, log, a, id, &paths)
+            .await
+            .map_err(|e| runtime_failed("restore", e))?;
+        let pid = read_pid(&pid_file)?;
+        if let Some(c) = self.lock().containers.get_mut(id) {
+            c.restore = None;
+            c.init.live = Some(live);
+        }
+        self.register(id, "", pid).await;
+        Ok(())
     }
 
     async fn start_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<u32> {
@@ -450,11 +492,11 @@ impl Task for Service {
                 format!("container {id}: already exists"),
             ));
         }
-        if !req.checkpoint.is_empty() {
-            return Err(status(Code::UNIMPLEMENTED, crate::CHECKPOINT_UNSUPPORTED));
-        }
         let bundle = PathBuf::from(&req.bundle);
         let opts = runc_options(&req.options);
+        let restore =
+            crate::restore::Pending::from_request(&req.checkpoint, &req.parent_checkpoint, &opts)
+                .map_err(|e| status(Code::INVALID_ARGUMENT, e))?;
         let rt = Runtime::new(
             Some(opts.binary_name.as_str()),
             Some(opts.root.as_str()),
@@ -482,23 +524,31 @@ impl Task for Service {
         };
         let log = bundle.join("log.json");
         let pid_file = bundle.join("init.pid");
-        let mut a: Vec<OsString> = args(&["create", "--bundle"]);
-        a.push(bundle.clone().into());
-        a.push("--pid-file".into());
-        a.push(pid_file.clone().into());
-        let res = self.run_with_stdio(&rt, &log, a, &id, &paths).await;
-        let live = match res {
-            Ok(l) => l,
-            Err(e) => {
-                if let Some(r) = &rootfs {
-                    mounts::unmount_all(r);
-                }
-                return Err(runtime_failed("create", e));
-            }
-        };
-        let pid = read_pid(&pid_file)?;
         let mut init = Proc::new(&id, paths.clone());
-        init.live = Some(live);
+        // From a checkpoint, as the Go shim: nothing runs until Start restores it.
+        let pid = if restore.is_some() {
+            0
+        } else {
+            let mut a: Vec<OsString> = args(&["create", "--bundle"]);
+            a.push(bundle.clone().into());
+            a.push("--pid-file".into());
+            a.push(pid_file.clone().into());
+            if opts.no_pivot_root {
+                a.push("--no-pivot".into());
+            }
+            let res = self.run_with_stdio(&rt, &log, a, &id, &paths).await;
+            let live = match res {
+                Ok(l) => l,
+                Err(e) => {
+                    if let Some(r) = &rootfs {
+                        mounts::unmount_all(r);
+                    }
+                    return Err(runtime_failed("create", e));
+                }
+            };
+            init.live = Some(live);
+            read_pid(&pid_file)?
+        };
         self.lock().containers.insert(
             id.clone(),
             Container {
@@ -508,9 +558,12 @@ impl Task for Service {
                 runtime: rt,
                 init,
                 execs: Default::default(),
+                restore,
             },
         );
-        self.register(&id, "", pid).await;
+        if pid != 0 {
+            self.register(&id, "", pid).await;
+        }
         self.publish(
             topics::TASK_CREATE_EVENT_TOPIC,
             ev::TaskCreate {
@@ -525,7 +578,7 @@ impl Task for Service {
                     ..Default::default()
                 })
                 .into(),
-                checkpoint: String::new(),
+                checkpoint: req.checkpoint.clone(),
                 pid,
                 ..Default::default()
             },

@@ -55,6 +55,8 @@ pub struct Container {
     pub runtime: crate::runtime::Runtime,
     pub init: Proc,
     pub execs: HashMap<String, Proc>,
+    /// Set when the task was created from a checkpoint: Start restores it.
+    pub restore: Option<crate::restore::Pending>,
 }
 
 impl Container {

@@ -89,6 +89,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// The kernel refused for want of permission (an unprivileged caller).
+    pub fn is_permission(&self) -> bool {
+        match self {
+            Error::Create { source, .. }
+            | Error::Join { source, .. }
+            | Error::Write { source, .. } => {
+                matches!(
+                    source.raw_os_error(),
+                    Some(libc::EACCES | libc::EPERM | libc::EROFS)
+                )
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Error {
     pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Field {
             field: field.into(),

@@ -57,6 +57,9 @@ pub struct Spec<'a> {
     pub container_id: &'a str,
     /// `--systemd-cgroup`.
     pub systemd: bool,
+    /// An unprivileged caller (runc's rootless mode): on a hybrid host the cgroup2
+    /// hierarchy, which has no controllers, is left out when the caller may not join it.
+    pub rootless: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -119,7 +122,11 @@ pub fn new_manager_on(host: &Host, spec: &Spec) -> Result<Box<dyn Manager>, Erro
     let inner = path::inner_path(spec.cgroups_path, spec.container_id);
     match host.layout {
         Layout::Unified => Ok(Box::new(v2::V2Manager::new(host, &inner)?)),
-        Layout::Legacy | Layout::Hybrid => Ok(Box::new(v1::V1Manager::new(host, &inner)?)),
+        Layout::Legacy | Layout::Hybrid => {
+            let mut m = v1::V1Manager::new(host, &inner)?;
+            m.rootless = spec.rootless;
+            Ok(Box::new(m))
+        }
     }
 }
 

@@ -34,6 +34,7 @@ fn spec<'a>(path: Option<&'a str>, id: &'a str) -> Spec<'a> {
         cgroups_path: path,
         container_id: id,
         systemd: false,
+        rootless: false,
     }
 }
 

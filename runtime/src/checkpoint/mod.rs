@@ -2,7 +2,9 @@
 //! image directory (CRIU's images plus descriptors.json, the init's stdio).
 
 pub mod criu;
+pub mod terminal;
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::cgroup;
@@ -17,6 +19,8 @@ pub enum CheckpointError {
     State(#[from] state::StateError),
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Foreground(#[from] crate::foreground::ForegroundError),
     #[error("{0}")]
     Invalid(String),
     #[error("{what} {}: {source}", .path.display())]
@@ -80,13 +84,15 @@ fn prepare_dirs(c: &criu::Common) -> Result<(), CheckpointError> {
     Ok(())
 }
 
-/// Runs CRIU with `args`; a failure carries CRIU's own error lines. `gate` runs with
-/// CRIU's pid before CRIU executes (restore puts it into the container's cgroup there).
+/// Runs CRIU with `args`; a failure carries CRIU's own error lines. `inherit` are
+/// descriptors CRIU gets at their own numbers (--inherit-fd names them). `gate` runs
+/// with CRIU's pid before CRIU executes (restore puts it into the container's cgroup).
 fn run_criu(
     action: &'static str,
     c: &criu::Common,
     log: &str,
     args: &[String],
+    inherit: &[std::os::fd::RawFd],
     gate: Option<&mut dyn FnMut(i32) -> Result<(), CheckpointError>>,
 ) -> Result<(), CheckpointError> {
     use nix::sys::wait::{waitpid, WaitStatus};
@@ -124,6 +130,12 @@ fn run_criu(
             let mut b = [0u8; 1];
             // SAFETY: read into a local buffer from our own pipe end.
             unsafe { libc::read(rd.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+            for &fd in inherit {
+                // SAFETY: fcntl on a descriptor the parent keeps open for CRIU.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+            }
+            // A foreground restore blocks every signal for forwarding; CRIU gets none blocked.
+            let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
             let _ = nix::unistd::execv(&exe_c, &argv);
             // SAFETY: leaving the forked child after a failed exec.
             unsafe { libc::_exit(127) }
@@ -244,8 +256,11 @@ pub fn checkpoint(root: &Path, id: &str, o: &DumpOpts) -> Result<(), CheckpointE
         args.extend(criu::page_server_args(ps).map_err(CheckpointError::Invalid)?);
     }
     write_descriptors(&o.common.image_path, st.pid)?;
+    if !o.pre_dump {
+        args.extend(terminal::dump(&st.config, st.pid, &o.common.image_path)?);
+    }
     drop(dir);
-    run_criu(action, &o.common, log, &args, None)?;
+    run_criu(action, &o.common, log, &args, &[], None)?;
     if !o.leave_running && !o.pre_dump {
         container::delete(root, id, true)?;
     }
@@ -302,11 +317,6 @@ fn write_descriptors(images: &Path, pid: i32) -> Result<(), CheckpointError> {
 /// from the image directory. Returns the exit status to leave with: 0 with --detach,
 /// else the restored init's.
 pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, CheckpointError> {
-    if o.console_socket.is_some() {
-        return Err(CheckpointError::Invalid(
-            "restore --console-socket: restoring a container with a terminal is not supported by sangja yet".into(),
-        ));
-    }
     let bundle = std::path::absolute(&o.bundle).map_err(io("resolving", &o.bundle))?;
     let spec = crate::spec::load(&bundle)?;
     let root_path = spec
@@ -327,6 +337,30 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Checkpoint
             images.display()
         )));
     }
+    let tty = restored_terminal(&spec, o)?;
+    let console = match &o.console_socket {
+        Some(p) => {
+            let sock = container::connect_console(p)?;
+            // Only this process sends on it; CRIU must not inherit it.
+            // SAFETY: fcntl on the socket we just connected.
+            unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+            Some(sock)
+        }
+        None => None,
+    };
+    let replacement = tty
+        .map(|t| terminal::Replacement::new(&spec, t))
+        .transpose()?;
+    // As `run`: signals are held from now on, so none meant for the container is lost.
+    let fg = if o.detach {
+        if !o.no_subreaper {
+            // SAFETY: prctl with integer arguments only.
+            unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        }
+        None
+    } else {
+        Some(crate::foreground::Foreground::prepare(!o.no_subreaper)?)
+    };
     prepare_dirs(&o.common)?;
     let dir = ContainerDir::create(root, id)?;
     let mut undo = Undo {
@@ -347,12 +381,9 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Checkpoint
     )
     .map_err(|e| CheckpointError::Invalid(format!("binding {} for CRIU: {e}", rootfs.display())))?;
     undo.criu_root = Some(criu_root.clone());
-    let cg = cgroup::Cgroup::new(&spec, id, o.systemd_cgroup).map_err(ContainerError::from)?;
+    let cg =
+        cgroup::Cgroup::new(&spec, id, o.systemd_cgroup, false).map_err(ContainerError::from)?;
     let cg = undo.cgroup.insert(cg);
-    if !o.no_subreaper {
-        // SAFETY: prctl with integer arguments only.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    }
     let pid_path = dir.path.join("restore.pid");
     let mut args = criu::base_args("restore", &o.common, "restore.log");
     args.extend([
@@ -376,17 +407,45 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Checkpoint
             args.extend(["--inherit-fd".into(), format!("fd[{fd}]:{what}")]);
         }
     }
+    let mut inherit = Vec::new();
+    if let Some(r) = &replacement {
+        args.extend(r.restore_args());
+        inherit.push(r.pty.slave.as_raw_fd());
+    }
     // CRIU, and so the processes it restores, start in the container's cgroup.
     let mut place = |pid: i32| -> Result<(), CheckpointError> {
         cg.apply(pid).map_err(|e| ContainerError::from(e).into())
     };
-    run_criu("restore", &o.common, "restore.log", &args, Some(&mut place))?;
+    run_criu(
+        "restore",
+        &o.common,
+        "restore.log",
+        &args,
+        &inherit,
+        Some(&mut place),
+    )?;
     let pid: i32 = std::fs::read_to_string(&pid_path)
         .ok()
         .and_then(|t| t.trim().parse().ok())
         .ok_or_else(|| {
             CheckpointError::Invalid(format!("criu wrote no pid to {}", pid_path.display()))
         })?;
+    // The restored process holds the slave now; the master goes where runc sends it.
+    let master = match (replacement, &console) {
+        (Some(r), Some(sock)) => {
+            if let Err(e) = r.send(sock) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                return Err(e);
+            }
+            None
+        }
+        (Some(r), None) => Some(r.pty.master),
+        (None, _) => None,
+    };
+    drop(console);
     let cg = undo.cgroup.take().expect("set above");
     let st = State {
         id: id.to_string(),
@@ -407,26 +466,43 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32, Checkpoint
     }
     undo.dir = None;
     drop(undo);
-    if o.detach {
-        return Ok(0);
-    }
-    let code = wait_exit(pid);
+    let Some(fg) = fg else { return Ok(0) };
     drop(dir);
+    let code = fg.wait(nix::unistd::Pid::from_raw(pid), master)?;
     container::delete(root, id, true)?;
     Ok(code)
 }
 
-/// The exit status of the restored init, our child through --restore-sibling.
-fn wait_exit(pid: i32) -> i32 {
-    use nix::sys::wait::{waitpid, WaitStatus};
-    loop {
-        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Ok(WaitStatus::Exited(_, c)) => return c,
-            Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return 0,
-        }
+/// runc's checks of the terminal flags, and the terminal the checkpoint recorded when
+/// the config asks for one.
+fn restored_terminal(
+    spec: &oci_spec::runtime::Spec,
+    o: &RestoreOpts,
+) -> Result<Option<terminal::Recorded>, CheckpointError> {
+    let wanted = terminal::wanted(spec);
+    if wanted && o.detach && o.console_socket.is_none() {
+        return Err(CheckpointError::Invalid(
+            "cannot allocate tty if sangja will detach without setting console socket".into(),
+        ));
+    }
+    if (!o.detach || !wanted) && o.console_socket.is_some() {
+        return Err(CheckpointError::Invalid(
+            "cannot use console socket if sangja will not detach or allocate tty".into(),
+        ));
+    }
+    let images = &o.common.image_path;
+    match (wanted, terminal::recorded(images)?) {
+        (true, None) => Err(CheckpointError::Invalid(format!(
+            "--image-path {}: process.terminal is set but the checkpoint records no terminal ({} missing)",
+            images.display(),
+            terminal::TTY_INFO
+        ))),
+        (false, Some(_)) => Err(CheckpointError::Invalid(format!(
+            "--image-path {}: the checkpoint has a terminal ({}) but process.terminal is not set in config.json",
+            images.display(),
+            terminal::TTY_INFO
+        ))),
+        (_, r) => Ok(r),
     }
 }
 

@@ -40,6 +40,9 @@ pub struct V1Manager {
     mounts: BTreeMap<String, PathBuf>,
     /// Directories this manager made, parents before children.
     created: Vec<PathBuf>,
+    /// See [`crate::Spec::rootless`].
+    #[serde(default)]
+    pub(crate) rootless: bool,
 }
 
 impl V1Manager {
@@ -79,6 +82,7 @@ impl V1Manager {
             paths,
             mounts,
             created: Vec::new(),
+            rootless: false,
         })
     }
 
@@ -119,17 +123,44 @@ impl Manager for V1Manager {
             .into_iter()
             .map(|(k, p)| (k.to_string(), p.to_path_buf()))
             .collect();
+        // runc leaves the controller-less cgroup2 hierarchy of a hybrid host alone; a
+        // rootless caller, who may not move a process there from the root cgroup, goes
+        // without it (nothing is limited there).
+        let rootless = self.rootless;
+        let optional = |key: &str, e: &Error| key.is_empty() && rootless && e.is_permission();
+        let mut skipped = Vec::new();
         for (key, dir) in &dirs {
             let mount = self.mounts[key].clone();
-            common::mkdir_p(&mount, dir, &mut self.created)?;
+            match common::mkdir_p(&mount, dir, &mut self.created) {
+                Ok(()) => {}
+                Err(e) if optional(key, &e) => {
+                    tracing::debug!("rootless: leaving out the cgroup2 hierarchy: {e}");
+                    skipped.push(key.clone());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             if key == "cpuset" {
                 for level in common::levels(&mount, dir) {
                     cpuset::fill_from_parent(&level)?;
                 }
             }
         }
-        for (_, dir) in &dirs {
-            common::join(dir, pid)?;
+        for (key, dir) in &dirs {
+            if skipped.contains(key) {
+                continue;
+            }
+            match common::join(dir, pid) {
+                Ok(()) => {}
+                Err(e) if optional(key, &e) => {
+                    tracing::debug!("rootless: leaving out the cgroup2 hierarchy: {e}");
+                    skipped.push(key.clone());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for key in skipped {
+            self.paths.remove(&key);
         }
         Ok(())
     }

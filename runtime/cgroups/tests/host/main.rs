@@ -48,6 +48,7 @@ fn systemd_refused() {
         cgroups_path: p,
         container_id: "c1",
         systemd: true,
+        rootless: false,
     };
     let e = sangja_cgroups::new_manager(&spec(Some("system.slice:sangja:c1")))
         .err()

@@ -161,6 +161,7 @@ fn same_placement() {
         cgroups_path: Some(&rel),
         container_id: &id,
         systemd: false,
+        rootless: false,
     })
     .unwrap();
     let ours = m.paths();
@@ -195,6 +196,7 @@ fn same_devices_list() {
             cgroups_path: None,
             container_id: &id,
             systemd: false,
+            rootless: false,
         })
         .unwrap(),
     );

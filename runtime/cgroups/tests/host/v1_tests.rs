@@ -33,6 +33,7 @@ fn mgr(tag: &str, path: Option<&str>) -> Guard {
         cgroups_path: path,
         container_id: &id,
         systemd: false,
+        rootless: false,
     })
     .expect("new_manager");
     Guard::new(m)
