@@ -83,6 +83,23 @@ impl Cgroup {
     /// Creates the cgroup, moves `pid` in and applies the limits, before any user code runs.
     pub fn apply(&mut self, pid: i32) -> Result<(), CgroupError> {
         self.manager.apply(pid).map_err(err)?;
+        self.set_limits()
+    }
+
+    /// Creates the cgroup and applies the limits with no process in it yet; [`Cgroup::enter`]
+    /// then moves the container's in. `create` does this while stage 1 starts, so the
+    /// directories and limits cost nothing on the way to the container's first step.
+    pub fn prepare(&mut self) -> Result<(), CgroupError> {
+        self.manager.create().map_err(err)?;
+        self.set_limits()
+    }
+
+    /// Moves `pid` into the cgroup [`Cgroup::prepare`] made.
+    pub fn enter(&mut self, pid: i32) -> Result<(), CgroupError> {
+        self.manager.apply(pid).map_err(err)
+    }
+
+    fn set_limits(&self) -> Result<(), CgroupError> {
         let Some(r) = &self.resources else {
             return Ok(());
         };

@@ -270,6 +270,18 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
     drop(console);
     drop(log_fd);
     crate::crash::point("create:bootstrap-sent");
+    // Made and limited while stage 1 starts up and makes the namespaces, off the path
+    // to the container's first step; the init joins it once cloned (Msg::Child).
+    let cg = cleanup.cgroup.as_mut().expect("set before the bootstrap");
+    let prepared = cg.prepare();
+    if !rootless_tolerated(prepared, cg, opts.rootless)? {
+        if let Some(cg) = cleanup.cgroup.take() {
+            let _ = cg.destroy();
+        }
+    }
+    save_cgroup(&mut st, &cleanup.cgroup);
+    dir.save(&st)?;
+    crate::crash::point("create:cgroup-applied");
 
     let mut pty_master = None;
     let maps = (
@@ -302,19 +314,15 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
                 // processes outside it, as crun does, so the container's memory cgroup is
                 // charged with what the container does (its mounts, its pages), not with
                 // the runtime's setup (bench/README.md: 116 KiB of a network namespace).
-                let cg = cleanup.cgroup.as_mut().expect("set before the bootstrap");
-                if !join_cgroup(cg, pid, opts.rootless)? {
-                    if let Some(cg) = cleanup.cgroup.take() {
-                        let _ = cg.destroy();
+                if let Some(cg) = cleanup.cgroup.as_mut() {
+                    let entered = cg.enter(pid);
+                    if !rootless_tolerated(entered, cg, opts.rootless)? {
+                        if let Some(cg) = cleanup.cgroup.take() {
+                            let _ = cg.destroy();
+                        }
                     }
                 }
-                st.cgroup = cleanup
-                    .cgroup
-                    .as_ref()
-                    .map(|c| c.save())
-                    .unwrap_or_default();
-                dir.save(&st)?;
-                crate::crash::point("create:cgroup-applied");
+                save_cgroup(&mut st, &cleanup.cgroup);
                 if !net_devices.is_empty() {
                     cleanup.net_devices = net_devices.clone();
                     st.net_devices = net_devices.clone();
@@ -400,11 +408,15 @@ pub fn create(opts: &CreateOpts) -> Result<Created, ContainerError> {
     })
 }
 
-/// Puts the container's init into its cgroup; false when rootless and no cgroup is
-/// delegated to the caller: as runc, the container then stays in the caller's, which is
-/// fine as long as it asks for no limit.
-fn join_cgroup(cg: &mut cgroup::Cgroup, pid: i32, rootless: bool) -> Result<bool, ContainerError> {
-    match cg.apply(pid) {
+/// A cgroup step's result in runc's rootless mode: false when no cgroup is delegated to
+/// the caller, in which case the container stays in the caller's own, which is fine as
+/// long as it asks for no limit.
+fn rootless_tolerated(
+    result: Result<(), cgroup::CgroupError>,
+    cg: &cgroup::Cgroup,
+    rootless: bool,
+) -> Result<bool, ContainerError> {
+    match result {
         Ok(()) => Ok(true),
         Err(e) if rootless && e.is_permission() => {
             if let Some(controller) = cg.limited_controller() {
@@ -416,6 +428,10 @@ fn join_cgroup(cg: &mut cgroup::Cgroup, pid: i32, rootless: bool) -> Result<bool
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn save_cgroup(st: &mut State, cg: &Option<cgroup::Cgroup>) {
+    st.cgroup = cg.as_ref().map(|c| c.save()).unwrap_or_default();
 }
 
 /// Hands the seccomp notify fd to the agent at listenerPath with the container's state.

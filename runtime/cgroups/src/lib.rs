@@ -69,7 +69,10 @@ pub enum FreezerState {
 }
 
 pub trait Manager {
-    /// Creates the cgroup directories (remembering which ones it created) and moves
+    /// Creates the cgroup directories (remembering which ones it created) without moving
+    /// any process in, so limits can be [`Manager::set`] before the first one joins.
+    fn create(&mut self) -> Result<(), Error>;
+    /// Creates the cgroup directories unless [`Manager::create`] already did, and moves
     /// `pid` into them.
     fn apply(&mut self, pid: i32) -> Result<(), Error>;
     /// Moves another process (an `exec`) into the existing cgroup; never creates one,

@@ -43,6 +43,9 @@ pub struct V1Manager {
     /// See [`crate::Spec::rootless`].
     #[serde(default)]
     pub(crate) rootless: bool,
+    /// Whether [`Manager::create`] ran (this process only).
+    #[serde(skip)]
+    made: bool,
 }
 
 impl V1Manager {
@@ -83,6 +86,7 @@ impl V1Manager {
             mounts,
             created: Vec::new(),
             rootless: false,
+            made: false,
         })
     }
 
@@ -114,28 +118,34 @@ impl V1Manager {
     fn unified(&self) -> Option<&Path> {
         self.path("")
     }
+
+    fn owned_dirs(&self) -> Vec<(String, PathBuf)> {
+        self.dirs()
+            .into_iter()
+            .map(|(k, p)| (k.to_string(), p.to_path_buf()))
+            .collect()
+    }
+
+    /// runc leaves the controller-less cgroup2 hierarchy of a hybrid host alone; a
+    /// rootless caller, who may not move a process there from the root cgroup, goes
+    /// without it (nothing is limited there).
+    fn optional(&self) -> impl Fn(&str, &Error) -> bool {
+        let rootless = self.rootless;
+        move |key: &str, e: &Error| key.is_empty() && rootless && e.is_permission()
+    }
 }
 
 impl Manager for V1Manager {
-    fn apply(&mut self, pid: i32) -> Result<(), Error> {
-        let dirs: Vec<(String, PathBuf)> = self
-            .dirs()
-            .into_iter()
-            .map(|(k, p)| (k.to_string(), p.to_path_buf()))
-            .collect();
-        // runc leaves the controller-less cgroup2 hierarchy of a hybrid host alone; a
-        // rootless caller, who may not move a process there from the root cgroup, goes
-        // without it (nothing is limited there).
-        let rootless = self.rootless;
-        let optional = |key: &str, e: &Error| key.is_empty() && rootless && e.is_permission();
-        let mut skipped = Vec::new();
+    fn create(&mut self) -> Result<(), Error> {
+        let dirs = self.owned_dirs();
+        let optional = self.optional();
         for (key, dir) in &dirs {
             let mount = self.mounts[key].clone();
             match common::mkdir_p(&mount, dir, &mut self.created) {
                 Ok(()) => {}
                 Err(e) if optional(key, &e) => {
                     tracing::debug!("rootless: leaving out the cgroup2 hierarchy: {e}");
-                    skipped.push(key.clone());
+                    self.paths.remove(key);
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -146,21 +156,24 @@ impl Manager for V1Manager {
                 }
             }
         }
-        for (key, dir) in &dirs {
-            if skipped.contains(key) {
-                continue;
-            }
-            match common::join(dir, pid) {
+        self.made = true;
+        Ok(())
+    }
+
+    fn apply(&mut self, pid: i32) -> Result<(), Error> {
+        if !self.made {
+            self.create()?;
+        }
+        let optional = self.optional();
+        for (key, dir) in self.owned_dirs() {
+            match common::join(&dir, pid) {
                 Ok(()) => {}
-                Err(e) if optional(key, &e) => {
+                Err(e) if optional(&key, &e) => {
                     tracing::debug!("rootless: leaving out the cgroup2 hierarchy: {e}");
-                    skipped.push(key.clone());
+                    self.paths.remove(&key);
                 }
                 Err(e) => return Err(e),
             }
-        }
-        for key in skipped {
-            self.paths.remove(&key);
         }
         Ok(())
     }

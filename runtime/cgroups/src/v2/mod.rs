@@ -43,6 +43,9 @@ pub struct V2Manager {
     mount: PathBuf,
     dir: PathBuf,
     created: Vec<PathBuf>,
+    /// Whether [`Manager::create`] ran (this process only).
+    #[serde(skip)]
+    made: bool,
 }
 
 impl V2Manager {
@@ -71,6 +74,7 @@ impl V2Manager {
             mount: mount.to_path_buf(),
             dir: dir.to_path_buf(),
             created: Vec::new(),
+            made: false,
         }
     }
 
@@ -121,11 +125,19 @@ impl V2Manager {
 }
 
 impl Manager for V2Manager {
-    fn apply(&mut self, pid: i32) -> Result<(), Error> {
+    fn create(&mut self) -> Result<(), Error> {
         let (mount, dir) = (self.mount.clone(), self.dir.clone());
         common::mkdir_p(&mount, &dir, &mut self.created)?;
         self.enable_controllers();
-        common::join(&dir, pid)
+        self.made = true;
+        Ok(())
+    }
+
+    fn apply(&mut self, pid: i32) -> Result<(), Error> {
+        if !self.made {
+            self.create()?;
+        }
+        common::join(&self.dir, pid)
     }
 
     fn join(&self, pid: i32) -> Result<(), Error> {
