@@ -408,35 +408,10 @@ fn tty_bundle(env: &Env) -> PathBuf {
     b
 }
 
-/// The message and descriptor the runtime sent to the console socket `l` (it connects
-/// and sends before it exits, so the connection is already queued).
+/// The name and pty master the runtime sent to the console socket `l`.
 fn receive_master(l: &std::os::unix::net::UnixListener) -> (String, std::os::fd::OwnedFd) {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    l.set_nonblocking(true).unwrap();
-    let (conn, _) = l
-        .accept()
-        .expect("the runtime connected to the console socket");
-    conn.set_nonblocking(false).unwrap();
-    let mut buf = [0u8; 256];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        nix::sys::socket::MsgFlags::empty(),
-    )
-    .unwrap();
-    let mut master = None;
-    for c in msg.cmsgs().unwrap() {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the kernel installed this descriptor for us.
-            master = Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) });
-        }
-    }
-    let n = msg.bytes;
-    let name = String::from_utf8_lossy(&buf[..n]).into_owned();
-    (name, master.expect("a descriptor arrived"))
+    let (name, master) = common::receive_fd(l);
+    (String::from_utf8_lossy(&name).into_owned(), master)
 }
 
 /// The pts number of a pty master.

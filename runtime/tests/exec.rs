@@ -301,26 +301,7 @@ fn pidfd_arrives_and_can_signal() {
         "{}",
         std::fs::read_to_string(r.dir.join("pidfd.err")).unwrap()
     );
-    listener.set_nonblocking(true).unwrap();
-    let (conn, _) = listener.accept().expect("the runtime connected");
-    let mut buf = [0u8; 16];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        nix::sys::socket::MsgFlags::empty(),
-    )
-    .unwrap();
-    let mut pidfd = None;
-    for c in msg.cmsgs().unwrap() {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the kernel installed this descriptor for us.
-            pidfd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-        }
-    }
-    let pidfd = pidfd.expect("a descriptor arrived");
+    let (_, pidfd) = common::receive_fd(&listener);
     let pid: i32 = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd()))
         .unwrap()
         .lines()

@@ -106,3 +106,32 @@ impl Drop for Env {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The message and the one descriptor a runtime sent to the unix socket `l` (a console
+/// socket or a pidfd socket). The runtime connects and sends before it exits, so the
+/// connection is already queued when this is called.
+pub fn receive_fd(l: &std::os::unix::net::UnixListener) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    l.set_nonblocking(true).unwrap();
+    let (conn, _) = l.accept().expect("the runtime connected to the socket");
+    conn.set_nonblocking(false).unwrap();
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fd = None;
+    for c in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel installed this descriptor for us.
+            fd = Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    let n = msg.bytes;
+    (buf[..n].to_vec(), fd.expect("a descriptor arrived"))
+}
