@@ -21,7 +21,16 @@ cargo build -p sangja-image --features crash-points --bin sangja-image --target-
 export SANGJA_IMAGE_CRASH_BIN="$PWD/target/crash/debug/sangja-image"
 
 phase "unit and integration tests (cargo test --release --workspace)"
-cargo test --release --workspace --no-fail-fast
+# The output is kept so that, on a failure, each failed test's own report (libtest's
+# "---- NAME stdout ----" sections) is printed again last: a CI log is often read from
+# its tail, where cargo otherwise leaves only the names of the failing targets.
+mkdir -p target/test-logs
+log=target/test-logs/cargo-test.log
+if ! cargo test --release --workspace --no-fail-fast 2>&1 | tee "$log"; then
+    echo "== the failed tests' reports (from $log)"
+    awk '/^failures:$/ {on = 1} on {print} /^test result:/ {on = 0}' "$log"
+    exit 1
+fi
 
 phase "conformance suite against sangja (make test-conformance)"
 make -s test-conformance
