@@ -611,6 +611,30 @@ fn publish_refused(h: &Host) -> TestResult {
     h.nothing_left()
 }
 
+/// `build` is refused rootless, naming why, before the store or a build folder is made.
+fn build_refused(h: &Host) -> TestResult {
+    let ctx = h.home().join("build-ctx");
+    fs::create_dir_all(&ctx)?;
+    fs::write(ctx.join("Dockerfile"), format!("FROM {IMAGE}\nRUN true\n"))?;
+    std::os::unix::fs::chown(&ctx, Some(h.uid), Some(h.gid))?;
+    let top = || {
+        let mut v = dir_names(&h.store());
+        v.sort();
+        v
+    };
+    let before = top();
+    let out = h.user(&["build", "-t", "rl/built:1", &ctx.display().to_string()]);
+    let _ = fs::remove_dir_all(&ctx);
+    refused(&out, "build as the user", "not available rootless")?;
+    check(
+        top() == before && !h.store().join("build").exists(),
+        format!("the store changed: {before:?} -> {:?}", top()),
+    )?;
+    let out = h.user_ok(&["images", "-q", "rl/built"])?;
+    check(out.trim().is_empty(), format!("rl/built listed: {out}"))?;
+    h.nothing_left()
+}
+
 fn main() {
     let mut missing: Vec<String> = Vec::new();
     if !is_root() {
@@ -636,6 +660,7 @@ fn main() {
             ("pull_as_user".into(), false),
             ("no_runtime_dir".into(), false),
             ("publish_refused".into(), false),
+            ("build_refused".into(), false),
         ];
         for rt in ["sangja", "runc"] {
             for t in [
@@ -707,6 +732,7 @@ fn main() {
                 "pull_as_user" => pull_as_user(&h),
                 "no_runtime_dir" => no_runtime_dir(&h),
                 "publish_refused" => publish_refused(&h),
+                "build_refused" => build_refused(&h),
                 "run_rm_maps_user" => run_rm_maps_user(&h, rt),
                 "host_file_not_writable" => host_file_not_writable(&h, rt),
                 "detached_lifecycle" => detached_lifecycle(&h, rt),

@@ -21,7 +21,7 @@ pub mod search;
 pub mod stats;
 pub mod volumes;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use sangja_image::bundle;
 use sangja_image::image::{self, Image};
@@ -453,6 +453,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::ContainerHealth { id } => {
             std::process::exit(sangja_image::container::health::main(&store_path, &id))
         }
+        // Refused before the store is touched: each step is an overlay of the layers
+        // before it, and a caller without root cannot mount one on the host.
+        Command::Build(_) if sangja_image::rootless::active() => bail!(
+            "build: not available rootless: each build step is an overlay mount over the \
+             previous layers, which needs root on the host; build as root (or elsewhere) \
+             and `load` or `pull` the image"
+        ),
         other => other,
     };
     let store = Store::open(&store_path)
