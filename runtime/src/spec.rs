@@ -413,6 +413,32 @@ mod tests {
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
     }
 
+    // The check oci-spec does by hand here (vendor/oci-spec/SANGJA.md), once by regex.
+    #[test]
+    fn exec_cpu_affinity_format() {
+        let with = |v: &str| {
+            MIN.replace(
+                r#""cwd":"/","#,
+                &format!(r#""cwd":"/","execCPUAffinity":{{"initial":"{v}","final":"0"}},"#),
+            )
+        };
+        for good in ["0", "0-3", "0,2", "0-1,4-7,9", "10-12"] {
+            assert!(
+                parse(Path::new("config.json"), &with(good)).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in ["", "a", "1-", "-1", "1,,2", "1-2-3", "1,", " 1", "\u{0663}"] {
+            let err = parse(Path::new("config.json"), &with(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("execCPUAffinity") && err.contains("config.json"),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn syntax_error_names_line() {
         let err = parse(Path::new("/b/config.json"), "{\n\"ociVersion\": ,}")
