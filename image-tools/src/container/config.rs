@@ -339,68 +339,21 @@ pub struct RunConfig {
 /// Docker's default capabilities: one list, kept with the docker profile conversion.
 pub use sangja_seccomp::docker_profile::DOCKER_DEFAULT_CAPABILITIES as DEFAULT_CAPS;
 
-/// Every capability name runc knows (for `--cap-add ALL`).
-pub(crate) const ALL_CAPS: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+/// Names in the kernel's bit order (CAP_CHOWN first), as config.json lists them.
+fn names(set: caps::CapsHashSet) -> Vec<String> {
+    let mut list: Vec<caps::Capability> = set.into_iter().collect();
+    list.sort_by_key(|c| c.index());
+    list.iter().map(ToString::to_string).collect()
+}
 
-/// The names of the capabilities in one of this process's sets in /proc/self/status
-/// (`CapEff`, `CapBnd`, ...); ALL_CAPS is in the kernel's bit order.
-pub(crate) fn own_capabilities(field: &str) -> Vec<&'static str> {
-    let mask = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        })
-        .unwrap_or(0);
-    ALL_CAPS
-        .iter()
-        .enumerate()
-        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
-        .map(|(_, c)| *c)
-        .collect()
+/// Every capability the caps crate (and so the runtime) knows: `--cap-add ALL`.
+fn all_caps() -> Vec<String> {
+    names(caps::all())
+}
+
+/// The names of the capabilities in one of this process's sets (bounding, effective).
+pub(crate) fn own_capabilities(set: caps::CapSet) -> Vec<String> {
+    names(caps::read(None, set).unwrap_or_default())
 }
 
 fn cap_name(flag_name: &'static str, raw: &str) -> Result<String, ConfigError> {
@@ -413,7 +366,7 @@ fn cap_name(flag_name: &'static str, raw: &str) -> Result<String, ConfigError> {
     } else {
         format!("CAP_{up}")
     };
-    if !ALL_CAPS.contains(&name.as_str()) {
+    if name.parse::<caps::Capability>().is_err() {
         return Err(flag(flag_name, raw, "unknown capability"));
     }
     Ok(name)
@@ -666,7 +619,7 @@ pub fn build(
         .map(|c| cap_name("--cap-drop", c))
         .collect::<Result<Vec<_>, _>>()?;
     let mut caps: Vec<String> = if adds.iter().any(|c| c == "ALL") {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+        all_caps()
     } else if drops.iter().any(|c| c == "ALL") {
         Vec::new()
     } else {
@@ -820,4 +773,28 @@ pub fn build(
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| BundleError::Spec(e.to_string()))?;
     Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_names_in_bit_order() {
+        let all = all_caps();
+        assert_eq!(all.first().map(String::as_str), Some("CAP_CHOWN"));
+        assert_eq!(
+            all.get(40).map(String::as_str),
+            Some("CAP_CHECKPOINT_RESTORE")
+        );
+        let bounding = own_capabilities(caps::CapSet::Bounding);
+        assert!(bounding.iter().all(|c| all.contains(c)), "{bounding:?}");
+        assert_eq!(cap_name("--cap-add", "net_raw").unwrap(), "CAP_NET_RAW");
+        assert_eq!(cap_name("--cap-add", "all").unwrap(), "ALL");
+        let err = cap_name("--cap-add", "CAP_NOPE").unwrap_err().to_string();
+        assert!(
+            err.contains("--cap-add") && err.contains("unknown capability"),
+            "{err}"
+        );
+    }
 }

@@ -101,7 +101,7 @@ pub fn process(rootfs: &Path, base: &Value, opts: &ExecOptions) -> Result<Value,
     }
     if opts.privileged {
         // Every capability this process may hand out (docker: the daemon's).
-        let all = super::config::own_capabilities("CapBnd");
+        let all = super::config::own_capabilities(caps::CapSet::Bounding);
         p["capabilities"] = json!({
             "bounding": all, "effective": all, "permitted": all,
         });

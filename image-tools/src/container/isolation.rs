@@ -295,9 +295,9 @@ pub fn apply(spec: &mut Value, iso: &Isolation) {
         // read-only, /sys writable, every host device and any device node allowed.
         // What this process holds (CapEff): root without one of them (CAP_SYS_RESOURCE
         // on some hosts) cannot hand it on; docker's "all" means all the daemon has.
-        let caps = super::config::own_capabilities("CapEff");
+        let caps = super::config::own_capabilities(caps::CapSet::Effective);
         let user_is_root = spec["process"]["user"]["uid"].as_u64() == Some(0);
-        let effective: Vec<&str> = if user_is_root {
+        let effective: Vec<String> = if user_is_root {
             caps.clone()
         } else {
             Vec::new()
