@@ -972,28 +972,25 @@ fn limits(runtime: PathBuf) -> TestResult {
         format!("-i output {:?}", String::from_utf8_lossy(&o.stdout)),
     )?;
 
-    // -t: a terminal inside (script gives this test one outside).
-    if have_tool("script") {
-        let line = format!(
-            "{} --store {} run --rm -t --runtime {} {} sh -c 'test -t 0 && test -t 1 && echo has-tty'",
-            bin(),
-            fx.env.store.display(),
-            rt,
-            img
-        );
-        let o = Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .env("SANGJA_IMAGE_RUNTIME", &runtime)
-            .stdin(Stdio::null())
-            .output()?;
-        let text = String::from_utf8_lossy(&o.stdout);
-        check(
-            o.status.success() && text.contains("has-tty"),
-            format!("-t: {} {text}", o.status),
-        )?;
-    } else {
-        eprintln!("SKIPPED -t part of limits_caps_tty: script (bsdutils) not installed");
-    }
+    // -t: a terminal inside (script gives this test one outside; bsdutils is Essential).
+    check(have_tool("script"), "script(1) (bsdutils) not installed")?;
+    let line = format!(
+        "{} --store {} run --rm -t --runtime {} {} sh -c 'test -t 0 && test -t 1 && echo has-tty'",
+        bin(),
+        fx.env.store.display(),
+        rt,
+        img
+    );
+    let o = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("SANGJA_IMAGE_RUNTIME", &runtime)
+        .stdin(Stdio::null())
+        .output()?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    check(
+        o.status.success() && text.contains("has-tty"),
+        format!("-t: {} {text}", o.status),
+    )?;
     fx.nothing_left()
 }
 

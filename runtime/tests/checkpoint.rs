@@ -221,10 +221,10 @@ fn failing_criu_reaches_the_user_and_the_container_runs_on() {
     if !is_sangja() {
         return; // the CRIU command line checked is sangja\'s (runc speaks RPC)
     }
-    if !Path::new("/usr/sbin/criu").exists() {
-        eprintln!("SKIPPED: /usr/sbin/criu missing (apt criu)");
-        return;
-    }
+    assert!(
+        Path::new("/usr/sbin/criu").exists(),
+        "/usr/sbin/criu missing: install apt's criu (make test does)"
+    );
     let env = Env::new("fail");
     let pid = running(&env, &id("c4"));
     let img = env.dir.join("img");

@@ -59,13 +59,11 @@ fn version_flag() {
 #[test]
 fn info_carries_sangja_features() {
     let bin = sangja();
-    if !bin.is_file() {
-        eprintln!(
-            "SKIPPED info_carries_sangja_features: {} not built",
-            bin.display()
-        );
-        return;
-    }
+    assert!(
+        bin.is_file(),
+        "{} not built (cargo build --release -p sangja, or set SANGJA_BIN)",
+        bin.display()
+    );
     let out = info_with(&options_any(bin.to_str().unwrap()));
     assert!(
         out.status.success(),
