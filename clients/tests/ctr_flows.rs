@@ -58,6 +58,15 @@ impl Ctx<'_> {
         self.c.wait_status(id, "RUNNING")
     }
 
+    /// A task client on the container's shim socket, the one containerd uses.
+    fn shim_tasks(&self, id: &str) -> Result<containerd_shim_protos::TaskClient> {
+        let socket = self.c.shim_socket(id);
+        let client =
+            containerd_shim_protos::ttrpc::Client::connect(&format!("unix://{}", socket.display()))
+                .with_context(|| format!("connect to the shim at {}", socket.display()))?;
+        Ok(containerd_shim_protos::TaskClient::new(client))
+    }
+
     /// Kill, wait for STOPPED, delete the task and the container: what a user does.
     fn stop_and_delete(&self, id: &str) -> Result<()> {
         self.c
@@ -93,6 +102,7 @@ pub fn flows(shared: &SharedLab, runtimes: &[Runtime], rt: &Runtime) -> Vec<Flow
     let mut table: Vec<(&'static str, FlowFn, Option<String>)> = vec![
         ("run_output", run_output, None),
         ("exit_status", exit_status, None),
+        ("wait_after_exit", wait_after_exit, None),
         ("detach_exec", detach_exec, None),
         ("kill_and_wait", kill_and_wait, None),
         ("pause_resume", pause_resume, None),
@@ -237,6 +247,34 @@ fn exit_status(x: &Ctx) -> Result<()> {
         run(&mut x.run_cmd(&["--rm"], &id, &["sh", "-c", &format!("exit {code}")]))?
             .code_is(code)?;
     }
+    Ok(())
+}
+
+/// A Wait that reaches the shim only after the process exited still gets its
+/// status. containerd's client sends Wait from a goroutine, so with a quick exit it
+/// can land after Start and the exit: `ctr run --rm` of `exit 255` hung for 120 s
+/// when the shim kept the status only for Waits already subscribed.
+fn wait_after_exit(x: &Ctx) -> Result<()> {
+    use containerd_shim_protos::shim::shim::WaitRequest;
+    use containerd_shim_protos::ttrpc;
+    let id = x.id("");
+    cmd::ok(&mut x.run_cmd(&["-d"], &id, &["sh", "-c", "exit 42"]))?;
+    x.c.wait_status(&id, "STOPPED")?;
+    let tasks = x.shim_tasks(&id)?;
+    let req = WaitRequest {
+        id: id.clone(),
+        ..Default::default()
+    };
+    let got = tasks
+        .wait(ttrpc::context::with_timeout(10_000_000_000), &req)
+        .context("Wait RPC after the exit (a shim that lost the status times out)")?;
+    ensure!(
+        got.exit_status == 42,
+        "Wait after the exit answered status {}, not 42",
+        got.exit_status
+    );
+    x.c.ctr_ok(&["task", "delete", &id])?;
+    x.c.ctr_ok(&["container", "delete", &id])?;
     Ok(())
 }
 
@@ -1088,13 +1126,10 @@ fn restore_flow(x: &Ctx, standin: &CriuStandIn, id: &str, ckpt: &str) -> Result<
 fn update_rpc(x: &Ctx) -> Result<()> {
     use containerd_shim_protos::protobuf::well_known_types::any::Any;
     use containerd_shim_protos::shim::shim::UpdateTaskRequest;
-    use containerd_shim_protos::{ttrpc, TaskClient};
+    use containerd_shim_protos::ttrpc;
     let id = x.id("");
     x.sleeper(&id, &[])?;
-    let socket = x.c.shim_socket(&id);
-    let client = ttrpc::Client::connect(&format!("unix://{}", socket.display()))
-        .with_context(|| format!("connect to the shim at {}", socket.display()))?;
-    let tasks = TaskClient::new(client);
+    let tasks = x.shim_tasks(&id)?;
     let req = UpdateTaskRequest {
         id: id.clone(),
         resources: Some(Any {

@@ -316,7 +316,7 @@ impl Service {
             };
             p.status = Status::STOPPED;
             p.exit = Some(exit.clone());
-            let _ = p.exited.send(Some(exit));
+            p.exited.send_replace(Some(exit));
         }
     }
 
@@ -455,7 +455,7 @@ async fn on_exit(
         )
         .await;
         if let Some(p) = lock().containers.get(&id).and_then(|c| c.process(&exec_id)) {
-            let _ = p.exited.send(Some(exit));
+            p.exited.send_replace(Some(exit));
         }
     });
 }

@@ -22,7 +22,10 @@ pub struct Proc {
     pub exit: Option<Exit>,
     pub paths: Paths,
     pub live: Option<Live>,
-    /// Set once the exit is published: Wait returns then.
+    /// Set once the exit is published: Wait returns then. Always set with
+    /// `send_replace`: `send` drops the value while no Wait is subscribed, and a Wait
+    /// that comes after a quick exit (containerd's client sends it from a goroutine,
+    /// so it can land after Start) would then wait forever.
     pub exited: watch::Sender<Option<Exit>>,
     /// An exec's process spec (JSON), until it starts.
     pub spec: Vec<u8>,
