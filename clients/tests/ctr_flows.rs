@@ -72,6 +72,11 @@ impl Ctx<'_> {
         self.c
             .ctr_ok(&["task", "kill", "--signal", "SIGKILL", id])?;
         self.c.wait_status(id, "STOPPED")?;
+        self.delete_stopped(id)
+    }
+
+    /// Deletes a stopped task and its container.
+    fn delete_stopped(&self, id: &str) -> Result<()> {
         self.c.ctr_ok(&["task", "delete", id])?;
         self.c.ctr_ok(&["container", "delete", id])?;
         Ok(())
@@ -273,9 +278,7 @@ fn wait_after_exit(x: &Ctx) -> Result<()> {
         "Wait after the exit answered status {}, not 42",
         got.exit_status
     );
-    x.c.ctr_ok(&["task", "delete", &id])?;
-    x.c.ctr_ok(&["container", "delete", &id])?;
-    Ok(())
+    x.delete_stopped(&id)
 }
 
 /// `ctr run -d`, then `ctr task exec` (runtime `exec --process F --detach`): output,
@@ -706,8 +709,7 @@ fn runtime_calls(x: &Ctx) -> Result<()> {
     x.c.ctr_ok(&["task", "kill", "--signal", "SIGCONT", &id])?;
     x.c.ctr_ok(&["task", "kill", "--all", "--signal", "SIGKILL", &id])?;
     x.c.wait_status(&id, "STOPPED")?;
-    x.c.ctr_ok(&["task", "delete", &id])?;
-    x.c.ctr_ok(&["container", "delete", &id])?;
+    x.delete_stopped(&id)?;
     let tty = x.id("tty");
     let s = PtySession::spawn(x.run_cmd(&["-t", "--rm"], &tty, &["sh", "-c", "exit 0"]))?;
     let (code, transcript) = s.finish()?;
